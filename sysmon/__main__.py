@@ -1,0 +1,5 @@
+import sys
+
+from sysmon.cli import main
+
+sys.exit(main())

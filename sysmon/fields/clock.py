@@ -1,0 +1,70 @@
+"""Capture-wide time bookkeeping the time fields need, and sysdig's time texts."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sysmon.events.model import ENTER
+
+if TYPE_CHECKING:
+    from sysmon.events.model import Event
+
+NS = 1_000_000_000
+
+
+@dataclass(slots=True)
+class Clock:
+    """Fed every event (before filtering) by the engine through `observe`.
+
+    Afterwards `delta_ns` and `latency_ns` describe the event just observed.
+    """
+
+    first_ns: int = 0  # timestamp of the first event of the capture
+    prev_ns: int = 0  # timestamp of the event observed last
+    delta_ns: int = 0  # current event minus the previous one
+    latency_ns: int | None = 0  # exit minus its enter; 0 on enters, None when the enter was not seen
+    _enters: dict[int, tuple[int, str]] = field(default_factory=dict)  # tid -> (enter ts, type)
+
+    def observe(self, evt: Event) -> None:
+        ts = evt.ts_ns
+        if not self.first_ns:
+            self.first_ns = ts
+        self.delta_ns = ts - self.prev_ns if self.prev_ns else 0
+        self.prev_ns = ts
+        if evt.dir == ENTER:
+            self._enters[evt.tid] = (ts, evt.type)
+            self.latency_ns = 0
+            return
+        enter = self._enters.pop(evt.tid, None)
+        self.latency_ns = ts - enter[0] if enter is not None and enter[1] == evt.type else None
+
+
+def seconds(ns: int) -> str:
+    """`5.531188757`: a duration or an epoch time as seconds with nanoseconds."""
+    return f"{ns // NS}.{ns % NS:09d}"
+
+
+def clock_time(ns: int, *, frac: bool = True) -> str:
+    """`17:35:48.514682170` in local time (no fraction with frac=False)."""
+    text = time.strftime("%H:%M:%S", time.localtime(ns // NS))
+    return f"{text}.{ns % NS:09d}" if frac else text
+
+
+def date_time(ns: int, *, frac: bool = True) -> str:
+    """`2018-08-17 17:35:48.514682170` in local time."""
+    text = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ns // NS))
+    return f"{text}.{ns % NS:09d}" if frac else text
+
+
+def iso8601(ns: int) -> str:
+    """`2018-08-17T17:35:48.514678274+0000` (UTC, as sysdig prints it)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // NS)) + f".{ns % NS:09d}+0000"
+
+
+def human_duration(ns: int) -> str:
+    """`3.89us` for 3896 (truncated, not rounded), `10.30ms`, `1.50s`, `120ns`: evt.latency.human."""
+    for unit, scale in (("s", NS), ("ms", 1_000_000), ("us", 1_000)):
+        if ns >= scale:
+            return f"{ns // scale}.{ns % scale * 100 // scale:02d}{unit}"
+    return f"{ns}ns"

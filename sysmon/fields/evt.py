@@ -1,0 +1,350 @@
+"""evt.* fields: the event itself, its time, its arguments and its result."""
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sysmon.events.flags import errno_name
+from sysmon.events.model import DIR_CHARS, ENTER, EXIT
+from sysmon.events.render import AT_FDCWD, FdLookup, render_params, render_value
+from sysmon.events.schema import EF_IO_READ, EF_IO_WRITE, EF_WAIT, PROCEXIT_NR, Schema, s32
+from sysmon.fields import clock as tm
+from sysmon.fields.catalogue import ArgKind, Extractor, Field, FieldClass, FieldType
+from sysmon.output.buffers import NORMAL, render_buffer
+
+if TYPE_CHECKING:
+    from sysmon.events.model import Event
+    from sysmon.events.schema import Param
+    from sysmon.fields.clock import Clock
+    from sysmon.state.state import State
+
+T = FieldType
+O_ACCMODE, O_WRONLY, O_RDWR, O_CREAT = 3, 1, 2, 0o100
+O_TMPFILE = 0o20000000
+EXEC_BITS = 0o111
+OPEN_TYPES = frozenset({"open", "openat"})  # openat2 carries its flags in user memory
+# fd types -> the category sysdig gives an I/O event on them
+_IO_CATEGORY = {"file": "file", "directory": "file", "ipv4": "net", "ipv6": "net", "unix": "ipc", "pipe": "ipc"}
+# evt.abspath: event -> ((dirfd, path) params of the source, of the destination)
+_ABSPATH: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
+    "openat": (("dirfd", "name"),) * 2,
+    "mkdirat": (("dirfd", "path"),) * 2,
+    "unlinkat": (("dirfd", "name"),) * 2,
+    "fchmodat": (("dirfd", "filename"),) * 2,
+    "symlinkat": (("linkdirfd", "linkpath"),) * 2,
+    "renameat": (("olddirfd", "oldpath"), ("newdirfd", "newpath")),
+    "renameat2": (("olddirfd", "oldpath"), ("newdirfd", "newpath")),
+    "linkat": (("olddir", "oldpath"), ("newdir", "newpath")),
+}
+
+
+# -- helpers shared with fd.py ------------------------------------------------------------------
+
+
+def fd_lookup(evt: Event, state: State) -> FdLookup | None:
+    thread = state.thread(evt.tid)
+    return thread.fdtable.fds.get if thread is not None else None
+
+
+def abspath(evt: Event, state: State, dirfd: int, path: str) -> str | None:
+    """`path` resolved against `dirfd` (AT_FDCWD: the thread's cwd) and normalised."""
+    if not path.startswith("/"):
+        thread = state.thread(evt.tid)
+        if thread is None:
+            return None
+        if dirfd == AT_FDCWD:
+            base = thread.cwd
+        else:
+            fd = thread.fdtable.fds.get(dirfd)
+            base = fd.name if fd is not None else ""
+        if not base.startswith("/"):
+            return None
+        path = f"{base}/{path}"
+    return "/" + posixpath.normpath(path).lstrip("/")
+
+
+def category(evt: Event, state: State) -> str:
+    """The schema's category; I/O calls take theirs from the fd (file, net, ipc) like sysdig."""
+    cat = evt.etype.category
+    if cat != "io":
+        return cat
+    fd = state.fd_of(evt)
+    return _IO_CATEGORY.get(fd.type, "other") if fd is not None else "unknown"
+
+
+# -- argument rendering (also used by the formatter with its own buffer mode) ---------------------
+
+
+def _param(evt: Event, arg: str | None) -> Param | None:
+    params = evt.etype.params_for(evt.dir)
+    if arg is None:
+        return None
+    if arg.isdigit():
+        i = int(arg)
+        return params[i] if i < len(params) else None
+    return next((p for p in params if p.name == arg), None)
+
+
+def info_extractor(bufmode: str, max_buf: int | None) -> Extractor:
+    """evt.info / evt.args with data buffers rendered in `bufmode`, cut to `max_buf` bytes."""
+    return lambda evt, state, _arg: render_params(evt, fd_lookup(evt, state), bufmode, max_buf)
+
+
+def arg_extractor(bufmode: str, max_buf: int | None) -> Extractor:
+    """evt.arg.NAME / evt.arg[N]: one parameter as evt.info renders it."""
+
+    def extract(evt: Event, state: State, arg: str | None) -> str | None:
+        p = _param(evt, arg)
+        if p is None:
+            return None
+        v = evt.params.get(p.name)
+        if v is None:
+            return None
+        return render_value(evt, p, v, fd_lookup(evt, state), lambda b: render_buffer(b, bufmode, max_buf))
+
+    return extract
+
+
+def _rawarg(evt: Event, state: State, arg: str | None) -> Any:
+    p = _param(evt, arg)
+    return None if p is None else evt.params.get(p.name)
+
+
+# -- result ---------------------------------------------------------------------------------
+
+
+def _res(evt: Event) -> int | None:
+    return evt.res if evt.dir == EXIT else None
+
+
+def _res_str(evt: Event, state: State, arg: str | None) -> str | None:
+    res = _res(evt)
+    if res is None:
+        return None
+    return "SUCCESS" if res >= 0 else errno_name(res)
+
+
+def _failed(evt: Event) -> bool:
+    res = _res(evt)
+    return res is not None and res < 0
+
+
+def _count_error(cat: str | None) -> Extractor:
+    """1 for failed events (of category `cat`: file, net, memory, other = anything else)."""
+    known = ("file", "net", "memory")
+
+    def extract(evt: Event, state: State, arg: str | None) -> int:
+        if not _failed(evt):
+            return 0
+        if cat is None:
+            return 1
+        c = category(evt, state)
+        return int(c == cat if cat in known else c not in known)
+
+    return extract
+
+
+# -- I/O and open classification --------------------------------------------------------------
+
+
+def _flag(name: str) -> Extractor:
+    return lambda evt, state, arg: name in evt.etype.flags
+
+
+def _io_dir(evt: Event, state: State, arg: str | None) -> str | None:
+    flags = evt.etype.flags
+    if EF_IO_WRITE in flags:
+        return "write"  # sysdig prints the words, not its documented r/w
+    return "read" if EF_IO_READ in flags else None
+
+
+def _buflen(evt: Event, state: State, arg: str | None) -> int | None:
+    res = _res(evt)
+    io = evt.etype.flags & {EF_IO_READ, EF_IO_WRITE}
+    return res if io and res is not None and res >= 0 else None
+
+
+def _buffer(evt: Event, state: State, arg: str | None) -> bytes | None:
+    data = evt.params.get("data")
+    return data if isinstance(data, bytes) else None
+
+
+def _open_check(test: Callable[[int, int], bool], types: frozenset[str] = OPEN_TYPES) -> Extractor:
+    def extract(evt: Event, state: State, arg: str | None) -> bool:
+        if evt.dir != EXIT or evt.type not in types:
+            return False
+        params = evt.params
+        flags = O_CREAT | O_WRONLY if evt.type == "creat" else params.get("flags", 0)
+        return test(flags, params.get("mode", 0))
+
+    return extract
+
+
+def _open_exec(flags: int, mode: int) -> bool:
+    return bool(flags & (O_CREAT | O_TMPFILE)) and bool(mode & EXEC_BITS)
+
+
+def _abspath(evt: Event, state: State, arg: str | None) -> str | None:
+    spec = _ABSPATH.get(evt.type)
+    if spec is None or evt.dir != EXIT or arg not in (None, "src", "dst"):
+        return None
+    dirfd_name, path_name = spec[1] if arg == "dst" else spec[0]
+    params = evt.params
+    path, dirfd = params.get(path_name), params.get(dirfd_name)
+    if path is None or dirfd is None:
+        return None
+    return abspath(evt, state, s32(dirfd), path)
+
+
+# -- time -----------------------------------------------------------------------------------
+
+
+def _ts(fn: Callable[[int], Any]) -> Extractor:
+    return lambda evt, state, arg: fn(evt.ts_ns)
+
+
+def _time_fields(clock: Clock) -> tuple[Field, ...]:
+    def rel(evt: Event) -> int | None:
+        return evt.ts_ns - clock.first_ns if clock.first_ns else None
+
+    def rel_part(fn: Callable[[int], int]) -> Extractor:
+        def extract(evt: Event, state: State, arg: str | None) -> int | None:
+            ns = rel(evt)
+            return None if ns is None else fn(ns)
+
+        return extract
+
+    return (
+        Field("evt.num", T.UINT64, "event number.", lambda e, s, a: e.num),
+        Field("evt.time", T.STR, "event timestamp as a time string that includes the nanosecond part.",
+              _ts(tm.clock_time)),
+        Field("evt.time.s", T.STR, "event timestamp as a time string with no nanoseconds.",
+              _ts(lambda ns: tm.clock_time(ns, frac=False))),
+        Field("evt.time.iso8601", T.STR, "event timestamp in ISO 8601 format, including nanoseconds and time zone "
+              "offset (in UTC).", _ts(tm.iso8601)),
+        Field("evt.datetime", T.STR, "event timestamp as a time string that includes the date.", _ts(tm.date_time)),
+        Field("evt.datetime.s", T.STR, "event timestamp as a datetime string with no nanoseconds.",
+              _ts(lambda ns: tm.date_time(ns, frac=False))),
+        Field("evt.rawtime", T.ABSTIME, "absolute event timestamp, i.e. nanoseconds from epoch.", _ts(int)),
+        Field("evt.rawtime.s", T.UINT64, "integer part of the event timestamp (e.g. seconds since epoch).",
+              _ts(lambda ns: ns // tm.NS)),
+        Field("evt.rawtime.ns", T.UINT64, "fractional part of the absolute event timestamp.",
+              _ts(lambda ns: ns % tm.NS)),
+        Field("evt.reltime", T.RELTIME, "number of nanoseconds from the beginning of the capture.", rel_part(int)),
+        Field("evt.reltime.s", T.UINT64, "number of seconds from the beginning of the capture.",
+              rel_part(lambda ns: ns // tm.NS)),
+        Field("evt.reltime.ns", T.UINT64, "fractional part (in ns) of the time from the beginning of the capture.",
+              rel_part(lambda ns: ns % tm.NS)),
+        Field("evt.outputtime", T.ABSTIME, "the event timestamp in the format chosen with -t (print only).",
+              _ts(int), print_only=True, hidden=True),
+    )
+
+
+def _latency_fields(clock: Clock) -> tuple[Field, ...]:
+    def latency(fn: Callable[[int], Any], *, wait_only: bool = False) -> Extractor:
+        def extract(evt: Event, state: State, arg: str | None) -> Any:
+            if wait_only and (EF_WAIT not in evt.etype.flags or evt.dir != EXIT):
+                return None
+            ns = clock.latency_ns
+            return None if ns is None else fn(ns)
+
+        return extract
+
+    return (
+        Field("evt.latency", T.RELTIME, "delta between an exit event and the correspondent enter event, in "
+              "nanoseconds.", latency(int)),
+        Field("evt.latency.s", T.UINT64, "integer part of the event latency delta.", latency(lambda ns: ns // tm.NS)),
+        Field("evt.latency.ns", T.UINT64, "fractional part of the event latency delta.",
+              latency(lambda ns: ns % tm.NS)),
+        Field("evt.latency.human", T.STR, "delta between an exit event and the correspondent enter event, as a "
+              "human readable string (e.g. 10.3ms).", latency(tm.human_duration)),
+        Field("evt.deltatime", T.RELTIME, "delta between this event and the previous event, in nanoseconds.",
+              lambda e, s, a: clock.delta_ns),
+        Field("evt.deltatime.s", T.UINT64, "integer part of the delta between this event and the previous event.",
+              lambda e, s, a: clock.delta_ns // tm.NS),
+        Field("evt.deltatime.ns", T.UINT64, "fractional part of the delta between this event and the previous event.",
+              lambda e, s, a: clock.delta_ns % tm.NS),
+        Field("evt.wait_latency", T.RELTIME, "for events that make the thread wait (e.g. sleep(), select(), poll()), "
+              "this is the time spent waiting for the event to return, in nanoseconds.", latency(int, wait_only=True)),
+    )
+
+
+def _syscall_fields() -> tuple[Field, ...]:
+    names = Schema.default().names()
+    types = {n: i for i, n in enumerate(names)}
+    return (
+        Field("evt.dir", T.DIR, "event direction can be either '>' for enter events or '<' for exit events.",
+              lambda e, s, a: DIR_CHARS[e.dir], symbols={">": ENTER, "<": EXIT}),
+        Field("evt.type", T.STR, "The name of the event (e.g. 'open').", lambda e, s, a: e.type, symbols=types),
+        Field("evt.type.is", T.UINT64, "allows one to specify an event type, and returns 1 for events that are of "
+              "that type. For example, evt.type.is.open returns 1 for open events, 0 for any other event.",
+              lambda e, s, a: int(e.type == a), arg=ArgKind.REQUIRED, symbols=types),
+        Field("syscall.type", T.STR, "For system call events, the name of the system call (e.g. 'open'). Unset for "
+              "other events.", lambda e, s, a: e.type if e.nr < PROCEXIT_NR else None, symbols=types),
+        Field("evt.category", T.STR, "The event category. Example values are 'file' (for file operations like open "
+              "and close), 'net' (for network operations like socket and bind), memory (for things like brk or "
+              "mmap), and so on.", lambda e, s, a: category(e, s)),
+        Field("evt.cpu", T.INT64, "number of the CPU where this event happened.", lambda e, s, a: e.cpu),
+        Field("evt.args", T.STR, "all the event arguments, aggregated into a single string.",
+              info_extractor(NORMAL, 80)),
+        Field("evt.arg", T.STR, "one of the event arguments specified by name or by number. Some events (e.g. "
+              "return codes or FDs) will be converted into a text representation when possible. E.g. 'evt.arg.fd' "
+              "or 'evt.arg[0]'.", arg_extractor(NORMAL, 80), arg=ArgKind.REQUIRED),
+        Field("evt.rawarg", T.DYNAMIC, "one of the event arguments specified by name. E.g. 'evt.rawarg.fd'.",
+              _rawarg, arg=ArgKind.REQUIRED),
+        Field("evt.info", T.STR, "for most events, this field returns the same value as evt.args. However, for some "
+              "events (like writes to /dev/log) it provides higher level information coming from decoding the "
+              "arguments.", info_extractor(NORMAL, 80)),
+        Field("evt.buffer", T.BUF, "the binary data buffer for events that have one, like read(), recvfrom(), etc. "
+              "Use this field in filters with 'contains' to search into I/O data buffers.", _buffer),
+        Field("evt.buflen", T.UINT64, "the length of the binary data buffer for events that have one, like read(), "
+              "recvfrom(), etc.", _buflen),
+        Field("evt.res", T.STR, "event return value, as a string. If the event failed, the result is an error code "
+              "string (e.g. 'ENOENT'), otherwise the result is the string 'SUCCESS'.", _res_str),
+        Field("evt.rawres", T.INT64, "event return value, as a number (e.g. -2). Useful for range comparisons.",
+              lambda e, s, a: _res(e)),
+        Field("evt.failed", T.BOOL, "'true' for events that returned an error status.", lambda e, s, a: _failed(e)),
+        Field("evt.is_io", T.BOOL, "'true' for events that read or write to FDs, like read(), send, recvfrom(), etc.",
+              lambda e, s, a: bool(e.etype.flags & {EF_IO_READ, EF_IO_WRITE})),
+        Field("evt.is_io_read", T.BOOL, "'true' for events that read from FDs, like read(), recv(), recvfrom(), etc.",
+              _flag(EF_IO_READ)),
+        Field("evt.is_io_write", T.BOOL, "'true' for events that write to FDs, like write(), send(), etc.",
+              _flag(EF_IO_WRITE)),
+        Field("evt.io_dir", T.STR, "'r' for events that read from FDs, like read(); 'w' for events that write to "
+              "FDs, like write().", _io_dir),
+        Field("evt.is_wait", T.BOOL, "'true' for events that make the thread wait, e.g. sleep(), select(), poll().",
+              _flag(EF_WAIT)),
+        Field("evt.count", T.UINT64, "This filter field always returns 1 and can be used to count events from "
+              "inside chisels.", lambda e, s, a: 1),
+        Field("evt.count.error", T.UINT64, "This filter field returns 1 for events that returned with an error, and "
+              "can be used to count event failures from inside chisels.", _count_error(None)),
+        Field("evt.count.error.file", T.UINT64, "This filter field returns 1 for events that returned with an error "
+              "and are related to file I/O.", _count_error("file")),
+        Field("evt.count.error.net", T.UINT64, "This filter field returns 1 for events that returned with an error "
+              "and are related to network I/O.", _count_error("net")),
+        Field("evt.count.error.memory", T.UINT64, "This filter field returns 1 for events that returned with an "
+              "error and are related to memory allocation.", _count_error("memory")),
+        Field("evt.count.error.other", T.UINT64, "This filter field returns 1 for events that returned with an error "
+              "and are related to none of the previous categories.", _count_error("other")),
+        Field("evt.count.exit", T.UINT64, "This filter field returns 1 for exit events.",
+              lambda e, s, a: int(e.dir == EXIT)),
+        Field("evt.abspath", T.STR, "Absolute path calculated from dirfd and name during syscalls like renameat and "
+              "symlinkat. Use 'evt.abspath.src' or 'evt.abspath.dst' for syscalls that support multiple paths.",
+              _abspath, arg=ArgKind.OPTIONAL),
+        Field("evt.is_open_read", T.BOOL, "'true' for open/openat/openat2 events where the path was opened for "
+              "reading", _open_check(lambda f, m: (f & O_ACCMODE) in (0, O_RDWR))),
+        Field("evt.is_open_write", T.BOOL, "'true' for open/openat/openat2 events where the path was opened for "
+              "writing", _open_check(lambda f, m: (f & O_ACCMODE) in (O_WRONLY, O_RDWR))),
+        Field("evt.is_open_exec", T.BOOL, "'true' for open/openat/openat2 or creat events where a file is created "
+              "with execute permissions", _open_check(_open_exec, OPEN_TYPES | {"creat"})),
+    )
+
+
+def field_classes(clock: Clock) -> list[FieldClass]:
+    return [
+        FieldClass("evt", "These fields can be used for all event types", _time_fields(clock)),
+        FieldClass("evt", "Event fields applicable to syscall events. Note that for most events you can access the "
+                   "individual arguments/parameters of each syscall via evt.arg, e.g. evt.arg.filename.",
+                   _latency_fields(clock) + _syscall_fields()),
+    ]

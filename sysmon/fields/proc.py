@@ -1,0 +1,143 @@
+"""proc.* and thread.* fields: the process and thread that made the call."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sysmon.fields.catalogue import ArgKind, Extractor, Field, FieldClass, FieldType
+
+if TYPE_CHECKING:
+    from sysmon.events.model import Event
+    from sysmon.state.state import State, ThreadInfo
+
+T = FieldType
+
+
+def _thread(evt: Event, state: State) -> ThreadInfo | None:
+    return state.thread(evt.tid) or state.process(evt.pid)
+
+
+def _of_thread(fn: Callable[[ThreadInfo], Any]) -> Extractor:
+    """An extractor reading the event's thread; None when the thread is unknown."""
+
+    def extract(evt: Event, state: State, arg: str | None) -> Any:
+        t = _thread(evt, state)
+        return None if t is None else fn(t)
+
+    return extract
+
+
+def _of_parent(fn: Callable[[ThreadInfo], Any]) -> Extractor:
+    def extract(evt: Event, state: State, arg: str | None) -> Any:
+        t = _thread(evt, state)
+        parent = state.process(t.ppid) if t is not None else None
+        return None if parent is None else fn(parent)
+
+    return extract
+
+
+def _of_ancestor(fn: Callable[[ThreadInfo], Any]) -> Extractor:
+    """proc.aname[N] / proc.apid[N]: N=0 the process itself, 1 its parent...; no N: all ancestors.
+
+    Always a list (multi field): one element with N, None when there is no such ancestor.
+    """
+
+    def extract(evt: Event, state: State, arg: str | None) -> list[Any] | None:
+        t = _thread(evt, state)
+        if t is None:
+            return None
+        if arg is None:
+            return [fn(a) for a in state.ancestors(t)]
+        if not arg.isdigit():
+            return None
+        n = int(arg)
+        chain = (t, *state.ancestors(t))
+        return [fn(chain[n])] if n < len(chain) else None
+
+    return extract
+
+
+def _cmdline(t: ThreadInfo) -> str:
+    return t.cmdline
+
+
+def _loginshellid(evt: Event, state: State, arg: str | None) -> int | None:
+    t = _thread(evt, state)
+    if t is None:
+        return None
+    shells = [p.pid for p in (t, *state.ancestors(t)) if p.comm.endswith("sh")]
+    return shells[-1] if shells else None
+
+
+def _duration(evt: Event, state: State, arg: str | None) -> int | None:
+    main = state.process(evt.pid)
+    return evt.ts_ns - main.start_ns if main is not None and main.start_ns else None
+
+
+def _nthreads(evt: Event, state: State) -> int:
+    return sum(1 for t in state.threads.values() if t.pid == evt.pid)
+
+
+def _fdopencount(evt: Event, state: State, arg: str | None) -> int | None:
+    t = _thread(evt, state)
+    return None if t is None else len(t.fdtable.fds)
+
+
+def _proc_fields() -> tuple[Field, ...]:
+    return (
+        Field("proc.pid", T.INT64, "the id of the process generating the event.", lambda e, s, a: e.pid),
+        Field("proc.exe", T.STR, "the first command line argument (usually the executable name or a custom one).",
+              _of_thread(lambda t: t.exe or None)),
+        Field("proc.name", T.STR, "the name (excluding the path) of the executable generating the event.",
+              lambda e, s, a: e.comm),
+        Field("proc.args", T.STR, "the arguments passed on the command line when starting the process generating "
+              "the event.", _of_thread(lambda t: " ".join(t.args))),
+        Field("proc.env", T.STR, "the environment variables of the process generating the event.",
+              _of_thread(lambda t: " ".join(t.env))),
+        Field("proc.cmdline", T.STR, "full process command line, i.e. proc.name + proc.args.", _of_thread(_cmdline)),
+        Field("proc.exeline", T.STR, "full process command line, with exe as first argument, i.e. proc.exe + "
+              "proc.args.", _of_thread(lambda t: " ".join([t.exe, *t.args]))),
+        Field("proc.cwd", T.STR, "the current working directory of the event.", _of_thread(lambda t: t.cwd or None)),
+        Field("proc.nthreads", T.UINT64, "the number of threads that the process generating the event currently "
+              "has, including the main process thread.", lambda e, s, a: _nthreads(e, s)),
+        Field("proc.nchilds", T.UINT64, "the number of child threads that the process generating the event "
+              "currently has. This excludes the main process thread.",
+              lambda e, s, a: max(_nthreads(e, s) - 1, 0)),
+        Field("proc.ppid", T.INT64, "the pid of the parent of the process generating the event.",
+              lambda e, s, a: e.ppid),
+        Field("proc.pname", T.STR, "the name (excluding the path) of the parent of the process generating the "
+              "event.", _of_parent(lambda t: t.comm)),
+        Field("proc.pcmdline", T.STR, "the full command line (proc.name + proc.args) of the parent of the process "
+              "generating the event.", _of_parent(_cmdline)),
+        Field("proc.apid", T.INT64, "the pid of one of the process ancestors. E.g. proc.apid[1] returns the parent "
+              "pid, proc.apid[2] returns the grandparent pid, and so on. proc.apid[0] is the pid of the current "
+              "process. proc.apid without arguments can be used in filters only and matches any of the process "
+              "ancestors, e.g. proc.apid=1234.", _of_ancestor(lambda t: t.pid), multi=True, arg=ArgKind.OPTIONAL),
+        Field("proc.aname", T.STR, "the name (excluding the path) of one of the process ancestors. E.g. "
+              "proc.aname[1] returns the parent name, proc.aname[2] returns the grandparent name, and so on. "
+              "proc.aname[0] is the name of the current process. proc.aname without arguments can be used in "
+              "filters only and matches any of the process ancestors, e.g. proc.aname=bash.",
+              _of_ancestor(lambda t: t.comm), multi=True, arg=ArgKind.OPTIONAL),
+        Field("proc.loginshellid", T.INT64, "the pid of the oldest shell among the ancestors of the current "
+              "process, if there is one. This field can be used to separate different user sessions, and is useful "
+              "in conjunction with chisels like spy_user.", _loginshellid),
+        Field("proc.duration", T.RELTIME, "number of nanoseconds since the process started.", _duration),
+        Field("proc.fdopencount", T.UINT64, "number of open FDs for the process", _fdopencount),
+        Field("proc.exepath", T.STR, "The full executable path of the process.",
+              _of_thread(lambda t: t.exepath or None)),
+    )
+
+
+def _thread_fields() -> tuple[Field, ...]:
+    return (
+        Field("thread.tid", T.INT64, "the id of the thread generating the event.", lambda e, s, a: e.tid),
+        Field("thread.ismain", T.BOOL, "'true' if the thread generating the event is the main one in the process.",
+              lambda e, s, a: e.tid == e.pid),
+    )
+
+
+def field_classes() -> list[FieldClass]:
+    return [
+        FieldClass("process", "Additional information about the process and thread executing the syscall event.",
+                   _proc_fields() + _thread_fields()),
+    ]

@@ -1,0 +1,33 @@
+"""The filter language: parse -> check -> compile (userspace predicate) / pushdown (kernel plan).
+
+    predicate, plan = compile_filter("evt.type in (open, openat) and fd.name pmatch (/etc)", catalogue)
+    predicate(evt, state) -> bool;  plan: frozenset of event type names, or None for all.
+
+Differences from sysdig 0.29: `and`/`or` may be mixed without brackets (not > and > or);
+`bcontains`, `bstartswith`, `regex` (full match) and `intersects` work; a quoted value ends at
+its own quote character (sysdig ends it at either); `==` is still `=` followed by a value "=x".
+
+Errors are `FilterError(message, span=(start, end), hints=[...], code=...)`; a check error lists
+every diagnostic in `.errors`; `FilterError.render(text)` draws the caret.
+"""
+from __future__ import annotations
+
+from sysmon.errors import FilterError
+from sysmon.filter.check import CheckedFilter, check
+from sysmon.filter.compile import Predicate, compile
+from sysmon.filter.parse import Parser, parse
+from sysmon.filter.pushdown import KernelPlan, admits, compile_filter, kernel_plan
+
+__all__ = [
+    "CheckedFilter",
+    "FilterError",
+    "KernelPlan",
+    "Parser",
+    "Predicate",
+    "admits",
+    "check",
+    "compile",
+    "compile_filter",
+    "kernel_plan",
+    "parse",
+]

@@ -1,0 +1,205 @@
+"""sysdig `-p` output formats: `%field`, `%field[arg]`, `%12field` widths, a leading `*`, and `-j`.
+
+Without the leading `*` an event is printed only if every field in the format resolves;
+with it, unresolved fields print as `<NA>` (null in JSON). A width pads on the right and cuts,
+as sysdig does; `%-12f` is accepted and means the same.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sysmon.errors import FormatError
+from sysmon.fields import clock as tm
+from sysmon.fields.catalogue import ArgKind, Catalogue, Extractor, Field
+from sysmon.fields.evt import arg_extractor, info_extractor
+from sysmon.output.buffers import NORMAL, render_buffer
+
+if TYPE_CHECKING:
+    from sysmon.events.model import Event
+    from sysmon.state.state import State
+
+DEFAULT_FORMAT = "*%evt.num %evt.outputtime %evt.cpu %proc.name (%thread.tid) %evt.dir %evt.type %evt.info"
+TIME_TYPES = "hardD"  # -t: human, absolute, relative to the first event, enter->exit delta, delta to previous print
+NA = "<NA>"
+
+_NAME = re.compile(r"(-?)(\d*)([A-Za-z_][A-Za-z0-9_.]*)(\[[^\]]*\])?")
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """Literal text (field None) or one field reference; `text` is the reference as written."""
+
+    text: str
+    field: Field | None = None
+    arg: str | None = None
+    width: int = 0
+
+
+def parse(fmt: str, catalogue: Catalogue) -> tuple[bool, list[Token]]:
+    """(require_all, tokens) of a -p format; raises FormatError on unknown or unprintable fields."""
+    require_all = not fmt.startswith("*")
+    pos = 0 if require_all else 1
+    tokens: list[Token] = []
+    literal = ""
+    while pos < len(fmt):
+        i = fmt.find("%", pos)
+        if i < 0:
+            literal += fmt[pos:]
+            break
+        literal += fmt[pos:i]
+        m = _NAME.match(fmt, i + 1)
+        if m is None:
+            raise FormatError(f"invalid formatting token at position {i}: a field name must follow '%'",
+                              span=(i, i + 1), hints=["write %proc.name, %12proc.name or %evt.arg[0]"])
+        token, end = _field_token(m, catalogue, (i, m.end()))
+        if literal:
+            tokens.append(Token(literal))
+        tokens.append(token)
+        literal = fmt[end : m.end()]  # what a shorter field name left over (`%evt.type.` -> '.')
+        pos = m.end()
+    if literal:
+        tokens.append(Token(literal))
+    return require_all, tokens
+
+
+def _field_token(m: re.Match[str], catalogue: Catalogue, span: tuple[int, int]) -> tuple[Token, int]:
+    """The longest known field at the match (sysdig's parser also stops where a field name ends)."""
+    name, bracket = m.group(3), m.group(4) or ""
+    width = int(m.group(2) or 0)
+    found = catalogue.lookup(name + bracket)
+    end = m.end()
+    if found is None and not bracket:
+        parts = name.split(".")
+        for n in range(len(parts) - 1, 0, -1):
+            found = catalogue.lookup(".".join(parts[:n]))
+            if found is not None:
+                name = ".".join(parts[:n])
+                end = m.start(3) + len(name)
+                break
+    if found is None:
+        suggestion = catalogue.suggest(name)
+        hints = [f"did you mean '{suggestion}'?"] if suggestion else []
+        raise FormatError(f"unknown field '{name + bracket}' in output format", span=span,
+                          hints=hints + ["'sysmon -l' lists the fields"])
+    field, arg = found
+    _check_printable(field, arg, span)
+    return Token(name + bracket, field, arg, width), end
+
+
+def _check_printable(field: Field, arg: str | None, span: tuple[int, int]) -> None:
+    if field.filter_only or (field.multi and field.arg is ArgKind.OPTIONAL and arg is None):
+        hint = f"use {field.name}[N] to print one of them" if field.arg is ArgKind.OPTIONAL else ""
+        raise FormatError(f"field '{field.name}' can only be used in filters", span=span,
+                          hints=[hint] if hint else [])
+    if field.arg is ArgKind.REQUIRED and arg is None:
+        raise FormatError(f"field '{field.name}' needs an argument, e.g. {field.name}.NAME or {field.name}[0]",
+                          span=span)
+
+
+class Formatter:
+    """Turns events into lines of text (`format`) or JSON objects (`format_json`)."""
+
+    def __init__(
+        self,
+        fmt: str,
+        catalogue: Catalogue,
+        *,
+        time_type: str = "h",
+        bufmode: str = NORMAL,
+        max_buf: int | None = 80,
+    ) -> None:
+        if time_type not in TIME_TYPES:
+            raise FormatError(f"invalid -t time type '{time_type}'", hints=["use one of h, a, r, d, D"])
+        self.require_all, self.tokens = parse(fmt, catalogue)
+        self._clock = catalogue.clock
+        self._time_type = time_type
+        self._bufmode, self._max_buf = bufmode, max_buf
+        self._last_printed_ns = 0
+        info = info_extractor(bufmode, max_buf)
+        # Fields whose text depends on the output options, not just on the event.
+        self._overrides: dict[str, Extractor] = {
+            "evt.info": info,
+            "evt.args": info,
+            "evt.arg": arg_extractor(bufmode, max_buf),
+            "evt.outputtime": lambda evt, state, arg: self._output_ns(evt),
+        }
+
+    def format(self, evt: Event, state: State) -> str | None:
+        out = []
+        for tok in self.tokens:
+            if tok.field is None:
+                out.append(tok.text)
+                continue
+            text = self._text(tok, evt, state)
+            if text is None:
+                if self.require_all:
+                    return None
+                text = NA
+            out.append(text.ljust(tok.width)[: tok.width] if tok.width else text)
+        self._last_printed_ns = evt.ts_ns
+        return "".join(out)
+
+    def format_json(self, evt: Event, state: State) -> str | None:
+        obj: dict[str, Any] = {}
+        for tok in self.tokens:
+            if tok.field is None:
+                continue
+            value = self._json(self._value(tok, evt, state))
+            if value is None and self.require_all:
+                return None
+            obj[tok.text] = value
+        self._last_printed_ns = evt.ts_ns
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+    # -- values --------------------------------------------------------------------------------
+
+    def _value(self, tok: Token, evt: Event, state: State) -> Any:
+        assert tok.field is not None
+        extract = self._overrides.get(tok.field.name, tok.field.extract)
+        return extract(evt, state, tok.arg)
+
+    def _text(self, tok: Token, evt: Event, state: State) -> str | None:
+        assert tok.field is not None
+        if tok.field.name == "evt.outputtime":
+            return self._output_text(evt)
+        return self._to_text(self._value(tok, evt, state))
+
+    def _to_text(self, v: Any) -> str | None:
+        if v is None:
+            return None
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, bytes):
+            return render_buffer(v, self._bufmode, self._max_buf)
+        if isinstance(v, list):
+            items = [self._to_text(x) for x in v]
+            return ",".join(x for x in items if x is not None)
+        return str(v)
+
+    def _json(self, v: Any) -> Any:
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return v
+        if isinstance(v, list):
+            return [self._json(x) for x in v]
+        return self._to_text(v)
+
+    # -- evt.outputtime ------------------------------------------------------------------------
+
+    def _output_ns(self, evt: Event) -> int:
+        """The -t time as nanoseconds: what JSON prints, and the base of the text forms."""
+        t, ts = self._time_type, evt.ts_ns
+        if t == "r":
+            return ts - (self._clock.first_ns or ts)
+        if t == "d":
+            return self._clock.latency_ns or 0
+        if t == "D":
+            return ts - self._last_printed_ns if self._last_printed_ns else 0
+        return ts
+
+    def _output_text(self, evt: Event) -> str:
+        render: Callable[[int], str] = tm.clock_time if self._time_type == "h" else tm.seconds
+        return render(self._output_ns(evt))

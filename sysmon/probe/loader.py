@@ -1,0 +1,130 @@
+"""Build, load and attach the BPF probe. The only module (with source.py) that imports bcc."""
+from __future__ import annotations
+
+import ctypes
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sysmon.errors import ProbeError, SetupError
+from sysmon.events.schema import Spec
+from sysmon.probe import btf
+
+MAX_SYSCALLS = 512
+SPECS_PER_SYSCALL = 4
+SNAPLEN_MAX = 16384
+COUNTER_NAMES = ("sent", "dropped", "read_failed", "tgid_mismatch")
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeOptions:
+    transport: str = "ringbuf"  # or "perf"
+    ringbuf_bytes: int = 64 << 20  # per machine; perf buffers get this split across CPUs
+    snaplen: int = 80
+    str_max: int = 4096
+    args_max: int = 4096
+    self_pid: int = 0
+
+    def validate(self) -> None:
+        if self.transport not in ("ringbuf", "perf"):
+            raise ProbeError(f"unknown transport {self.transport!r}", hints=["use ringbuf or perf"])
+        pages = self.ringbuf_bytes // 4096
+        if pages < 1 or pages & (pages - 1):
+            raise ProbeError(
+                f"buffer size {self.ringbuf_bytes} is not a power-of-two number of pages",
+                hints=["use for example 16M, 64M or 256M"],
+            )
+        if not 0 <= self.snaplen <= SNAPLEN_MAX:
+            raise ProbeError(f"snaplen {self.snaplen} is out of range", hints=[f"use 0..{SNAPLEN_MAX}"])
+
+
+def probe_source() -> tuple[str, Path]:
+    pkg = resources.files("sysmon.probe")
+    src = pkg.joinpath("sysmon.bpf.c").read_text()
+    return src, Path(str(pkg))
+
+
+def cflags(opts: ProbeOptions) -> list[str]:
+    """Every parameter of the C code: integers only, never user text."""
+    _, incdir = probe_source()
+    flags = [
+        f"-I{incdir}",
+        f"-DSELF_PID={int(opts.self_pid or os.getpid())}",
+        f"-DNCPU={int(os.cpu_count() or 1)}",
+        f"-DRINGBUF_PAGES={int(opts.ringbuf_bytes // 4096)}",
+        f"-DSTR_MAX={int(opts.str_max)}",
+        f"-DARGS_MAX={int(opts.args_max)}",
+        "-Wno-unused-function",
+    ]
+    if opts.transport == "perf":
+        flags.append("-DPERF_TRANSPORT")
+    return flags
+
+
+def import_bcc() -> Any:
+    try:
+        import bcc  # noqa: PLC0415  (only here: the rest of sysmon works without bcc)
+    except ImportError as e:
+        raise SetupError(
+            "the bcc Python module is not importable",
+            hints=[
+                "apt-get install python3-bpfcc (never 'pip install bcc': that is another project)",
+                "run sysmon from a venv made with --system-site-packages on /usr/bin/python3",
+            ],
+        ) from e
+    if not hasattr(bcc, "BPF"):
+        raise SetupError(
+            f"the 'bcc' module at {getattr(bcc, '__file__', '?')} is not BPF Compiler Collection",
+            hints=["pip uninstall bcc; apt-get install python3-bpfcc"],
+        )
+    return bcc
+
+
+def check_privileges() -> None:
+    if os.geteuid() != 0:
+        raise SetupError(
+            "sysmon needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN) to load its probe",
+            hints=["run it with sudo"],
+        )
+
+
+class Probe:
+    """The loaded BPF program: maps, counters and the kernel-side syscall selection."""
+
+    def __init__(self, specs: Mapping[int, Iterable[Spec]], opts: ProbeOptions) -> None:
+        opts.validate()
+        check_privileges()
+        bcc = import_bcc()
+        tree = btf.ensure_tree()
+        os.environ["BCC_KERNEL_SOURCE"] = str(tree)
+        src, _ = probe_source()
+        self.opts = opts
+        self.cflags = cflags(opts)
+        try:
+            self.bpf = bcc.BPF(text=src.encode(), cflags=self.cflags)
+        except Exception as e:  # bcc raises bare Exception on compile/load failure
+            raise ProbeError(f"the BPF probe failed to load: {e}", hints=["run `sysmon --dump-bpf` to see the source"]) from e
+        self.bpf[b"sysmon_config"][ctypes.c_int(0)] = ctypes.c_uint64(opts.snaplen)
+        self._table = self.bpf[b"sc_table"]
+        self._specs = {nr: list(s) for nr, s in specs.items()}
+        self.select(None)
+
+    def select(self, nrs: Iterable[int] | None) -> None:
+        """Enable syscalls in the kernel: None = all; otherwise only these (pushdown)."""
+        wanted = None if nrs is None else set(nrs)
+        for nr in range(MAX_SYSCALLS):
+            leaf = self._table.Leaf()
+            for i, spec in enumerate(self._specs.get(nr, ())[:SPECS_PER_SYSCALL]):
+                leaf.spec[i].kind, leaf.spec[i].when, leaf.spec[i].slot, leaf.spec[i].aux = spec
+            leaf.enabled = 1 if wanted is None or nr in wanted else 0
+            self._table[ctypes.c_int(nr)] = leaf
+
+    def counters(self) -> dict[str, int]:
+        table = self.bpf[b"counters"]
+        return {name: int(sum(table[ctypes.c_int(i)])) for i, name in enumerate(COUNTER_NAMES)}
+
+    def close(self) -> None:
+        self.bpf.cleanup()

@@ -1,0 +1,462 @@
+/* sysmon probe: every syscall enter/exit of every process (but sysmon's own) into one stream.
+ *
+ * Parameters come only from -D flags built from validated integers (loader.py) and from maps:
+ *   SELF_PID, NCPU, RINGBUF_PAGES, PERF_TRANSPORT (defined: perf buffer instead of ring buffer),
+ *   STR_MAX (path string cap), ARGS_MAX (execve argv cap).
+ * The kernel side stays mechanical: which data to copy for which syscall is the `sc_table`
+ * map, filled from the Python event schema; all meaning lives in userspace. */
+#include <uapi/linux/ptrace.h>
+#include <linux/sched.h>
+#include <linux/fs.h>
+#include <linux/fdtable.h>
+#include <net/sock.h>
+#include "sysmon.h"
+
+#ifndef __always_inline
+#define __always_inline inline __attribute__((always_inline))
+#endif
+
+#define SCRATCH_SIZE 65536
+#define BLOB_ROOM 16384 /* a blob starts before this offset */
+#define SNAPLEN_MAX 16384
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+
+struct scratch {
+    u8 buf[SCRATCH_SIZE + SNAPLEN_MAX + 4096]; /* headroom: masked offsets + a maximal read */
+};
+
+struct pending {
+    u64 args[6];
+};
+
+BPF_ARRAY(sc_table, struct sysmon_sc, SYSMON_MAX_SYSCALLS);
+BPF_ARRAY(sysmon_config, u64, 4); /* 0: snaplen */
+BPF_ARRAY(scratch_map, struct scratch, NCPU);
+BPF_PERCPU_ARRAY(counters, u64, CNT_MAX);
+BPF_TABLE("lru_hash", u32, struct pending, pending_map, 65536);
+#ifdef PERF_TRANSPORT
+BPF_PERF_OUTPUT(events);
+#else
+BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
+#endif
+
+static __always_inline void count(u32 idx)
+{
+    u64 *v = counters.lookup(&idx);
+    if (v)
+        (*v)++;
+}
+
+static __always_inline u64 snaplen(void)
+{
+    u32 k = 0;
+    u64 *v = sysmon_config.lookup(&k);
+    u64 n = v ? *v : 80;
+    return n > SNAPLEN_MAX ? SNAPLEN_MAX : n;
+}
+
+static __always_inline struct scratch *get_scratch(void)
+{
+    u32 cpu = bpf_get_smp_processor_id();
+    return scratch_map.lookup(&cpu);
+}
+
+/* A pointer into the scratch buffer that the verifier can bound (clang may drop a plain mask). */
+static __always_inline void *at(struct scratch *s, u32 off)
+{
+    asm volatile("" : "+r"(off));
+    off &= (SCRATCH_SIZE / 2 - 1);
+    return &s->buf[off];
+}
+
+/* Append a blob header at *off; returns the data offset, or 0 if there is no room. */
+static __always_inline u32 blob_begin(u32 off)
+{
+    if (off > BLOB_ROOM)
+        return 0;
+    return off + sizeof(struct sysmon_blob_hdr);
+}
+
+static __always_inline u32 blob_end(struct scratch *s, u32 off, u32 len, u8 kind, u8 slot, u8 *nblobs)
+{
+    struct sysmon_blob_hdr *h = (struct sysmon_blob_hdr *)at(s, off);
+    h->len = len;
+    h->kind = kind;
+    h->slot = slot;
+    (*nblobs)++;
+    return off + sizeof(*h) + len;
+}
+
+static __always_inline u32 put_user_str(struct scratch *s, u32 off, u64 ptr, u8 slot, u8 *nblobs)
+{
+    u32 d = blob_begin(off);
+    if (!d || !ptr)
+        return off;
+    int n = bpf_probe_read_user_str(at(s, d), STR_MAX, (void *)ptr);
+    if (n <= 0) {
+        count(CNT_READ_FAILED);
+        return off;
+    }
+    return blob_end(s, off, n - 1, SYSMON_BLOB_STR, slot, nblobs);
+}
+
+static __always_inline u32 put_user_bytes(struct scratch *s, u32 off, u64 ptr, u64 len, u8 kind, u8 slot,
+                                          u8 *nblobs)
+{
+    u32 d = blob_begin(off);
+    if (!d || !ptr)
+        return off;
+    if (len > SNAPLEN_MAX)
+        len = SNAPLEN_MAX;
+    asm volatile("" : "+r"(len)); /* keep the mask: the verifier needs it even where clang can prove it */
+    len &= (SNAPLEN_MAX * 2 - 1);
+    if (len == 0)
+        return off;
+    if (bpf_probe_read_user(at(s, d), len, (void *)ptr) != 0) {
+        count(CNT_READ_FAILED);
+        return off;
+    }
+    return blob_end(s, off, len, kind, slot, nblobs);
+}
+
+static __always_inline u32 put_iovec(struct scratch *s, u32 off, u64 iov, u64 cnt, u64 total, u8 slot,
+                                     u8 *nblobs)
+{
+    u32 d = blob_begin(off);
+    if (!d || !iov)
+        return off;
+    u64 room = snaplen();
+    if (total < room)
+        room = total;
+    u32 got = 0;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        if (i >= cnt || got >= room)
+            break;
+        struct iovec v = {};
+        if (bpf_probe_read_user(&v, sizeof(v), (void *)(iov + i * sizeof(struct iovec))) != 0)
+            break;
+        u64 n = v.iov_len;
+        if (n > room - got)
+            n = room - got;
+        if (n > SNAPLEN_MAX)
+            n = SNAPLEN_MAX;
+        asm volatile("" : "+r"(n));
+        n &= (SNAPLEN_MAX * 2 - 1);
+        if (n == 0 || bpf_probe_read_user(at(s, d + got), n, v.iov_base) != 0)
+            break;
+        got += n;
+    }
+    if (got == 0)
+        return off;
+    return blob_end(s, off, got, SYSMON_BLOB_BUF, slot, nblobs);
+}
+
+static __always_inline struct file *fd_file(struct task_struct *task, s32 fd)
+{
+    struct files_struct *files = NULL;
+    struct fdtable *fdt = NULL;
+    struct file **fdarr = NULL;
+    struct file *f = NULL;
+    unsigned int max_fds = 0;
+    if (fd < 0)
+        return NULL;
+    bpf_probe_read_kernel(&files, sizeof(files), &task->files);
+    if (!files)
+        return NULL;
+    bpf_probe_read_kernel(&fdt, sizeof(fdt), &files->fdt);
+    if (!fdt)
+        return NULL;
+    bpf_probe_read_kernel(&max_fds, sizeof(max_fds), &fdt->max_fds);
+    if ((unsigned int)fd >= max_fds)
+        return NULL;
+    bpf_probe_read_kernel(&fdarr, sizeof(fdarr), &fdt->fd);
+    if (!fdarr)
+        return NULL;
+    bpf_probe_read_kernel(&f, sizeof(f), &fdarr[fd]);
+    return f;
+}
+
+static __always_inline u32 put_tuple(struct scratch *s, u32 off, s32 fd, u8 slot, u8 *nblobs)
+{
+    u32 d = blob_begin(off);
+    if (!d)
+        return off;
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct file *f = fd_file(task, fd);
+    if (!f)
+        return off;
+    struct inode *inode = NULL;
+    umode_t mode = 0;
+    bpf_probe_read_kernel(&inode, sizeof(inode), &f->f_inode);
+    if (!inode)
+        return off;
+    bpf_probe_read_kernel(&mode, sizeof(mode), &inode->i_mode);
+    if ((mode & S_IFMT) != S_IFSOCK)
+        return off;
+    struct socket *sock = NULL;
+    struct sock *sk = NULL;
+    bpf_probe_read_kernel(&sock, sizeof(sock), &f->private_data);
+    if (!sock)
+        return off;
+    bpf_probe_read_kernel(&sk, sizeof(sk), &sock->sk);
+    if (!sk)
+        return off;
+    struct sysmon_tuple *t = (struct sysmon_tuple *)at(s, d);
+    __builtin_memset(t, 0, sizeof(*t));
+    u16 family = 0, lport = 0;
+    __be16 rport = 0;
+    u16 proto = 0;
+    bpf_probe_read_kernel(&family, sizeof(family), &sk->__sk_common.skc_family);
+    bpf_probe_read_kernel(&lport, sizeof(lport), &sk->__sk_common.skc_num);
+    bpf_probe_read_kernel(&rport, sizeof(rport), &sk->__sk_common.skc_dport);
+    bpf_probe_read_kernel(&proto, sizeof(proto), &sk->sk_protocol);
+    t->family = family;
+    t->lport = lport;
+    t->rport = __builtin_bswap16(rport);
+    t->proto = proto;
+    if (family == AF_INET) {
+        bpf_probe_read_kernel(t->laddr, 4, &sk->__sk_common.skc_rcv_saddr);
+        bpf_probe_read_kernel(t->raddr, 4, &sk->__sk_common.skc_daddr);
+    } else if (family == AF_INET6) {
+        bpf_probe_read_kernel(t->laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+        bpf_probe_read_kernel(t->raddr, 16, &sk->__sk_common.skc_v6_daddr);
+    } else if (family != AF_UNIX) {
+        return off;
+    }
+    return blob_end(s, off, sizeof(*t), SYSMON_BLOB_TUPLE, slot, nblobs);
+}
+
+static __always_inline u32 put_msghdr(struct scratch *s, u32 off, u64 ptr, u64 total, u8 slot, u8 *nblobs)
+{
+    struct user_msghdr m = {};
+    if (!ptr || bpf_probe_read_user(&m, sizeof(m), (void *)ptr) != 0)
+        return off;
+    if (m.msg_name && m.msg_namelen > 0)
+        off = put_user_bytes(s, off, (u64)m.msg_name, m.msg_namelen > 128 ? 128 : m.msg_namelen,
+                             SYSMON_BLOB_SOCKADDR, slot, nblobs);
+    if ((s64)total > 0)
+        off = put_iovec(s, off, (u64)m.msg_iov, m.msg_iovlen, total, slot, nblobs);
+    return off;
+}
+
+/* argv of the image execve just loaded, from the new user stack: [sp] = argc, then argv[], NULL,
+ * envp[]. (Not from mm_struct: on these kernels its BTF layout was measured 16 bytes off.) The
+ * strings are contiguous from argv[0] to envp[0]; `slot` carries argc (capped at 255). */
+static __always_inline u32 put_exec_args(struct scratch *s, u32 off, struct pt_regs *regs, u8 *nblobs)
+{
+    u64 sp = 0, argc = 0, start = 0, end = 0;
+    bpf_probe_read_kernel(&sp, sizeof(sp), &regs->sp);
+    if (!sp || bpf_probe_read_user(&argc, sizeof(argc), (void *)sp) != 0 || argc == 0 || argc > 65536)
+        return off;
+    bpf_probe_read_user(&start, sizeof(start), (void *)(sp + 8));
+    bpf_probe_read_user(&end, sizeof(end), (void *)(sp + 8 * (argc + 2)));
+    u64 len = end > start ? end - start : ARGS_MAX;
+    if (len > ARGS_MAX)
+        len = ARGS_MAX;
+    return put_user_bytes(s, off, start, len, SYSMON_BLOB_ARGS, argc > 255 ? 255 : argc, nblobs);
+}
+
+static __always_inline u64 len_of(u8 aux, u64 *args, s64 ret)
+{
+    if (aux == SLOT_RET)
+        return ret > 0 ? ret : 0;
+    if (aux & 0x10) {
+        int v = 0;
+        bpf_probe_read_user(&v, sizeof(v), (void *)args[aux & 7]);
+        return v > 0 ? v : 0;
+    }
+    return args[aux & 7];
+}
+
+/* One capture spec. Vector kinds (iovec, msghdr) are honoured only in spec 0 (`vec_ok`): a copy of
+ * their loops in every unrolled slot makes the program too large for the verifier. */
+static __always_inline u32 fill_one(struct scratch *s, struct sysmon_spec sp, u8 when, u64 *args, s64 ret,
+                                    struct pt_regs *regs, u8 *nblobs, u32 off, int vec_ok)
+{
+    if (sp.kind == SPEC_NONE || !(sp.when & when))
+        return off;
+    u64 ptr = sp.slot == SLOT_RET ? (u64)ret : args[sp.slot & 7];
+    switch (sp.kind) {
+    case SPEC_STR:
+        return put_user_str(s, off, ptr, sp.slot, nblobs);
+    case SPEC_BUF: {
+        u64 n = len_of(sp.aux, args, ret);
+        u64 cap = snaplen();
+        return put_user_bytes(s, off, ptr, n < cap ? n : cap, SYSMON_BLOB_BUF, sp.slot, nblobs);
+    }
+    case SPEC_SOCKADDR: {
+        u64 n = len_of(sp.aux, args, ret);
+        return put_user_bytes(s, off, ptr, n > 128 ? 128 : n, SYSMON_BLOB_SOCKADDR, sp.slot, nblobs);
+    }
+    case SPEC_TUPLE:
+        return put_tuple(s, off, (s32)ptr, sp.slot, nblobs);
+    case SPEC_ARGS:
+        return put_exec_args(s, off, regs, nblobs);
+    case SPEC_FDS:
+        return put_user_bytes(s, off, ptr, 8, SYSMON_BLOB_FDS, sp.slot, nblobs);
+    case SPEC_FIXED:
+        return put_user_bytes(s, off, ptr, sp.aux, SYSMON_BLOB_BUF, sp.slot, nblobs);
+    }
+    if (vec_ok && sp.kind == SPEC_IOVEC && ret > 0)
+        return put_iovec(s, off, ptr, args[sp.aux & 7], ret, sp.slot, nblobs);
+    if (vec_ok && sp.kind == SPEC_MSGHDR)
+        return put_msghdr(s, off, ptr, ret, sp.slot, nblobs);
+    return off;
+}
+
+static __always_inline u32 fill_blobs(struct scratch *s, struct sysmon_sc *sc, u8 when, u64 *args, s64 ret,
+                                      struct pt_regs *regs, u8 *nblobs)
+{
+    u32 off = sizeof(struct sysmon_hdr);
+    off = fill_one(s, sc->spec[0], when, args, ret, regs, nblobs, off, 1);
+#pragma unroll
+    for (int i = 1; i < SYSMON_SPECS; i++)
+        off = fill_one(s, sc->spec[i], when, args, ret, regs, nblobs, off, 0);
+    return off;
+}
+
+static __always_inline void fill_header(struct sysmon_hdr *h, u32 nr, u8 dir, s64 ret, u64 pid_tgid)
+{
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct task_struct *parent = NULL;
+    u32 ppid = 0, ktgid = 0;
+    bpf_probe_read_kernel(&parent, sizeof(parent), &task->real_parent);
+    if (parent)
+        bpf_probe_read_kernel(&ppid, sizeof(ppid), &parent->tgid);
+    bpf_probe_read_kernel(&ktgid, sizeof(ktgid), &task->tgid);
+    if (ktgid != (u32)(pid_tgid >> 32))
+        count(CNT_TGID_MISMATCH);
+    u64 ugid = bpf_get_current_uid_gid();
+    h->ts_ns = bpf_ktime_get_ns();
+    h->ret = ret;
+    h->tid = (u32)pid_tgid;
+    h->pid = pid_tgid >> 32;
+    h->ppid = ppid;
+    h->uid = (u32)ugid;
+    h->gid = ugid >> 32;
+    h->nr = nr;
+    h->dir = dir;
+    h->cpu = bpf_get_smp_processor_id();
+    h->flags = 0;
+    bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+static __always_inline void submit(void *ctx, struct scratch *s, u32 size)
+{
+    if (size > SCRATCH_SIZE / 2)
+        size = SCRATCH_SIZE / 2;
+    asm volatile("" : "+r"(size));
+    size &= (SCRATCH_SIZE - 1);
+    if (size < sizeof(struct sysmon_hdr))
+        return;
+    ((struct sysmon_hdr *)s->buf)->size = size;
+    void *data = s; /* bcc 0.26's clang asserts on a member expression as the data argument */
+#ifdef PERF_TRANSPORT
+    int err = events.perf_submit(ctx, data, size);
+#else
+    /* No wakeup per event (each costs ~10 us): userspace polls on a short timer. */
+    int err = events.ringbuf_output(data, size, BPF_RB_NO_WAKEUP);
+#endif
+    count(err ? CNT_DROPPED : CNT_SENT);
+}
+
+static __always_inline struct sysmon_sc *syscall_entry(long nr)
+{
+    if (nr < 0 || nr >= SYSMON_MAX_SYSCALLS)
+        return NULL;
+    u32 k = nr;
+    struct sysmon_sc *sc = sc_table.lookup(&k);
+    if (!sc || !sc->enabled)
+        return NULL;
+    return sc;
+}
+
+RAW_TRACEPOINT_PROBE(sys_enter)
+{
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    if ((pid_tgid >> 32) == SELF_PID)
+        return 0;
+    long nr = ctx->args[1];
+    struct sysmon_sc *sc = syscall_entry(nr);
+    if (!sc)
+        return 0;
+    struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+    struct pending p = {};
+    bpf_probe_read_kernel(&p.args[0], sizeof(u64), &regs->di);
+    bpf_probe_read_kernel(&p.args[1], sizeof(u64), &regs->si);
+    bpf_probe_read_kernel(&p.args[2], sizeof(u64), &regs->dx);
+    bpf_probe_read_kernel(&p.args[3], sizeof(u64), &regs->r10);
+    bpf_probe_read_kernel(&p.args[4], sizeof(u64), &regs->r8);
+    bpf_probe_read_kernel(&p.args[5], sizeof(u64), &regs->r9);
+    u32 tid = (u32)pid_tgid;
+    pending_map.update(&tid, &p);
+
+    struct scratch *s = get_scratch();
+    if (!s)
+        return 0;
+    struct sysmon_hdr *h = (struct sysmon_hdr *)s->buf;
+    fill_header(h, nr, 0, 0, pid_tgid);
+    __builtin_memcpy(h->args, p.args, sizeof(p.args));
+    u8 nblobs = 0;
+    u32 size = fill_blobs(s, sc, SPEC_AT_ENTER, p.args, 0, regs, &nblobs);
+    h->nblobs = nblobs;
+    submit(ctx, s, size);
+    return 0;
+}
+
+RAW_TRACEPOINT_PROBE(sys_exit)
+{
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    if ((pid_tgid >> 32) == SELF_PID)
+        return 0;
+    struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+    long nr = 0;
+    bpf_probe_read_kernel(&nr, sizeof(nr), &regs->orig_ax);
+    struct sysmon_sc *sc = syscall_entry(nr);
+    if (!sc)
+        return 0;
+    s64 ret = ctx->args[1];
+    u32 tid = (u32)pid_tgid;
+    struct scratch *s = get_scratch();
+    if (!s)
+        return 0;
+    struct sysmon_hdr *h = (struct sysmon_hdr *)s->buf;
+    fill_header(h, nr, 1, ret, pid_tgid);
+    struct pending *p = pending_map.lookup(&tid);
+    if (p) {
+        __builtin_memcpy(h->args, p->args, sizeof(p->args));
+        pending_map.delete(&tid);
+    } else {
+        __builtin_memset(h->args, 0, sizeof(h->args));
+        h->flags = SYSMON_F_NO_ENTER;
+    }
+    u8 nblobs = 0;
+    u32 size = fill_blobs(s, sc, SPEC_AT_EXIT, h->args, ret, regs, &nblobs);
+    h->nblobs = nblobs;
+    submit(ctx, s, size);
+    return 0;
+}
+
+RAW_TRACEPOINT_PROBE(sched_process_exit)
+{
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    if ((pid_tgid >> 32) == SELF_PID)
+        return 0;
+    struct scratch *s = get_scratch();
+    if (!s)
+        return 0;
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    int code = 0;
+    bpf_probe_read_kernel(&code, sizeof(code), &task->exit_code);
+    struct sysmon_hdr *h = (struct sysmon_hdr *)s->buf;
+    fill_header(h, SYSMON_PROCEXIT_NR, 0, code, pid_tgid);
+    __builtin_memset(h->args, 0, sizeof(h->args));
+    h->nblobs = 0;
+    submit(ctx, s, sizeof(struct sysmon_hdr));
+    return 0;
+}

@@ -1,0 +1,444 @@
+"""Keeps `State` current from events, the way libsinsp's parsers do.
+
+Handlers act on exit events (the enter's raw args ride along in `evt.raw_args`), except
+`procexit`, which only has an enter. Several syscalls share one event type (accept/accept4,
+pipe/pipe2, ...); where they differ, the kernel syscall name comes from `evt.nr`.
+A closed fd or an exited thread is removed just before the *next* event, so the close (or
+procexit) event itself still resolves `fd.name` / `proc.name`: call `flush()` before evaluating
+the next event if `apply()` is skipped for it.
+"""
+from __future__ import annotations
+
+import copy
+import ipaddress
+import posixpath
+from collections.abc import Callable
+
+from sysmon.events.model import EXIT, Event, SockAddr, SockTuple
+from sysmon.events.syscalls import X86_64
+from sysmon.state.state import (
+    BPF_FD_CMDS,
+    FCNTL_DUP_CMDS,
+    FdInfo,
+    FdTable,
+    State,
+    ThreadInfo,
+    s32,
+)
+
+Handler = Callable[[Event, ThreadInfo], None]
+
+AT_FDCWD = -100
+AT_EMPTY_PATH = 0x1000
+O_WRONLY, O_CREAT, O_TRUNC = 0o1, 0o100, 0o1000
+O_DIRECTORY = 0o200000
+O_TMPFILE_ONLY = 0o20000000  # O_TMPFILE is this | O_DIRECTORY, yet makes a file
+O_CLOEXEC = 0o2000000  # also SOCK_/EFD_/TFD_/EPOLL_/IN_CLOEXEC
+MFD_CLOEXEC = 1
+CLONE_FILES = 0x400
+CLONE_THREAD = 0x10000
+CLOSE_RANGE_UNSHARE = 2
+CLOSE_RANGE_CLOEXEC = 4
+F_DUPFD_CLOEXEC = 1030
+F_SETFD = 2
+EINPROGRESS = 115
+U32_MAX = 0xFFFFFFFF
+
+SOCK_DOMAINS = {1: "unix", 2: "ipv4", 10: "ipv6", 16: "netlink"}
+SOCK_L4 = {1: "tcp", 2: "udp", 3: "raw"}
+CLONE_TYPES = frozenset({"clone", "clone3", "fork", "vfork"})
+INET = frozenset({"ipv4", "ipv6"})
+
+# fd-creating syscalls that need no more than a type: syscall -> (fd.type, raw arg index of flags, cloexec bit).
+ANON_FDS: dict[str, tuple[str, int | None, int]] = {
+    "eventfd": ("event", None, 0),
+    "eventfd2": ("event", 1, O_CLOEXEC),
+    "signalfd": ("signalfd", None, 0),
+    "signalfd4": ("signalfd", 3, O_CLOEXEC),
+    "epoll_create": ("eventpoll", None, 0),
+    "epoll_create1": ("eventpoll", 0, O_CLOEXEC),
+    "inotify_init": ("inotify", None, 0),
+    "inotify_init1": ("inotify", 0, O_CLOEXEC),
+    "timerfd_create": ("timerfd", 1, O_CLOEXEC),
+    "userfaultfd": ("userfaultfd", 0, O_CLOEXEC),
+    "io_uring_setup": ("io_uring", None, 0),
+}
+# The event types (sysdig names) of those syscalls.
+ANON_FD_TYPES = ("eventfd", "signalfd", "epoll_create", "inotify_init", "timerfd_create", "userfaultfd", "io_uring_setup")
+
+
+def _syscall(evt: Event) -> str:
+    """The kernel syscall behind `evt` (accept4 for an `accept` event, ...)."""
+    return X86_64.get(evt.nr, evt.type)
+
+
+def _abs(base: str, path: str) -> str:
+    """`path` made absolute against `base` and normalised; unchanged if that is impossible."""
+    if not path.startswith("/"):
+        if not base.startswith("/"):
+            return path
+        path = f"{base}/{path}"
+    return "/" + posixpath.normpath(path).lstrip("/")
+
+
+def _sock_name(tup: SockTuple, is_server: bool) -> str:
+    """fd.name as sysdig prints it: unix path, or `client->server` for inet sockets."""
+    if tup.family == "unix":
+        return tup.remote.path or tup.local.path
+    return f"{tup.remote}->{tup.local}" if is_server else str(tup)
+
+
+def _any_addr(family: str) -> SockAddr:
+    """0.0.0.0:0 or [::]:0, the remote side of a bound, unconnected socket."""
+    ip = ipaddress.IPv6Address(0) if family == "ipv6" else ipaddress.IPv4Address(0)
+    return SockAddr(family, ip, 0)
+
+
+class StateParser:
+    """Applies the state-changing meaning of each event to a `State`."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self._closing: list[tuple[FdTable, int, FdInfo]] = []
+        self._exiting: list[ThreadInfo] = []
+        self._exit_handlers: dict[str, Handler] = {
+            **dict.fromkeys(CLONE_TYPES, self._clone),
+            "execve": self._execve,
+            "execveat": self._execve,
+            **dict.fromkeys(("open", "openat", "openat2", "creat"), self._open),
+            "socket": self._socket,
+            "connect": self._connect,
+            "bind": self._bind,
+            "listen": self._listen,
+            "accept": self._accept,
+            **dict.fromkeys(("sendto", "recvfrom", "sendmsg", "recvmsg"), self._udp_peer),
+            **dict.fromkeys(("dup", "dup2", "dup3"), self._dup),
+            "fcntl": self._fcntl,
+            "close": self._close,
+            "close_range": self._close_range,
+            "pipe": self._pipe,
+            "socketpair": self._socketpair,
+            **dict.fromkeys(ANON_FD_TYPES, self._anon_fd),
+            "memfd_create": self._memfd,
+            "bpf": self._bpf,
+            "chdir": self._chdir,
+            "fchdir": self._fchdir,
+        }
+        self._enter_handlers: dict[str, Handler] = {
+            "procexit": self._procexit,
+            "execve": self._exec_enter,
+            "execveat": self._exec_enter,
+        }
+        self._exec_paths: dict[int, str] = {}  # tid -> path given to an execve still under way
+
+    def apply(self, evt: Event) -> None:
+        self.flush()
+        thread = self._thread(evt)
+        handlers = self._exit_handlers if evt.dir == EXIT else self._enter_handlers
+        handler = handlers.get(evt.type)
+        if handler is not None:
+            handler(evt, thread)
+
+    def flush(self) -> None:
+        """Carry out the removals the previous event asked for (closed fds, exited threads)."""
+        if self._closing:
+            for table, num, fd in self._closing:
+                if table.fds.get(num) is fd:
+                    del table.fds[num]
+            self._closing.clear()
+        if self._exiting:
+            threads = self.state.threads
+            for thread in self._exiting:
+                if threads.get(thread.tid) is thread:
+                    del threads[thread.tid]
+            self._exiting.clear()
+
+    # -- threads -------------------------------------------------------------------------------
+
+    def _thread(self, evt: Event) -> ThreadInfo:
+        """The event's thread, created if unknown; header fields refreshed (the kernel knows best)."""
+        thread = self.state.threads.get(evt.tid)
+        if thread is None:
+            thread = self._new_thread(evt)
+            self.state.threads[evt.tid] = thread
+        else:
+            thread.comm, thread.uid, thread.gid, thread.ppid = evt.comm, evt.uid, evt.gid, evt.ppid
+        return thread
+
+    def _new_thread(self, evt: Event) -> ThreadInfo:
+        thread = ThreadInfo(evt.tid, evt.pid, evt.ppid, evt.comm, uid=evt.uid, gid=evt.gid)
+        sibling = self.state.process(evt.pid)
+        if sibling is not None:  # a new thread of a known process
+            _inherit(thread, sibling, share_fds=True)
+        elif evt.type in CLONE_TYPES and evt.dir == EXIT and evt.res == 0:  # child side of a fork
+            thread.start_ns = evt.ts_ns
+            parent = self.state.process(evt.ppid)
+            if parent is not None:
+                _inherit(thread, parent, share_fds=bool((_clone_flags(evt) or 0) & CLONE_FILES))
+        return thread
+
+    def _clone(self, evt: Event, parent: ThreadInfo) -> None:
+        """Parent side (res = child tid): create the child unless its own side came first."""
+        child_tid = evt.res or 0
+        flags = _clone_flags(evt)
+        if child_tid <= 0 or child_tid in self.state.threads or flags is None:
+            return  # without clone3's flags the child's own side will tell what it is
+        if flags & CLONE_THREAD:
+            child = ThreadInfo(child_tid, parent.pid, parent.ppid, parent.comm)
+        else:
+            child = ThreadInfo(child_tid, child_tid, parent.pid, parent.comm)
+        child.uid, child.gid, child.start_ns = parent.uid, parent.gid, evt.ts_ns
+        _inherit(child, parent, share_fds=bool(flags & (CLONE_THREAD | CLONE_FILES)))
+        self.state.threads[child_tid] = child
+
+    def _exec_enter(self, evt: Event, thread: ThreadInfo) -> None:
+        path = evt.params.get("filename") or evt.params.get("pathname")
+        if path:
+            self._exec_paths[evt.tid] = path
+
+    def _execve(self, evt: Event, thread: ThreadInfo) -> None:
+        # The path the caller asked for is only readable at enter: the exit runs in the new image.
+        asked = self._exec_paths.pop(evt.tid, "")
+        if evt.res != 0:
+            return
+        params = evt.params
+        args: list[str] = list(params.get("args") or ())
+        filename: str = asked or params.get("exe") or ""
+        if evt.type == "execveat":
+            base = self._dir_base(thread, s32(evt.raw_args[0]))
+            if not filename and evt.raw_args[4] & AT_EMPTY_PATH:
+                filename = base
+            else:
+                filename = _abs(base, filename)
+        else:
+            filename = _abs(thread.cwd, filename)
+        thread.exe = args[0] if args else filename
+        thread.exepath = filename
+        thread.args = args[1:]
+        env = params.get("env")
+        if isinstance(env, list):
+            thread.env = env
+        # The other threads died in de_thread(); the new image gets its own table minus cloexec fds.
+        for other in [t for t in self.state.threads.values() if t.pid == thread.pid and t is not thread]:
+            del self.state.threads[other.tid]
+        thread.fdtable = FdTable({n: fd for n, fd in thread.fdtable.fds.items() if not fd.cloexec})
+
+    def _procexit(self, evt: Event, thread: ThreadInfo) -> None:
+        self._exiting.append(thread)
+
+    def _chdir(self, evt: Event, thread: ThreadInfo) -> None:
+        path = evt.params.get("path")
+        if evt.res == 0 and path:
+            self._set_cwd(thread, _abs(thread.cwd, path))
+
+    def _fchdir(self, evt: Event, thread: ThreadInfo) -> None:
+        fd = thread.fdtable.fds.get(s32(evt.raw_args[0]))
+        if evt.res == 0 and fd is not None:
+            self._set_cwd(thread, fd.name)
+
+    def _set_cwd(self, thread: ThreadInfo, cwd: str) -> None:
+        """Threads share the cwd (CLONE_FS in practice), as libsinsp assumes."""
+        for t in self.state.threads.values():
+            if t.pid == thread.pid:
+                t.cwd = cwd
+        thread.cwd = cwd
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def _dir_base(self, thread: ThreadInfo, dirfd: int) -> str:
+        if dirfd == AT_FDCWD:
+            return thread.cwd
+        fd = thread.fdtable.fds.get(dirfd)
+        return fd.name if fd is not None else ""
+
+    def _open(self, evt: Event, thread: ThreadInfo) -> None:
+        res = evt.res
+        if res is None or res < 0:
+            return
+        params = evt.params
+        name: str = params.get("name") or ""
+        if evt.type == "creat":
+            flags = O_WRONLY | O_CREAT | O_TRUNC
+        else:
+            flags = params.get("flags", 0)
+        base = thread.cwd if evt.type in ("open", "creat") else self._dir_base(thread, s32(evt.raw_args[0]))
+        kind = "directory" if flags & O_DIRECTORY and not flags & O_TMPFILE_ONLY else "file"
+        self._add(thread, FdInfo(res, kind, _abs(base, name), open_flags=flags, cloexec=bool(flags & O_CLOEXEC)))
+
+    def _memfd(self, evt: Event, thread: ThreadInfo) -> None:
+        if evt.res is not None and evt.res >= 0:
+            name = evt.params.get("name", "")
+            self._add(thread, FdInfo(evt.res, "memfd", f"/memfd:{name}", cloexec=bool(evt.raw_args[1] & MFD_CLOEXEC)))
+
+    def _anon_fd(self, evt: Event, thread: ThreadInfo) -> None:
+        if evt.res is not None and evt.res >= 0:
+            kind, flags_arg, cloexec_bit = ANON_FDS.get(_syscall(evt), ("unknown", None, 0))
+            cloexec = flags_arg is not None and bool(evt.raw_args[flags_arg] & cloexec_bit)
+            self._add(thread, FdInfo(evt.res, kind, "", cloexec=cloexec))
+
+    def _bpf(self, evt: Event, thread: ThreadInfo) -> None:
+        if evt.res is not None and evt.res >= 0 and evt.raw_args[0] in BPF_FD_CMDS:
+            self._add(thread, FdInfo(evt.res, "bpf", "", cloexec=True))  # bpf fds are always O_CLOEXEC
+
+    def _pipe(self, evt: Event, thread: ThreadInfo) -> None:
+        params = evt.params
+        if evt.res != 0 or "fd1" not in params or "fd2" not in params:
+            return
+        ino = params.get("ino", 0)
+        name = f"pipe:[{ino}]" if ino else "pipe"
+        cloexec = _syscall(evt) == "pipe2" and bool(evt.raw_args[1] & O_CLOEXEC)
+        for num in (params["fd1"], params["fd2"]):
+            self._add(thread, FdInfo(num, "pipe", name, cloexec=cloexec, ino=ino))
+
+    def _dup(self, evt: Event, thread: ThreadInfo) -> None:
+        cloexec = evt.type == "dup3" and bool(evt.raw_args[2] & O_CLOEXEC)
+        self._dup_fd(evt, thread, cloexec)
+
+    def _fcntl(self, evt: Event, thread: ThreadInfo) -> None:
+        if evt.res is None or evt.res < 0:
+            return
+        cmd = s32(evt.raw_args[1])
+        if cmd in FCNTL_DUP_CMDS:
+            self._dup_fd(evt, thread, cmd == F_DUPFD_CLOEXEC)
+        elif cmd == F_SETFD:
+            fd = thread.fdtable.fds.get(s32(evt.raw_args[0]))
+            if fd is not None:
+                fd.cloexec = bool(evt.raw_args[2] & 1)
+
+    def _dup_fd(self, evt: Event, thread: ThreadInfo, cloexec: bool) -> None:
+        res, old_num = evt.res, s32(evt.raw_args[0])
+        old = thread.fdtable.fds.get(old_num)
+        if res is None or res < 0 or old is None or res == old_num:
+            return
+        new = copy.copy(old)
+        new.num, new.cloexec = res, cloexec
+        self._add(thread, new)
+
+    def _close(self, evt: Event, thread: ThreadInfo) -> None:
+        num = s32(evt.raw_args[0])
+        fd = thread.fdtable.fds.get(num)
+        if evt.res == 0 and fd is not None:
+            self._closing.append((thread.fdtable, num, fd))
+
+    def _close_range(self, evt: Event, thread: ThreadInfo) -> None:
+        if evt.res != 0:
+            return
+        first, last, flags = evt.raw_args[0] & U32_MAX, evt.raw_args[1] & U32_MAX, evt.raw_args[2]
+        if flags & CLOSE_RANGE_UNSHARE:
+            thread.fdtable = FdTable(dict(thread.fdtable.fds))
+        for num, fd in thread.fdtable.fds.items():
+            if first <= num <= last:
+                if flags & CLOSE_RANGE_CLOEXEC:
+                    fd.cloexec = True
+                else:
+                    self._closing.append((thread.fdtable, num, fd))
+
+    def _add(self, thread: ThreadInfo, fd: FdInfo) -> None:
+        thread.fdtable.fds[fd.num] = fd
+
+    # -- sockets -------------------------------------------------------------------------------
+
+    def _socket(self, evt: Event, thread: ThreadInfo) -> None:
+        res = evt.res
+        if res is None or res < 0:
+            return
+        kind = SOCK_DOMAINS.get(evt.raw_args[0] & U32_MAX, "unknown")
+        sock_type = evt.raw_args[1]
+        l4proto = SOCK_L4.get(sock_type & 0xF, "") if kind in INET else ""
+        self._add(thread, FdInfo(res, kind, "", l4proto=l4proto, cloexec=bool(sock_type & O_CLOEXEC)))
+
+    def _socket_fd(self, thread: ThreadInfo, num: int, family: str) -> FdInfo:
+        """The socket at `num`, created if the socket() call was missed."""
+        fd = thread.fdtable.fds.get(num)
+        if fd is None:
+            fd = FdInfo(num, family, "")
+            self._add(thread, fd)
+        return fd
+
+    def _connect(self, evt: Event, thread: ThreadInfo) -> None:
+        tup: SockTuple | None = evt.params.get("tuple")
+        if evt.res not in (0, -EINPROGRESS) or tup is None:
+            return
+        fd = self._socket_fd(thread, s32(evt.raw_args[0]), tup.family)
+        fd.tuple, fd.is_server, fd.name = tup, False, _sock_name(tup, False)
+        if tup.l4proto:
+            fd.l4proto = tup.l4proto
+
+    def _bind(self, evt: Event, thread: ThreadInfo) -> None:
+        addr: SockAddr | None = evt.params.get("addr")
+        if evt.res != 0 or addr is None:
+            return
+        fd = self._socket_fd(thread, s32(evt.raw_args[0]), addr.family)
+        fd.name = str(addr)
+        if addr.family in INET:
+            fd.tuple = SockTuple(addr.family, addr, _any_addr(addr.family), fd.l4proto)
+            if addr.port > 0:  # libsinsp: a bound port means a server
+                fd.is_server = True
+
+    def _listen(self, evt: Event, thread: ThreadInfo) -> None:
+        fd = thread.fdtable.fds.get(s32(evt.raw_args[0]))
+        if evt.res == 0 and fd is not None:
+            fd.is_server = True
+
+    def _accept(self, evt: Event, thread: ThreadInfo) -> None:
+        res = evt.res
+        tup: SockTuple | None = evt.params.get("tuple")
+        if res is None or res < 0:
+            return
+        listener = thread.fdtable.fds.get(s32(evt.raw_args[0]))
+        cloexec = _syscall(evt) == "accept4" and bool(evt.raw_args[3] & O_CLOEXEC)
+        fd = FdInfo(res, listener.type if listener is not None else "unknown", "", is_server=True, cloexec=cloexec)
+        if listener is not None:
+            fd.l4proto = listener.l4proto
+            if fd.type == "unix":
+                fd.name = listener.name  # the kernel tuple of a unix socket carries no path
+        if tup is not None:
+            fd.type, fd.tuple = tup.family, tup
+            fd.name = _sock_name(tup, True) or fd.name
+            fd.l4proto = tup.l4proto or fd.l4proto
+        self._add(thread, fd)
+
+    def _udp_peer(self, evt: Event, thread: ThreadInfo) -> None:
+        """An unconnected datagram socket takes its name from the last peer it talked to."""
+        fd = thread.fdtable.fds.get(s32(evt.raw_args[0]))
+        if fd is None or fd.type not in INET or fd.l4proto == "tcp":
+            return
+        tup: SockTuple | None = evt.params.get("tuple")
+        if tup is None or not tup.remote.port:
+            return
+        if fd.is_server is None:
+            fd.is_server = evt.type.startswith("recv")
+        fd.tuple, fd.name = tup, _sock_name(tup, fd.is_server)
+        if tup.l4proto:
+            fd.l4proto = tup.l4proto
+
+    def _socketpair(self, evt: Event, thread: ThreadInfo) -> None:
+        params = evt.params
+        if evt.res != 0 or "fd1" not in params or "fd2" not in params:
+            return
+        cloexec = bool(evt.raw_args[1] & O_CLOEXEC)
+        for num in (params["fd1"], params["fd2"]):
+            self._add(thread, FdInfo(num, "unix", "", cloexec=cloexec))
+
+
+def _clone_flags(evt: Event) -> int | None:
+    """Clone flags: raw for clone, from the copied clone_args for clone3 (None if missing)."""
+    if evt.type == "clone":
+        return evt.raw_args[0]
+    if evt.type == "clone3":
+        flags: int | None = evt.params.get("flags")
+        return flags
+    return 0
+
+
+def _inherit(child: ThreadInfo, parent: ThreadInfo, *, share_fds: bool) -> None:
+    """Fill what a clone child takes from its parent, keeping anything already known."""
+    child.exe = child.exe or parent.exe
+    child.exepath = child.exepath or parent.exepath
+    child.args = child.args or list(parent.args)
+    child.cwd = child.cwd or parent.cwd
+    child.env = child.env or parent.env
+    if share_fds:
+        child.fdtable = parent.fdtable
+    else:
+        child.fdtable = FdTable({n: copy.copy(fd) for n, fd in parent.fdtable.fds.items()})

@@ -1,0 +1,154 @@
+"""The state that gives events meaning: threads, their fd tables, users and groups.
+
+The interface here is what fields, chisels and output read. `StateParser`
+(sysmon/state/parser.py) keeps it current from events.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sysmon.events.model import EXIT, SockTuple
+
+if TYPE_CHECKING:
+    from sysmon.events.model import Event
+
+
+@dataclass(slots=True)
+class FdInfo:
+    """One open file descriptor.
+
+    `type` uses sysdig's names: file, directory, ipv4, ipv6, unix, pipe, event, signalfd,
+    eventpoll, inotify, timerfd, memfd, netlink, bpf, userfaultfd, io_uring, unknown.
+    `name` is what sysdig prints as fd.name: an absolute path, `lip:lport->rip:rport`
+    for inet sockets, the unix path, `pipe:[ino]`-like text for anonymous objects.
+    """
+
+    num: int
+    type: str
+    name: str
+    tuple: SockTuple | None = None
+    is_server: bool | None = None  # for inet sockets: this side accepted (True) or connected (False)
+    open_flags: int = 0
+    cloexec: bool = False
+    ino: int = 0
+    l4proto: str = ""  # tcp/udp/raw for inet sockets, known from socket() before any tuple
+
+
+@dataclass(slots=True)
+class FdTable:
+    """Shared by all threads of a process (CLONE_FILES)."""
+
+    fds: dict[int, FdInfo] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ThreadInfo:
+    tid: int
+    pid: int
+    ppid: int
+    comm: str
+    exe: str = ""  # argv[0]
+    exepath: str = ""  # full path of the executable
+    args: list[str] = field(default_factory=list)  # argv[1:]
+    cwd: str = ""
+    uid: int = 0
+    gid: int = 0
+    start_ns: int = 0
+    fdtable: FdTable = field(default_factory=FdTable)
+    env: list[str] = field(default_factory=list)
+
+    @property
+    def is_main(self) -> bool:
+        return self.tid == self.pid
+
+    @property
+    def cmdline(self) -> str:
+        return " ".join([self.comm, *self.args])
+
+
+# Calls whose success result is 0 (the new fds are params) rather than an fd.
+_NO_FD_RESULT = frozenset({"pipe", "pipe2", "socketpair"})
+FCNTL_DUP_CMDS = frozenset({0, 1030})  # F_DUPFD, F_DUPFD_CLOEXEC: the only fcntl returning an fd
+# bpf(2) commands returning a new fd: MAP_CREATE, PROG_LOAD, OBJ_GET, *_GET_FD_BY_ID, RAW_TRACEPOINT_OPEN,
+# BTF_LOAD, BTF_GET_FD_BY_ID, LINK_CREATE, LINK_GET_FD_BY_ID, ENABLE_STATS, ITER_CREATE.
+BPF_FD_CMDS = frozenset({0, 5, 7, 13, 14, 17, 18, 19, 28, 30, 32, 33})
+
+
+def s32(value: int) -> int:
+    """A raw u64 syscall argument read as a C int (fds, AT_FDCWD)."""
+    value &= 0xFFFFFFFF
+    return value - 0x100000000 if value & 0x80000000 else value
+
+
+def result_fd(evt: Event) -> int | None:
+    """The fd a successful fd-creating exit returned, or None (also for errors and non-fd results)."""
+    res = evt.res
+    if evt.dir != EXIT or res is None or res < 0 or "creates_fd" not in evt.etype.flags:
+        return None
+    name = evt.type
+    if name in _NO_FD_RESULT:
+        return None
+    if name == "fcntl" and s32(evt.raw_args[1]) not in FCNTL_DUP_CMDS:
+        return None
+    if name == "bpf" and evt.raw_args[0] not in BPF_FD_CMDS:
+        return None
+    return res
+
+
+class State:
+    """Threads by tid (threads of a process share one FdTable), plus uid/gid names."""
+
+    __slots__ = ("groups", "threads", "users")
+
+    def __init__(
+        self,
+        threads: dict[int, ThreadInfo] | None = None,
+        users: dict[int, str] | None = None,
+        groups: dict[int, str] | None = None,
+    ) -> None:
+        self.threads: dict[int, ThreadInfo] = threads if threads is not None else {}
+        self.users: dict[int, str] = users if users is not None else {}
+        self.groups: dict[int, str] = groups if groups is not None else {}
+
+    def thread(self, tid: int) -> ThreadInfo | None:
+        return self.threads.get(tid)
+
+    def process(self, pid: int) -> ThreadInfo | None:
+        """The main thread of `pid`, or any surviving thread of it once the main one is gone."""
+        main = self.threads.get(pid)
+        if main is not None and main.pid == pid:
+            return main
+        return next((t for t in self.threads.values() if t.pid == pid), None)
+
+    def ancestors(self, thread: ThreadInfo) -> Iterator[ThreadInfo]:
+        """Parent, grandparent, ... by ppid; stops at an unknown pid or a cycle."""
+        seen = {thread.pid}
+        ppid = thread.ppid
+        while ppid > 0 and ppid not in seen:
+            parent = self.process(ppid)
+            if parent is None:
+                return
+            yield parent
+            seen.add(ppid)
+            ppid = parent.ppid
+
+    def fd_of(self, evt: Event) -> FdInfo | None:
+        """The fd `evt` is about: the fd an fd-creating exit returned, else its fd argument."""
+        thread = self.threads.get(evt.tid)
+        if thread is None:
+            return None
+        fd = result_fd(evt)
+        if fd is None:
+            fd_arg = evt.etype.fd_arg
+            if fd_arg is None:
+                return None
+            fd = s32(evt.raw_args[fd_arg])
+        return thread.fdtable.fds.get(fd)
+
+    def user_name(self, uid: int) -> str | None:
+        return self.users.get(uid)
+
+    def group_name(self, gid: int) -> str | None:
+        return self.groups.get(gid)

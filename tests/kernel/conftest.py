@@ -1,0 +1,118 @@
+"""Kernel tier: these tests load the real probe and assert on events of real workloads.
+
+They need root and a BPF-capable kernel. Elsewhere they skip with the reason printed, except
+when SYSMON_REQUIRE_BPF=1 (CI), where a missing prerequisite fails them instead.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from sysmon.engine import Inspector
+from sysmon.events.decode import Decoder
+from sysmon.events.model import Event
+from sysmon.events.schema import Schema
+from sysmon.fields.catalogue import Catalogue
+from sysmon.fields.clock import Clock
+from sysmon.state import procfs
+from sysmon.state.state import State
+
+BASE_FIELDS = ("evt.num", "evt.type", "evt.dir", "evt.rawres", "proc.pid", "thread.tid", "proc.name")
+
+
+def require_bpf() -> None:
+    problem = None
+    if os.geteuid() != 0:
+        problem = "not root"
+    else:
+        try:
+            import bcc  # noqa: F401
+        except ImportError:
+            problem = "bcc is not importable (apt-get install python3-bpfcc)"
+    if problem:
+        if os.environ.get("SYSMON_REQUIRE_BPF") == "1":
+            pytest.fail(f"BPF tests required (SYSMON_REQUIRE_BPF=1) but {problem}")
+        pytest.skip(f"BPF tests need root and bcc: {problem}")
+
+
+@dataclass
+class Row:
+    evt: Event
+    values: dict[str, Any]
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+
+class FieldSink:
+    """Extracts the requested fields at emit time (state moves on afterwards)."""
+
+    def __init__(self, catalogue: Catalogue, fields: Sequence[str]) -> None:
+        self.getters = []
+        for name in fields:
+            found = catalogue.lookup(name)
+            assert found is not None, name
+            self.getters.append((name, found[0], found[1]))
+        self.rows: list[Row] = []
+
+    def emit(self, evt: Event, state: State) -> None:
+        self.rows.append(Row(evt, {name: f.extract(evt, state, arg) for name, f, arg in self.getters}))
+
+
+class LiveCapture:
+    def __init__(self, schema: Schema, probe: Any, source: Any) -> None:
+        self.schema = schema
+        self.probe = probe
+        self.source = source
+
+    def drain(self) -> None:
+        for _ in range(3):
+            self.source.poll()
+
+    def run(
+        self,
+        workload: Sequence[str] | Callable[[], Any],
+        fields: Iterable[str] = (),
+        settle_s: float = 0.3,
+        timeout_s: float = 30,
+    ) -> list[Row]:
+        """Run the workload (argv or callable) while capturing; return rows for every event seen."""
+        self.drain()
+        clock = Clock()
+        catalogue = Catalogue.default(clock)
+        sink = FieldSink(catalogue, [*BASE_FIELDS, *fields])
+        inspector = Inspector(procfs.snapshot(exclude_pids=(os.getpid(),)), clock, None, [sink])
+        decoder = Decoder(self.schema)
+        records: list[bytes] = []
+        if callable(workload):
+            workload()
+        else:
+            proc = subprocess.Popen(workload, stdout=subprocess.DEVNULL)
+            deadline = time.monotonic() + timeout_s
+            while proc.poll() is None and time.monotonic() < deadline:
+                records += self.source.poll()
+            assert proc.wait(timeout=5) == 0
+        end = time.monotonic() + settle_s
+        while time.monotonic() < end:
+            records += self.source.poll()
+        for rec in records:
+            inspector.process(decoder.decode(rec))
+        return sink.rows
+
+
+@pytest.fixture(scope="session")
+def live() -> Any:
+    require_bpf()
+    from sysmon.probe.loader import Probe, ProbeOptions
+    from sysmon.probe.source import LiveSource
+
+    schema = Schema.default()
+    probe = Probe(schema.capture_specs(), ProbeOptions(snaplen=256, ringbuf_bytes=64 << 20))
+    yield LiveCapture(schema, probe, LiveSource(probe))
+    probe.close()
