@@ -3,15 +3,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from typing import TextIO
 
 from sysmon.errors import FilterError, SysmonError
 from sysmon.output import buffers
-
-DEFAULT_FORMAT = "*%evt.num %evt.outputtime %evt.cpu %proc.name (%thread.tid) %evt.dir %evt.type %evt.info"
 
 
 def _size(text: str) -> int:
@@ -101,11 +98,9 @@ def _dispatch(args: argparse.Namespace, filter_text: str, out: TextIO) -> int:
         src, _ = probe_source()
         out.write(f"// cflags: {' '.join(cflags(ProbeOptions()))}\n{src}")
         return 0
-    from sysmon.live import LiveSession
+    from sysmon import session
 
-    session = LiveSession.from_args(args, filter_text, out)
-    signal.signal(signal.SIGTERM, lambda *_: session.stop())
-    return session.run()
+    return session.run(args, filter_text, out)
 
 
 if __name__ == "__main__":

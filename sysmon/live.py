@@ -2,71 +2,32 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from typing import TextIO
 
-from sysmon.engine import Inspector, Sink
 from sysmon.errors import SetupError
 from sysmon.events.decode import Decoder
-from sysmon.events.schema import Schema
-from sysmon.fields.catalogue import Catalogue
-from sysmon.fields.clock import Clock
-from sysmon.filter import compile_filter
-from sysmon.output.sinks import JsonSink, TextSink
 from sysmon.probe.loader import Probe, ProbeOptions
 from sysmon.probe.source import LiveSource
 from sysmon.state import procfs
+from sysmon.session import Pipeline
 from sysmon.summary import format_stats, format_summary
 
 
 class LiveSession:
-    def __init__(
-        self,
-        *,
-        schema: Schema,
-        inspector: Inspector,
-        probe_opts: ProbeOptions,
-        kernel_types: frozenset[str] | None,
-        out: TextIO,
-        verbose: bool,
-        summary: bool,
-    ) -> None:
-        self.schema = schema
-        self.inspector = inspector
-        self.probe_opts = probe_opts
-        self.kernel_types = kernel_types
+    def __init__(self, pipe: Pipeline, args: argparse.Namespace, out: TextIO, *, self_pid: int) -> None:
+        self.schema = pipe.schema
+        self.kernel_types = pipe.kernel_types
+        self.probe_opts = ProbeOptions(transport=args.transport, ringbuf_bytes=args.buffer_size,
+                                       snaplen=args.snaplen, self_pid=self_pid)
+        self.probe_opts.validate()
+        self.inspector = pipe.inspector(procfs.snapshot(exclude_pids=(self_pid,)), args)
         self.out = out
-        self.verbose = verbose
-        self.summary = summary
+        self.verbose = args.verbose
+        self.summary = args.summary
         self._stop = False
         self.source: LiveSource | None = None
-
-    @staticmethod
-    def from_args(args: argparse.Namespace, filter_text: str, out: TextIO) -> LiveSession:
-        from sysmon.cli import DEFAULT_FORMAT
-
-        schema = Schema.default()
-        clock = Clock()
-        catalogue = Catalogue.default(clock)
-        predicate, plan = compile_filter(filter_text, catalogue) if filter_text.strip() else (None, None)
-        bufmode = args.bufmode or ""
-        max_buf = None if args.verbose else 80
-        sink: Sink
-        if args.json:
-            sink = JsonSink(args.format or DEFAULT_FORMAT, catalogue, out, time_type=args.timetype,
-                            bufmode=bufmode, max_buf=max_buf)
-        else:
-            sink = TextSink(args.format or DEFAULT_FORMAT, catalogue, out, time_type=args.timetype,
-                            bufmode=bufmode, max_buf=max_buf, unbuffered=args.unbuffered)
-        opts = ProbeOptions(transport=args.transport, ringbuf_bytes=args.buffer_size, snaplen=args.snaplen,
-                            self_pid=os.getpid())
-        opts.validate()
-        inspector = Inspector(procfs.snapshot(exclude_pids=(os.getpid(),)), clock, predicate, [sink],
-                              max_events=args.numevents, max_seconds=args.max_seconds, summary=args.summary)
-        return LiveSession(schema=schema, inspector=inspector, probe_opts=opts, kernel_types=plan, out=out,
-                           verbose=args.verbose, summary=args.summary)
 
     def stop(self) -> None:
         self._stop = True
