@@ -5,7 +5,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 from sysmon.errors import FilterError, SysmonError
 from sysmon.output import buffers
@@ -39,48 +39,67 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-s", "--snaplen", type=int, default=80, metavar="BYTES", help="bytes of I/O buffers captured (80)")
     p.add_argument("-n", "--numevents", type=int, metavar="N", help="stop after N events")
     p.add_argument("-M", dest="max_seconds", type=float, metavar="SECONDS", help="stop after SECONDS")
+    cap = p.add_argument_group("capture files (docs/capture-format.md)")
+    cap.add_argument("-w", "--writefile", metavar="FILE", help="write events to a capture file (implies -q unless -p/-j)")
+    cap.add_argument("-r", "--readfile", metavar="FILE", action="append",
+                     help="replay a capture file instead of capturing live (repeatable; globs)")
+    cap.add_argument("-q", "--quiet", action="store_true", help="do not print events")
+    cap.add_argument("-C", "--file-size", type=float, metavar="MB", help="with -w: new file every MB megabytes (10^6)")
+    cap.add_argument("-G", "--seconds", type=float, metavar="SECONDS",
+                     help="with -w: new file every SECONDS; FILE may hold strftime codes")
+    cap.add_argument("-W", "--limit", type=int, metavar="N", help="with -C/-e: ring of N files; with -G: stop after N")
+    cap.add_argument("-e", "--event-limit", type=int, metavar="N", help="with -w: new file every N events")
+    cap.add_argument("-z", "--compress", action="store_true", help="with -w: zstd-compress the records")
     p.add_argument("-t", "--timetype", choices=list("hardD"), default="h", help="time: h a r d D (as sysdig)")
     p.add_argument("-S", "--summary", action="store_true", help="print per-event-type counts at the end")
     p.add_argument("-v", "--verbose", action="store_true", help="full buffers; statistics on stderr at the end")
     p.add_argument("-L", "--list-events", action="store_true", help="list the event types and their parameters")
-    p.add_argument("-l", "--list", action="store_true", help="list the fields usable in filters and -p")
+    p.add_argument("-l", "--list", action="store_true", help="list the fields usable in filters and -p, with types")
+    p.add_argument("--list-markdown", action="store_true", help="print the field list as markdown (docs/fields.md)")
+    p.add_argument("--list-macros", action="store_true", help="list the filter macros (filters/*.flt)")
+    p.add_argument("--explain", action="store_true",
+                   help="print how the filter parses, its typed checks and its kernel plan, then exit")
     p.add_argument("--unbuffered", action="store_true", help="flush every output line")
     p.add_argument("--transport", choices=("ringbuf", "perf"), default="ringbuf", help="kernel to user transport")
     p.add_argument("--buffer-size", type=_size, default=64 << 20, metavar="SIZE", help="ring buffer size (64M)")
     p.add_argument("--dump-bpf", action="store_true", help="print the BPF source and flags, then exit")
+    p.add_argument("--no-pushdown", action="store_true",
+                   help="deliver every event to userspace (the filter then runs only there; for comparison)")
+    ch = p.add_argument_group("chisels (sysmon/chisel/api.py)")
+    ch.add_argument("-c", "--chisel", metavar="NAME [ARGS]", help="run a chisel; its arguments are the next word "
+                    "(quote several); repeatable")
+    ch.add_argument("-cl", "--list-chisels", action="store_true", help="list the chisels by category")
+    ch.add_argument("-i", "--chisel-info", metavar="NAME", help="describe a chisel and its arguments")
     return p
 
 
-def render_error(err: SysmonError, text: str | None = None) -> str:
-    lines = []
-    errors = err.errors if isinstance(err, FilterError) else [err]
-    for e in errors:
-        head = f"sysmon: {e.message}"
-        hint_inline = [h for h in e.hints if h.startswith("did you mean")]
-        if hint_inline:
-            head += f" ({hint_inline[0]})"
-        lines.append(head)
-        if text is not None and e.span is not None:
-            start, end = e.span
-            lines.append("    " + text)
-            lines.append("    " + " " * start + "^" + "~" * max(0, end - start - 1))
-        lines += [f"  hint: {h}" for h in e.hints if h not in hint_inline]
-    return "\n".join(lines)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    try:  # -c NAME [ARGS] and -cl first: how many words a chisel takes depends on the chisel
+        rest, chisels, list_chisels = _chisel_argv(parser, sys.argv[1:] if argv is None else argv)
+    except SysmonError as e:
+        print(e.render(), file=sys.stderr)
+        return 1
+    args = parser.parse_args(rest)
+    args.chisels, args.list_chisels = [(c.name, c.args) for c in chisels], list_chisels
     filter_text = " ".join(args.filter)
     try:
         return _dispatch(args, filter_text, sys.stdout)
     except SysmonError as e:
-        print(render_error(e, filter_text if isinstance(e, FilterError) else None), file=sys.stderr)
+        print(e.render(filter_text if isinstance(e, FilterError) else None), file=sys.stderr)
         return 2 if isinstance(e, FilterError) else 1
     except BrokenPipeError:
         # `sysmon | head`: the reader left. Quiet exit, and no second error when Python flushes stdout.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+
+
+def _chisel_argv(parser: argparse.ArgumentParser, argv: Sequence[str]) -> tuple[list[str], list[Any], bool]:
+    from sysmon.chisel.argv import from_command_line
+
+    value_options = frozenset(s for a in parser._actions for s in a.option_strings if a.nargs != 0)
+    return from_command_line(argv, value_options)
 
 
 def _dispatch(args: argparse.Namespace, filter_text: str, out: TextIO) -> int:
@@ -91,6 +110,30 @@ def _dispatch(args: argparse.Namespace, filter_text: str, out: TextIO) -> int:
         return 0
     if args.list:
         listing.print_fields(out)
+        return 0
+    if args.list_markdown:
+        out.write(listing.fields_markdown())
+        return 0
+    if args.list_macros:
+        listing.print_macros(out)
+        return 0
+    if args.explain:
+        from sysmon.filter.explain import explain
+
+        out.write(explain(filter_text))
+        return 0
+    if args.list_chisels or args.chisel_info:
+        from sysmon.chisel import info
+        from sysmon.chisel.loader import Loader
+
+        loader = Loader()
+        if args.chisel_info:
+            out.write(info.describe(loader.find(args.chisel_info)))
+            return 0
+        found, problems = loader.all()
+        for problem in problems:
+            print(problem.render(), file=sys.stderr)
+        out.write(info.list_chisels(found))
         return 0
     if args.dump_bpf:
         from sysmon.probe.loader import ProbeOptions, cflags, probe_source

@@ -45,8 +45,10 @@ class Inspector:
         max_events: int | None = None,
         max_seconds: float | None = None,
         summary: bool = False,
+        tickers: Iterable[Callable[[Event], None]] = (),
     ) -> None:
         self.state = state
+        self.tickers = list(tickers)  # see every event's time before filtering (chisel intervals)
         self.parser = StateParser(state)
         self.clock = clock
         self.predicate = predicate
@@ -68,6 +70,8 @@ class Inspector:
             self.done = True
             return False
         self.clock.observe(evt)
+        for tick in self.tickers:
+            tick(evt)
         self.parser.flush()  # removals asked for by the previous event (closed fds, exited threads)
         pred = self.predicate
         if EF_MODIFIES_STATE in evt.etype.flags:

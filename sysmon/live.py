@@ -6,11 +6,15 @@ import sys
 import time
 from typing import TextIO
 
+from sysmon.capture.options import rotation_from_args, writer_from_args
+from sysmon.capture.pump import Pump
+from sysmon.capture.writer import CaptureWriter
 from sysmon.errors import SetupError
 from sysmon.events.decode import Decoder
 from sysmon.probe.loader import Probe, ProbeOptions
 from sysmon.probe.source import LiveSource
 from sysmon.state import procfs
+from sysmon.state.state import State
 from sysmon.session import Pipeline
 from sysmon.summary import format_stats, format_summary
 
@@ -26,17 +30,25 @@ class LiveSession:
         self.out = out
         self.verbose = args.verbose
         self.summary = args.summary
+        self.args = args
+        self.filter_text = pipe.filter_text
+        self.pipe = pipe
+        rotation_from_args(args)  # option errors before the probe loads
         self._stop = False
         self.source: LiveSource | None = None
+        self.writer: CaptureWriter | None = None
 
     def stop(self) -> None:
         self._stop = True
 
     def run(self) -> int:
-        probe = Probe(self.schema.capture_specs(), self.probe_opts)
+        probe = Probe(self.schema.capture_specs(), self.probe_opts, self.schema.state_nrs())
         try:
-            if self.kernel_types is not None:
-                probe.select(self.schema.nrs_of(self.kernel_types) | self.schema.state_nrs())
+            wanted = self.schema.wanted_nrs(self.kernel_types)
+            if wanted is not None and not self.args.no_pushdown:
+                probe.select(wanted)
+                plan = self.pipe.plan
+                probe.pin(pids=plan.pids, tids=plan.tids, comms=plan.comms, uids=plan.uids)
             self.source = LiveSource(probe)
             if self.verbose:
                 sys.stderr.write(f"sysmon: capturing ({self.probe_opts.transport}, "
@@ -50,25 +62,31 @@ class LiveSession:
 
     def _loop(self, probe: Probe, source: LiveSource) -> None:
         decoder = Decoder(self.schema)
+        wanted = self.schema.wanted_nrs(self.kernel_types)
         inspector = self.inspector
+        if self.args.writefile:
+            self.writer = writer_from_args(self.args, self.filter_text, decoder.wall_offset_ns, self._current_state)
+        pump = Pump(decoder, inspector, self.writer, wanted)
         deadline = time.monotonic() + inspector.max_ns / 1e9 if inspector.max_ns else None
         checked = False
         try:
-            while not self._stop and not inspector.done:
+            while not self._stop and not pump.done:
                 batch = source.poll()
                 if not checked and batch:
                     _check_struct_reads(probe)
                     checked = True
-                for rec in batch:
-                    inspector.process(decoder.decode(rec))
-                    if inspector.done:
-                        break
+                pump.feed_live(batch)
                 if deadline is not None and time.monotonic() > deadline:
                     break
         except KeyboardInterrupt:
             pass
 
+    def _current_state(self) -> State:
+        self.inspector.parser.flush()  # removals due before the next event: not part of the next file
+        return self.inspector.state
+
     def _finish(self, probe: Probe) -> None:
+        self.pipe.finish()
         try:
             self.out.flush()
         except BrokenPipeError:
@@ -79,6 +97,11 @@ class LiveSession:
         if self.verbose:
             lost = self.source.lost if self.source else 0
             sys.stderr.write(format_stats(self.inspector.stats, probe.counters(), lost))
+        if self.writer is not None:
+            self.writer.close()
+            if self.verbose:
+                sys.stderr.write(f"sysmon: wrote {self.writer.written} events to {', '.join(self.writer.files)}; "
+                                 f"{self.writer.dropped} dropped (disk too slow)\n")
 
 
 def _check_struct_reads(probe: Probe) -> None:

@@ -10,11 +10,12 @@ import os
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from sysmon.chisel.runner import ChiselRunner
 from sysmon.engine import Inspector, Sink
 from sysmon.events.schema import Schema
 from sysmon.fields.catalogue import Catalogue
 from sysmon.fields.clock import Clock
-from sysmon.filter import compile_filter
+from sysmon.filter import KernelPlan, compile_filter
 from sysmon.output.format import DEFAULT_FORMAT
 from sysmon.output.sinks import JsonSink, TextSink
 from sysmon.state.state import State
@@ -29,21 +30,37 @@ class Pipeline:
     predicate: object
     kernel_types: frozenset[str] | None  # event types the probe must deliver (None = all)
     sinks: list[Sink] = field(default_factory=list)
+    plan: KernelPlan = field(default_factory=KernelPlan)  # types, pids, tids, comms, uids the filter pins
+    chisels: ChiselRunner | None = None
 
     def inspector(self, state: State, args: argparse.Namespace) -> Inspector:
-        return Inspector(state, self.clock, self.predicate, self.sinks,  # type: ignore[arg-type]
-                         max_events=args.numevents, max_seconds=args.max_seconds, summary=args.summary)
+        insp = Inspector(state, self.clock, self.predicate, self.sinks,  # type: ignore[arg-type]
+                         max_events=args.numevents, max_seconds=args.max_seconds, summary=args.summary,
+                         tickers=[self.chisels.tick] if self.chisels else [])
+        if self.chisels is not None:
+            self.chisels.bind(state, lambda: setattr(insp, "done", True))
+        return insp
+
+    def finish(self) -> None:
+        """The source is exhausted or stopped: chisels print their end-of-capture output."""
+        if self.chisels is not None:
+            self.chisels.end()
 
 
 def build(args: argparse.Namespace, filter_text: str, out: TextIO) -> Pipeline:
     schema = Schema.default()
     clock = Clock()
     catalogue = Catalogue.default(clock)
-    predicate, plan = compile_filter(filter_text, catalogue) if filter_text.strip() else (None, None)
-    pipe = Pipeline(schema, clock, catalogue, filter_text, predicate, plan)
+    predicate, plan = compile_filter(filter_text, catalogue) if filter_text.strip() else (None, KernelPlan())
+    pipe = Pipeline(schema, clock, catalogue, filter_text, predicate, plan.types, plan=plan)
     bufmode = args.bufmode or ""
     max_buf = None if args.verbose else 80
     fmt = args.format or DEFAULT_FORMAT
+    if getattr(args, "chisels", None):  # chisels print instead of the event formatter, as in sysdig
+        _add_chisels(pipe, args, filter_text, out)
+        return pipe
+    if args.quiet or (args.writefile and not args.format and not args.json):  # -w implies -q, as sysdig
+        return pipe
     if args.json:
         pipe.sinks.append(JsonSink(fmt, catalogue, out, time_type=args.timetype, bufmode=bufmode, max_buf=max_buf))
     else:
@@ -52,10 +69,36 @@ def build(args: argparse.Namespace, filter_text: str, out: TextIO) -> Pipeline:
     return pipe
 
 
+def _add_chisels(pipe: Pipeline, args: argparse.Namespace, filter_text: str, out: TextIO) -> None:
+    import sys
+
+    from sysmon.chisel.api import RunOptions
+    from sysmon.chisel.runner import start
+
+    options = RunOptions(is_live=not args.readfile, is_tty=out.isatty(), output_format="json" if args.json else "text",
+                         bufmode=args.bufmode or "", user_filter=filter_text)
+    runner = start(args.chisels, pipe.catalogue, out, sys.stderr, options)
+    pipe.chisels = runner
+    pipe.sinks.append(runner)
+    wanted = runner.kernel_types  # the user's filter AND (any chisel's filter)
+    if wanted is not None:
+        pipe.kernel_types = wanted if pipe.kernel_types is None else pipe.kernel_types & wanted
+    args.snaplen = max(args.snaplen, runner.snaplen)
+
+
 def run(args: argparse.Namespace, filter_text: str, out: TextIO) -> int:
     from sysmon.live import LiveSession
 
     pipe = build(args, filter_text, out)
+    if args.readfile:
+        import sys
+
+        from sysmon.replay import ReplaySession
+
+        def report(line: str) -> None:
+            sys.stderr.write(line + "\n")
+
+        return ReplaySession(pipe, args, out, report).run()
     session = LiveSession(pipe, args, out, self_pid=os.getpid())
     import signal
 

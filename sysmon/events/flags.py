@@ -82,6 +82,20 @@ def render_flags(flagset: str, raw: int) -> str:
     return f"{raw}({'|'.join(names)})" if names else str(raw)
 
 
+def render_flag_table(table: tuple[tuple[str, int], ...], raw: int) -> str:
+    """`raw(NAME|NAME)` from a sysdig (name, value) table, with sysdig's matching rules (event.cpp)."""
+    names = []
+    val = raw
+    for name, value in table:
+        if value == raw:
+            names.append(name)  # an exact match ends the scan
+            break
+        if (value == 0 and raw == 0) or (value and val & value == value and val):
+            names.append(name)
+            val &= ~value
+    return f"{raw}({'|'.join(names)})" if names else str(raw)
+
+
 def errno_name(res: int) -> str:
     return errno.errorcode.get(-res, f"E{-res}")
 

@@ -90,9 +90,8 @@ class Event:
         "_params",
     )
 
-    def __init__(
+    def __init__(  # positional-or-keyword: the decoder passes positionally (faster), others by name
         self,
-        *,
         ts_ns: int,
         cpu: int,
         tid: int,

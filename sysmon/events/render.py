@@ -4,8 +4,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sysmon.events.flags import errno_name, render_flags, signal_name
+from sysmon.events.flags import errno_name, render_flag_table, render_flags, signal_name
 from sysmon.events.model import SockTuple
+from sysmon.output.buffers import render_buffer
 
 if TYPE_CHECKING:
     from sysmon.events.model import Event
@@ -41,41 +42,60 @@ def render_fd(fd: int, lookup: FdLookup | None) -> str:
     return f"{fd}({fd_tag(info)}{info.name})"
 
 
-def render_value(evt: Event, p: Param, v: Any, lookup: FdLookup | None, buf: BufRenderer) -> str:
+ValueRenderer = Callable[["Event", Any, "FdLookup | None", BufRenderer], str]
+
+
+def value_renderer(p: Param) -> ValueRenderer:
+    """The text function for one parameter, chosen once by its type (render_params' hot path)."""
     t = p.type
     if t == "FD":
-        return render_fd(v, lookup)
+        return lambda evt, v, lookup, buf: render_fd(v, lookup)
     if t == "ERRNO":
-        return f"{v}({errno_name(v)})" if v < 0 else str(v)
-    if t == "PID" and isinstance(v, int) and v < 0:
-        return f"{v}({errno_name(v)})"
+        return lambda evt, v, lookup, buf: f"{v}({errno_name(v)})" if v < 0 else str(v)
+    if t == "PID":
+        return lambda evt, v, lookup, buf: f"{v}({errno_name(v)})" if isinstance(v, int) and v < 0 else str(v)
+    if isinstance(p.flagset, tuple):
+        table = p.flagset
+        return lambda evt, v, lookup, buf: render_flag_table(table, v)
     if p.flagset:
-        return render_flags(p.flagset, v)
+        flagset = p.flagset
+        return lambda evt, v, lookup, buf: render_flags(flagset, v)
+    if p.fmt == "hex":
+        return lambda evt, v, lookup, buf: f"{v:X}" if isinstance(v, int) else str(v)
+    if p.fmt == "oct":
+        return lambda evt, v, lookup, buf: f"0{v:o}" if isinstance(v, int) and v else str(v)
     if t == "SIGTYPE":
-        return f"{v}({signal_name(v)})" if v else "0"
+        return lambda evt, v, lookup, buf: f"{v}({signal_name(v)})" if v else "0"
     if t == "SOCKTUPLE":
-        if evt.type == "accept" and isinstance(v, SockTuple):
-            return f"{v.remote}->{v.local}"  # sysdig prints client->server
-        return str(v)
+        def tuple_text(evt: Event, v: Any, lookup: FdLookup | None, buf: BufRenderer) -> str:
+            if evt.type == "accept" and isinstance(v, SockTuple):
+                return f"{v.remote}->{v.local}"  # sysdig prints client->server
+            return str(v)
+        return tuple_text
     if t == "BYTEBUF":
-        if isinstance(v, list):  # execve args: argv[1:] NUL-separated, as sysdig's BYTEBUF
-            return "".join(a + "." for a in v[1:])
-        return buf(v)
+        def buffer_text(evt: Event, v: Any, lookup: FdLookup | None, buf: BufRenderer) -> str:
+            if isinstance(v, list):  # execve args: argv[1:] NUL-separated, as sysdig's BYTEBUF
+                return "".join(a + "." for a in v[1:])
+            return buf(v)
+        return buffer_text
     if t == "MODE":
-        return f"0{v:o}"
-    return str(v)
+        return lambda evt, v, lookup, buf: f"0{v:o}"
+    return lambda evt, v, lookup, buf: str(v)
+
+
+def render_value(evt: Event, p: Param, v: Any, lookup: FdLookup | None, buf: BufRenderer) -> str:
+    return p.render(evt, v, lookup, buf)
 
 
 def render_params(evt: Event, fd_lookup: FdLookup | None, bufmode: str = "", max_buf: int | None = 80) -> str:
     """`fd=3(<f>/etc/passwd) name=/etc/passwd flags=4097(O_RDONLY|O_CLOEXEC) mode=0`."""
-    from sysmon.output.buffers import render_buffer  # noqa: PLC0415 (rendering helpers live in output)
-
     params = evt.params
+    if not params:
+        return ""
     out = []
+    buf: BufRenderer = lambda b: render_buffer(b, bufmode, max_buf)  # noqa: E731
     for p in evt.etype.params_for(evt.dir):
         v = params.get(p.name)
-        if v is None:
-            continue
-        text = render_value(evt, p, v, fd_lookup, lambda b: render_buffer(b, bufmode, max_buf))
-        out.append(f"{p.name}={text}")
+        if v is not None:
+            out.append(f"{p.name}={p.render(evt, v, fd_lookup, buf)}")
     return " ".join(out)

@@ -12,7 +12,6 @@ the kernel wrote to user memory, `CONST(v)`.
 """
 from __future__ import annotations
 
-import ctypes
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -60,11 +59,13 @@ class Spec(NamedTuple):
 
 
 def s32(v: int) -> int:
-    return ctypes.c_int32(v).value
+    v &= 0xFFFFFFFF
+    return v - 0x100000000 if v & 0x80000000 else v
 
 
 def s64(v: int) -> int:
-    return ctypes.c_int64(v).value
+    v &= 0xFFFFFFFFFFFFFFFF
+    return v - 0x10000000000000000 if v & 0x8000000000000000 else v
 
 
 Source = Callable[["Event"], Any]
@@ -142,14 +143,15 @@ _SIGNED64 = {"INT64", "RELTIME"}
 _UNSIGNED32 = {"UINT32", "FLAGS32", "MODE", "UID", "GID", "UINT16", "UINT8", "FLAGS16", "FLAGS8"}
 
 
-def _converter(ptype: str) -> Callable[[Any], Any]:
+def _converter(ptype: str) -> Callable[[Any], Any] | None:
+    """Raw u64 -> the parameter's integer type (None: kept as it comes)."""
     if ptype in _SIGNED32:
-        return lambda v: s32(v) if isinstance(v, int) else v
+        return s32
     if ptype in _SIGNED64:
-        return lambda v: s64(v) if isinstance(v, int) else v
+        return s64
     if ptype in _UNSIGNED32:
-        return lambda v: v & 0xFFFFFFFF if isinstance(v, int) else v
-    return lambda v: v
+        return lambda v: v & 0xFFFFFFFF
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,11 +159,22 @@ class Param:
     name: str
     type: str  # sysdig's type name: FD, ERRNO, FSPATH, BYTEBUF, SOCKTUPLE, FLAGS32, ...
     source: Source = field(compare=False)
-    flagset: str = ""  # name of the flag table used to render it (render.FLAGSETS)
+    flagset: str | tuple[tuple[str, int], ...] = ""  # flags.py table name, or an inline sysdig (name, value) table
+    fmt: str = ""  # "hex" / "oct": sysdig's print format for numbers (PF_HEX, PF_OCT); decimal otherwise
+    convert: Callable[[Any], Any] | None = field(init=False, compare=False, repr=False)
+    render: Callable[..., str] = field(init=False, compare=False, repr=False)  # see render.render_params
+
+    def __post_init__(self) -> None:
+        from sysmon.events.render import value_renderer  # noqa: PLC0415 (render imports this module's types)
+
+        object.__setattr__(self, "convert", _converter(self.type))
+        object.__setattr__(self, "render", value_renderer(self))
 
     def value(self, evt: Event) -> Any:
         v = self.source(evt)
-        return None if v is None else _converter(self.type)(v)
+        if v is None or self.convert is None or v.__class__ is not int:
+            return v
+        return self.convert(v)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,9 +194,10 @@ class EventType:
     def decode_params(self, evt: Event) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for p in self.enter_params if evt.dir == ENTER else self.exit_params:
-            v = p.value(evt)
+            v = p.source(evt)
             if v is not None:
-                out[p.name] = v
+                conv = p.convert
+                out[p.name] = conv(v) if conv is not None and v.__class__ is int else v
         return out
 
     def signature(self, direction: int) -> str:
@@ -450,8 +464,8 @@ def _table() -> list[EventType]:
         EventType("splice", "io", frozenset({USES}), (FD_ARG(0, "fd_in"), FD_ARG(2, "fd_out"), P("size", "UINT64", A(4))),
                   (RES,), (), 0, ("splice",)),
         EventType("getcwd", "file", frozenset(), (), (RES, P("path", "CHARBUF", STR(0))), (Spec(SPEC_STR, AT_EXIT, 0),), None, ("getcwd",)),
-        EventType("setsid", "process", frozenset(), (), (P("res", "PID", RET),), (), None, ("setsid",)),
-        EventType("setpgid", "process", frozenset(), (P("pid", "PID", A(0)), P("pgid", "PID", A(1))), (P("res", "PID", RET),), (), None,
+        EventType("setsid", "process", frozenset({MS}), (), (P("res", "PID", RET),), (), None, ("setsid",)),
+        EventType("setpgid", "process", frozenset({MS}), (P("pid", "PID", A(0)), P("pgid", "PID", A(1))), (P("res", "PID", RET),), (), None,
                   ("setpgid",)),
         EventType("copy_file_range", "io", frozenset({USES}), (FD_ARG(0, "fdin"), P("len", "UINT64", A(4))),
                   (RES, FD_ARG(2, "fdout")), (), 0, ("copy_file_range",)),
@@ -511,6 +525,12 @@ class Schema:
     def state_nrs(self) -> set[int]:
         """Syscalls that keep the thread and fd tables right: always on in the kernel."""
         return {nr for nr, t in self.by_nr_map.items() if EF_MODIFIES_STATE in t.flags}
+
+    def wanted_nrs(self, event_types: Iterable[str] | None) -> frozenset[int] | None:
+        """Syscall numbers to decode for a filter that can only match `event_types` (None: all)."""
+        if event_types is None:
+            return None
+        return frozenset(self.nrs_of(event_types) | self.state_nrs() | {PROCEXIT_NR})
 
     def capture_specs(self) -> dict[int, tuple[Spec, ...]]:
         return {nr: t.specs for nr, t in self.by_nr_map.items() if t.specs and nr < PROCEXIT_NR}

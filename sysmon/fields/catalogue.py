@@ -60,6 +60,7 @@ class Field:
     arg: ArgKind = ArgKind.NONE
     symbols: Mapping[str, int] | None = None  # allowed symbolic values (evt.type names, fd.type names)
     hidden: bool = False  # usable but not listed by -l (sysdig's evt.outputtime)
+    kernel: str | None = None  # what the probe can pin for `=`/`in`: type, pid, tid, comm, uid (pushdown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +112,10 @@ class Catalogue:
     @staticmethod
     def default(clock: Clock | None = None) -> Catalogue:
         """All fields; the time fields read `clock`, which the engine must feed every event."""
-        from sysmon.fields import evt, fd, proc, user
+        from sysmon.fields import container, evt, fd, proc, user
 
         cat = Catalogue(clock=Clock() if clock is None else clock)
-        for cls in (*evt.field_classes(cat.clock), *proc.field_classes(), *user.field_classes(), *fd.field_classes()):
+        for cls in (*evt.field_classes(cat.clock), *proc.field_classes(), *user.field_classes(),
+                    *container.field_classes(), *fd.field_classes()):
             cat.add(cls)
         return cat

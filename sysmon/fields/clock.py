@@ -1,6 +1,7 @@
 """Capture-wide time bookkeeping the time fields need, and sysdig's time texts."""
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -45,9 +46,14 @@ def seconds(ns: int) -> str:
     return f"{ns // NS}.{ns % NS:09d}"
 
 
+@functools.lru_cache(maxsize=8)
+def _hms(seconds: int) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(seconds))
+
+
 def clock_time(ns: int, *, frac: bool = True) -> str:
     """`17:35:48.514682170` in local time (no fraction with frac=False)."""
-    text = time.strftime("%H:%M:%S", time.localtime(ns // NS))
+    text = _hms(ns // NS)
     return f"{text}.{ns % NS:09d}" if frac else text
 
 

@@ -159,6 +159,16 @@ def _io_dir(evt: Event, state: State, arg: str | None) -> str | None:
     return "read" if EF_IO_READ in flags else None
 
 
+def _is_syslog(evt: Event, state: State, arg: str | None) -> bool:
+    """A write to the syslog socket /dev/log."""
+    if EF_IO_WRITE not in evt.etype.flags:
+        return False
+    fd = state.fd_of(evt)
+    if fd is None:
+        return False
+    return fd.name == "/dev/log" or (fd.tuple is not None and fd.tuple.remote.path == "/dev/log")
+
+
 def _buflen(evt: Event, state: State, arg: str | None) -> int | None:
     res = _res(evt)
     io = evt.etype.flags & {EF_IO_READ, EF_IO_WRITE}
@@ -276,12 +286,14 @@ def _syscall_fields() -> tuple[Field, ...]:
     return (
         Field("evt.dir", T.DIR, "event direction can be either '>' for enter events or '<' for exit events.",
               lambda e, s, a: DIR_CHARS[e.dir], symbols={">": ENTER, "<": EXIT}),
-        Field("evt.type", T.STR, "The name of the event (e.g. 'open').", lambda e, s, a: e.type, symbols=types),
+        Field("evt.type", T.STR, "The name of the event (e.g. 'open').", lambda e, s, a: e.type, symbols=types,
+              kernel="type"),
         Field("evt.type.is", T.UINT64, "allows one to specify an event type, and returns 1 for events that are of "
               "that type. For example, evt.type.is.open returns 1 for open events, 0 for any other event.",
               lambda e, s, a: int(e.type == a), arg=ArgKind.REQUIRED, symbols=types),
         Field("syscall.type", T.STR, "For system call events, the name of the system call (e.g. 'open'). Unset for "
-              "other events.", lambda e, s, a: e.type if e.nr < PROCEXIT_NR else None, symbols=types),
+              "other events.", lambda e, s, a: e.type if e.nr < PROCEXIT_NR else None, symbols=types,
+              kernel="type"),
         Field("evt.category", T.STR, "The event category. Example values are 'file' (for file operations like open "
               "and close), 'net' (for network operations like socket and bind), memory (for things like brk or "
               "mmap), and so on.", lambda e, s, a: category(e, s)),
@@ -315,6 +327,7 @@ def _syscall_fields() -> tuple[Field, ...]:
               "FDs, like write().", _io_dir),
         Field("evt.is_wait", T.BOOL, "'true' for events that make the thread wait, e.g. sleep(), select(), poll().",
               _flag(EF_WAIT)),
+        Field("evt.is_syslog", T.BOOL, "'true' for events that are writes to /dev/log.", _is_syslog),
         Field("evt.count", T.UINT64, "This filter field always returns 1 and can be used to count events from "
               "inside chisels.", lambda e, s, a: 1),
         Field("evt.count.error", T.UINT64, "This filter field returns 1 for events that returned with an error, and "

@@ -13,6 +13,7 @@ from sysmon.events.model import EXIT
 from sysmon.events.render import AT_FDCWD, TYPECHARS
 from sysmon.events.schema import s32
 from sysmon.fields.catalogue import Extractor, Field, FieldClass, FieldType
+from sysmon.fields.container import container_id
 from sysmon.fields.evt import abspath
 
 if TYPE_CHECKING:
@@ -137,6 +138,17 @@ def _sockfamily(fd: FdInfo) -> str | None:
     return "ip" if fd.type in INET else "unix" if fd.type == "unix" else None
 
 
+def _with_container(get: Extractor) -> Extractor:
+    """fd.containername / fd.containerdirectory: `container.id:value`."""
+
+    def extract(evt: Event, state: State, arg: str | None) -> str | None:
+        value = get(evt, state, arg)
+        cid = container_id(evt, state) if value is not None else None
+        return None if cid is None else f"{cid}:{value}"
+
+    return extract
+
+
 def _net_fields() -> tuple[Field, ...]:
     ip_fields = []
     for side, word in (("c", "client"), ("s", "server"), ("l", "local"), ("r", "remote")):
@@ -182,5 +194,9 @@ def field_classes() -> list[FieldClass]:
             *_net_fields(),
             Field("fd.uid", T.STR, "a unique identifier for the FD, created by chaining the FD number and the "
                   "thread ID.", lambda e, s, a: f"{e.tid}{fd.num}" if (fd := s.fd_of(e)) is not None else None),
+            Field("fd.containername", T.STR, "chaining of the container ID and the FD name. Useful when trying to "
+                  "identify which container an FD belongs to.", _with_container(_name)),
+            Field("fd.containerdirectory", T.STR, "chaining of the container ID and the directory name. Useful when "
+                  "trying to identify which container a directory belongs to.", _with_container(_directory)),
         )),
     ]

@@ -83,13 +83,88 @@ def _fdopencount(evt: Event, state: State, arg: str | None) -> int | None:
     return None if t is None else len(t.fdtable.fds)
 
 
+def _nonzero(value: int) -> int | None:
+    return value or None
+
+
+def _sname(evt: Event, state: State, arg: str | None) -> str | None:
+    """The session leader: the process pid=sid, else the eldest ancestor in the same session."""
+    t = _thread(evt, state)
+    if t is None or not t.sid:
+        return None
+    leader = state.process(t.sid)
+    if leader is not None:
+        return leader.comm
+    eldest = t
+    for a in state.ancestors(t):
+        if a.sid != t.sid:
+            break
+        eldest = a
+    return eldest.comm
+
+
+def _fdusage(t: ThreadInfo) -> float | None:
+    return len(t.fdtable.fds) / t.fdlimit if t.fdlimit else None
+
+
+def _cgroup(evt: Event, state: State, arg: str | None) -> str | None:
+    """thread.cgroup.SUBSYS: the path of the cgroup holding controller SUBSYS (v2: the only one)."""
+    t = _thread(evt, state)
+    cgroups = state.cgroups(t) if t is not None else None
+    if not cgroups or arg is None:
+        return None
+    for controllers, path in cgroups:
+        if arg in controllers.split(","):
+            return path
+    unified = [path for controllers, path in cgroups if controllers == ""]
+    return unified[0] if unified else None
+
+
+def _cgroups(evt: Event, state: State, arg: str | None) -> str | None:
+    t = _thread(evt, state)
+    cgroups = state.cgroups(t) if t is not None else None
+    if cgroups is None:
+        return None
+    return " ".join(f"{controllers or 'unified'}={path}" for controllers, path in cgroups)
+
+
+def _session_fields() -> tuple[Field, ...]:
+    return (
+        Field("proc.sid", T.INT64, "the session id of the process generating the event.",
+              _of_thread(lambda t: _nonzero(t.sid))),
+        Field("proc.sname", T.STR, "the name of the current process's session leader. This is either the process "
+              "with pid=proc.sid or the eldest ancestor that has the same sid as the current process.", _sname),
+        Field("proc.is_sid_leader", T.BOOL, "'true' if this process is the leader of its session (proc.pid = "
+              "proc.sid).", _of_thread(lambda t: t.sid == t.pid if t.sid else None)),
+        Field("proc.vpgid", T.INT64, "the process group id of the process generating the event, as seen from its "
+              "current PID namespace.", _of_thread(lambda t: _nonzero(t.vpgid))),
+        Field("proc.is_vpgid_leader", T.BOOL, "'true' if this process is the leader of its process group "
+              "(proc.vpid = proc.vpgid).", _of_thread(lambda t: t.vpgid == t.vpid if t.vpgid and t.vpid else None)),
+        Field("proc.vpid", T.INT64, "the id of the process generating the event as seen from its current PID "
+              "namespace.", _of_thread(lambda t: _nonzero(t.vpid))),
+        Field("proc.pvpid", T.INT64, "the id of the parent process as seen from its current PID namespace.",
+              _of_parent(lambda t: _nonzero(t.vpid))),
+        Field("proc.tty", T.INT64, "The controlling terminal of the process (device number). 0 for processes "
+              "without a terminal.", _of_thread(lambda t: t.tty)),
+        Field("proc.fdlimit", T.INT64, "maximum number of FDs the process can open.",
+              _of_thread(lambda t: _nonzero(t.fdlimit))),
+        Field("proc.fdusage", T.UINT64, "the ratio between open FDs and maximum available FDs for the process "
+              "(print only: a fraction).", _of_thread(_fdusage), print_only=True),
+        Field("proc.pexe", T.STR, "the first command line argument of the parent process.",
+              _of_parent(lambda t: t.exe or None)),
+        Field("proc.pexepath", T.STR, "the full executable path of the parent process.",
+              _of_parent(lambda t: t.exepath or None)),
+    )
+
+
 def _proc_fields() -> tuple[Field, ...]:
     return (
-        Field("proc.pid", T.INT64, "the id of the process generating the event.", lambda e, s, a: e.pid),
+        Field("proc.pid", T.INT64, "the id of the process generating the event.", lambda e, s, a: e.pid,
+              kernel="pid"),
         Field("proc.exe", T.STR, "the first command line argument (usually the executable name or a custom one).",
               _of_thread(lambda t: t.exe or None)),
         Field("proc.name", T.STR, "the name (excluding the path) of the executable generating the event.",
-              lambda e, s, a: e.comm),
+              lambda e, s, a: e.comm, kernel="comm"),
         Field("proc.args", T.STR, "the arguments passed on the command line when starting the process generating "
               "the event.", _of_thread(lambda t: " ".join(t.args))),
         Field("proc.env", T.STR, "the environment variables of the process generating the event.",
@@ -130,14 +205,22 @@ def _proc_fields() -> tuple[Field, ...]:
 
 def _thread_fields() -> tuple[Field, ...]:
     return (
-        Field("thread.tid", T.INT64, "the id of the thread generating the event.", lambda e, s, a: e.tid),
+        Field("thread.tid", T.INT64, "the id of the thread generating the event.", lambda e, s, a: e.tid,
+              kernel="tid"),
         Field("thread.ismain", T.BOOL, "'true' if the thread generating the event is the main one in the process.",
               lambda e, s, a: e.tid == e.pid),
+        Field("thread.vtid", T.INT64, "the id of the thread generating the event as seen from its current PID "
+              "namespace.", _of_thread(lambda t: _nonzero(t.vtid))),
+        Field("thread.cgroups", T.STR, "all the cgroups the thread belongs to, aggregated into a single string "
+              "(`controllers=path`, `unified=path` for cgroup v2).", _cgroups),
+        Field("thread.cgroup", T.STR, "the cgroup the thread belongs to, for a specific subsystem. E.g. "
+              "thread.cgroup.cpuacct (cgroup v2: the unified path for any subsystem).", _cgroup,
+              arg=ArgKind.REQUIRED),
     )
 
 
 def field_classes() -> list[FieldClass]:
     return [
         FieldClass("process", "Additional information about the process and thread executing the syscall event.",
-                   _proc_fields() + _thread_fields()),
+                   _proc_fields() + _session_fields() + _thread_fields()),
     ]

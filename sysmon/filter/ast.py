@@ -68,6 +68,15 @@ class Check:
 
 
 @dataclass(frozen=True, slots=True)
+class Name:
+    """A bare name used as a term: a macro reference (`spawned_process and proc.name=bash`).
+    `macros.expand` replaces known macros; `check` reports whatever is left."""
+
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Not:
     operand: Node
     span: Span
@@ -85,7 +94,7 @@ class Or:
     span: Span
 
 
-Node = Union[Check, Not, And, Or]
+Node = Union[Check, Name, Not, And, Or]
 
 
 def dump(node: Node) -> str:
@@ -93,6 +102,8 @@ def dump(node: Node) -> str:
     if isinstance(node, Check):
         vals = " ".join(repr(v.text) for v in node.values)
         return f"({node.op} {node.field.name}{' ' + vals if vals else ''})"
+    if isinstance(node, Name):
+        return node.name
     if isinstance(node, Not):
         return f"(not {dump(node.operand)})"
     word = "and" if isinstance(node, And) else "or"

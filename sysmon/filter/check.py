@@ -3,7 +3,7 @@
 `check` collects *every* diagnostic before raising: the raised `FilterError` carries the first
 one's message/span/code/hints and all of them (in source order) in `.errors`.
 
-Error codes raised here: `unknown-field`, `missing-argument`, `bad-argument`, `print-only`,
+Error codes raised here: `unknown-macro`, `unknown-field`, `missing-argument`, `bad-argument`, `print-only`,
 `bad-operator`, `bad-value`, `unknown-symbol`.
 
 Value rules (cf. sysdig's filter value parsing):
@@ -133,6 +133,15 @@ class _Bad(Exception):
         self.code = code
 
 
+class _Expected(_Bad):
+    """A value of the wrong kind; `_coerce` words it as `'<' needs a number, got "abc"`."""
+
+    def __init__(self, what: str, text: str, hints: list[str] | None = None) -> None:
+        super().__init__(f'{what}, got "{text}"', hints)
+        self.what = what
+        self.text = text
+
+
 # -- value coercion -------------------------------------------------------------------------------
 
 
@@ -144,7 +153,7 @@ def _int(text: str) -> int:
     try:
         return int(text, 10)  # leading zeros: "0755" is decimal 755 like sysdig's strtoll base 10
     except ValueError:
-        raise _Bad(f'"{text}" is not a valid number') from None
+        raise _Expected("a number", text) from None
 
 
 def _number(field: Field, text: str) -> int:
@@ -176,7 +185,7 @@ def _bool(text: str) -> bool:
         return True
     if text == "false":
         return False
-    raise _Bad(f'"{text}" is not a boolean value', ["use true or false"])
+    raise _Expected("a boolean", text, ["use true or false"])
 
 
 def _ipaddr(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
@@ -184,7 +193,7 @@ def _ipaddr(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
         return ipaddress.ip_address(text)
     except ValueError:
         hints = ["to match a network, use a .net field (fd.net, fd.snet, ...)"] if "/" in text else []
-        raise _Bad(f'"{text}" is not a valid IP address', hints) from None
+        raise _Expected("an IP address", text, hints) from None
 
 
 def _ipnet(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
@@ -196,7 +205,7 @@ def _ipnet(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     try:
         ipaddress.ip_address(addr)
     except ValueError:
-        raise _Bad(f'"{text}" is not a valid network', ["write a CIDR like 10.0.0.0/8"]) from None
+        raise _Expected("a network", text, ["write a CIDR like 10.0.0.0/8 or fd00::/8"]) from None
     raise _Bad(f'invalid netmask "{mask}"', ["the prefix length is 0-32 for IPv4, 0-128 for IPv6"])
 
 
@@ -204,8 +213,7 @@ def _hex(text: str) -> bytes:
     try:
         return bytes.fromhex(text)
     except ValueError:
-        raise _Bad(f'"{text}" is not a hex byte string', ["bcontains/bstartswith take hex bytes, e.g. 7f454c46"]) \
-            from None
+        raise _Expected("hex bytes", text, ["bcontains/bstartswith take hex bytes, e.g. 7f454c46"]) from None
 
 
 def _regex(value: ast.Value, as_bytes: bool) -> re.Pattern[Any]:
@@ -232,6 +240,13 @@ def _symbol_kind(field: Field) -> str:
 
 
 def _coerce(field: Field, op: str, value: ast.Value) -> Any:
+    try:
+        return _coerce_value(field, op, value)
+    except _Expected as e:
+        raise _Bad(f"'{op}' needs {e.what}, got \"{e.text}\"", e.hints) from None
+
+
+def _coerce_value(field: Field, op: str, value: ast.Value) -> Any:
     ftype = field.type
     if op in _HEX_OPS:
         return _hex(value.text)
@@ -310,8 +325,9 @@ _ARG_CHECKS: Mapping[str, Callable[[str], None]] = {
 
 
 class _Checker:
-    def __init__(self, catalogue: FieldSource) -> None:
+    def __init__(self, catalogue: FieldSource, macro_names: Iterable[str]) -> None:
         self.catalogue = catalogue
+        self.macro_names = list(macro_names)
         self.errors: list[FilterError] = []
 
     def error(self, message: str, span: Span, code: str, hints: list[str] | None = None) -> None:
@@ -320,6 +336,9 @@ class _Checker:
     def visit(self, node: ast.Node) -> Typed | None:
         if isinstance(node, ast.Check):
             return self.check(node)
+        if isinstance(node, ast.Name):  # left over by macros.expand: not a macro
+            self.error(f'unknown macro "{node.name}"', node.span, "unknown-macro", self.macro_hints(node.name))
+            return None
         if isinstance(node, ast.Not):
             inner = self.visit(node.operand)
             return None if inner is None else TypedNot(inner, node)
@@ -328,6 +347,12 @@ class _Checker:
             return None
         typed = tuple(i for i in items if i is not None)
         return TypedAnd(typed, node) if isinstance(node, ast.And) else TypedOr(typed, node)
+
+    def macro_hints(self, name: str) -> list[str]:
+        hints = _did_you_mean(name, self.macro_names)
+        if not hints:
+            hints = ["a bare name must be a macro (sysmon --list-macros); a check is FIELD OP VALUE"]
+        return hints
 
     def resolve(self, ref: ast.FieldRef) -> tuple[Field, str | None] | None:
         name = ref.name
@@ -398,9 +423,11 @@ class _Checker:
         return TypedCheck(field, arg, node.op, tuple(operands), node)
 
 
-def check(node: ast.Node, catalogue: FieldSource, text: str | None = None) -> CheckedFilter:
-    """Type-check a parsed filter against a catalogue; raises `FilterError` listing every problem."""
-    checker = _Checker(catalogue)
+def check(node: ast.Node, catalogue: FieldSource, text: str | None = None,
+          macro_names: Iterable[str] = ()) -> CheckedFilter:
+    """Type-check a parsed (and macro-expanded) filter against a catalogue; raises `FilterError`
+    listing every problem. `macro_names` only feed suggestions for unknown names."""
+    checker = _Checker(catalogue, macro_names)
     typed = checker.visit(node)
     if checker.errors or typed is None:
         errors = sorted(checker.errors, key=lambda e: e.span or (0, 0))

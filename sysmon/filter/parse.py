@@ -1,7 +1,10 @@
 """Filter text -> syntax tree (`sysmon.filter.ast`); lark errors -> `FilterError` with a span.
 
 Error codes raised here (`FilterError.code`): `unexpected-end`, `unclosed-quote`, `missing-paren`,
-`unmatched-paren`, `unknown-operator`, `expected-value`, `expected-list`, `syntax`.
+`unmatched-paren`, `unknown-operator`, `missing-operator`, `expected-value`, `expected-list`, `syntax`.
+
+A bare word used as a term is a `Name` (a macro reference). Names that cannot be macros are
+syntax errors here: a keyword (`a=1 or or`) or a field name without an operator (`evt.type`).
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from sysmon.errors import FilterError
-from sysmon.filter.ast import ALL_OPS, And, Check, FieldRef, Node, Not, Or, Span, Value
+from sysmon.filter.ast import ALL_OPS, And, Check, FieldRef, Name, Node, Not, Or, Span, Value
 
 _OPERATOR_TERMINALS = frozenset({"CMP_OP", "WORD_OP", "EXISTS", "LIST_OP"})
 _VALUE_TERMINALS = frozenset({"VALUE", "LIST_VALUE"})
@@ -38,7 +41,9 @@ class Parser:
             tree = self._lark.parse(text)
         except UnexpectedInput as e:
             raise _syntax_error(text, e) from None
-        return _build(tree)
+        node = _build(tree)
+        _check_names(text, node)
+        return node
 
 
 @cache
@@ -74,6 +79,9 @@ def _build(t: Tree | Token) -> Node:
     if kind == "group":
         return _build(t.children[1])
     field_tok = t.children[0]
+    if kind == "name":
+        assert isinstance(field_tok, Token)
+        return Name(str(field_tok), _span(field_tok))
     op_tok = t.children[1]
     assert isinstance(field_tok, Token) and isinstance(op_tok, Token)
     field = FieldRef(str(field_tok), _span(field_tok))
@@ -85,6 +93,31 @@ def _build(t: Tree | Token) -> Node:
     else:  # listcheck
         values = tuple(_value(c) for c in t.children[3:] if isinstance(c, Tree))
     return Check(field, str(op_tok), values, _span(op_tok), _span(t))
+
+
+_KEYWORDS = frozenset({"and", "or", "not"})
+
+
+def _check_names(text: str, node: Node) -> None:
+    """Reject names that are not macro names: keywords taken for a term, and fields missing an operator."""
+    if isinstance(node, (And, Or)):
+        for n in node.operands:
+            _check_names(text, n)
+    elif isinstance(node, Not):
+        _check_names(text, node.operand)
+    elif isinstance(node, Name):
+        if node.name in _KEYWORDS:
+            raise FilterError(f'expected a check, found "{node.name}"', span=node.span.as_tuple(), code="syntax")
+        if not is_macro_name(node.name):
+            end = node.span.end
+            at_end = not text[end:].strip()
+            raise FilterError(f'expected an operator after "{node.name}"', span=(end, end),
+                              code="unexpected-end" if at_end else "missing-operator", hints=_operator_hint(None))
+
+
+def is_macro_name(name: str) -> bool:
+    """Macro names are identifiers (no dots or brackets, so they never clash with field names)."""
+    return name.isidentifier()
 
 
 def _value(t: Tree | Token) -> Value:
@@ -227,6 +260,8 @@ def _describe(text: str, span: tuple[int, int], found: str | None, expected: set
         hints = ["use 'or'"]
     elif found.lower() in ("and", "or", "not"):
         hints = [f"keywords are lowercase: '{found.lower()}'"]
+    elif text[: span[0]].rstrip().endswith("=="):  # `a == b`: '=' with the value "=", then a stray word
+        hints = ["'==' is not an operator: use '='"]
     else:
         hints = ['quote values that contain blanks: proc.name="a b"']
     return err(f"unexpected {shown}: expected 'and', 'or' or the end of the filter", "syntax", hints)

@@ -1,21 +1,81 @@
-"""Typed tree -> kernel plan: the event types a filter can possibly match (an optimisation only).
+"""Typed tree -> `KernelPlan`: what an event must be for the filter to possibly match it.
 
-`kernel_plan` returns a frozenset of sysdig event type names, or None for "all events". It is
-sound: it may only widen (every event the predicate accepts has a type in the plan). The probe
-loader adds the state-keeping syscalls itself; the userspace predicate always runs.
+The plan is an optimisation for the probe, never a semantic: it is sound (it only widens), so
+for every event the predicate accepts, `plan.admits(evt)` holds. The probe may drop any other
+event before it reaches userspace; the loader adds the state-keeping syscalls to `types`
+itself, and the userspace predicate always runs.
 
-Rules: `evt.type`/`syscall.type` `=`, `in`, `intersects` give their values; `and` intersects,
-`or` unites; `not` and every other check give None (all).
+Dimensions, from fields that declare a `kernel` hint (`Field.kernel`):
+    types  evt.type / syscall.type   (names)
+    pids   proc.pid                  tids  thread.tid
+    comms  proc.name (the kernel comm; only values of at most 15 bytes pin it, see COMM_MAX)
+    uids   user.uid
+Each is a set of allowed values or None (anything). Rules, per dimension: a check `=`, `in`,
+`intersects` without argument pins its values; `and` intersects, `or` unites (None if any side
+is unconstrained); `not`, `!=` and every other check constrain nothing. Dimensions are
+independent necessary conditions, so uniting them per dimension under `or` stays sound.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
+
 from sysmon.errors import FilterError
+from sysmon.filter import macros as macro_mod
 from sysmon.filter.check import CheckedFilter, FieldSource, Typed, TypedAnd, TypedCheck, TypedOr, check
 from sysmon.filter.compile import Predicate, compile
 from sysmon.filter.parse import Parser, parse
 
-KernelPlan = frozenset[str] | None
-_TYPE_FIELDS = frozenset({"evt.type", "syscall.type"})
+if TYPE_CHECKING:
+    from sysmon.events.model import Event
+    from sysmon.filter import ast
+
+COMM_MAX = 15  # TASK_COMM_LEN - 1: the kernel keeps at most 15 bytes of a task's name
+_PIN_OPS = frozenset({"=", "in", "intersects"})
+# Field.kernel hint -> KernelPlan attribute
+DIMENSIONS = {"type": "types", "pid": "pids", "tid": "tids", "comm": "comms", "uid": "uids"}
+
+Values = frozenset[Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class KernelPlan:
+    types: frozenset[str] | None = None
+    pids: frozenset[int] | None = None
+    tids: frozenset[int] | None = None
+    comms: frozenset[str] | None = None
+    uids: frozenset[int] | None = None
+
+    def admits(self, evt: Event) -> bool:
+        """Whether the probe must deliver `evt` (before adding the state syscalls)."""
+        return (
+            (self.types is None or evt.etype.name in self.types)
+            and (self.pids is None or evt.pid in self.pids)
+            and (self.tids is None or evt.tid in self.tids)
+            and (self.comms is None or evt.comm in self.comms)
+            and (self.uids is None or evt.uid in self.uids)
+        )
+
+    def admits_type(self, name: str) -> bool:
+        return self.types is None or name in self.types
+
+    @property
+    def empty(self) -> bool:
+        """True when no event can pass (some dimension allows no value)."""
+        return any(getattr(self, f.name) == frozenset() for f in fields(self))
+
+    @property
+    def selective(self) -> bool:
+        return any(getattr(self, f.name) is not None for f in fields(self))
+
+    def describe(self) -> list[str]:
+        """One `dimension: values` line per field (`all` when unconstrained)."""
+        out = []
+        for f in fields(self):
+            values = getattr(self, f.name)
+            shown = "all" if values is None else ", ".join(str(v) for v in sorted(values)) or "(none)"
+            out.append(f"{f.name}: {shown}")
+        return out
 
 
 def kernel_plan(checked: CheckedFilter) -> KernelPlan:
@@ -24,37 +84,76 @@ def kernel_plan(checked: CheckedFilter) -> KernelPlan:
 
 def plan_of(t: Typed) -> KernelPlan:
     if isinstance(t, TypedCheck):
-        if t.field.name in _TYPE_FIELDS and t.arg is None and t.op in ("=", "in", "intersects"):
-            return frozenset(t.operands)
-        return None
+        dim = DIMENSIONS.get(t.field.kernel or "")
+        if dim is None or t.arg is not None or t.op not in _PIN_OPS:
+            return KernelPlan()
+        values = frozenset(t.operands)
+        if dim == "comms" and any(len(v.encode("utf-8", "surrogateescape")) > COMM_MAX for v in values):
+            return KernelPlan()  # the comm holds a 15-byte prefix of longer names: not pinned
+        return KernelPlan(**{dim: values})
     if isinstance(t, TypedAnd):
-        result: KernelPlan = None
-        for o in t.operands:
-            p = plan_of(o)
-            if p is not None:
-                result = p if result is None else result & p
-        return result
+        plans = [plan_of(o) for o in t.operands]
+        return KernelPlan(**{d: _intersect(getattr(p, d) for p in plans) for d in DIMENSIONS.values()})
     if isinstance(t, TypedOr):
-        union: set[str] = set()
-        for o in t.operands:
-            p = plan_of(o)
-            if p is None:
-                return None
-            union |= p
-        return frozenset(union)
-    return None  # not: the complement is all but a few types; don't bother
+        plans = [plan_of(o) for o in t.operands]
+        return KernelPlan(**{d: _unite(getattr(p, d) for p in plans) for d in DIMENSIONS.values()})
+    return KernelPlan()  # not: the complement of a pinned set is nearly everything
 
 
-def admits(plan: KernelPlan, event_type: str) -> bool:
-    return plan is None or event_type in plan
+def _intersect(sets: Any) -> Values:
+    result: Values = None
+    for s in sets:
+        if s is not None:
+            result = s if result is None else result & s
+    return result
 
 
-def compile_filter(text: str, catalogue: FieldSource, parser: Parser | None = None) -> tuple[Predicate, KernelPlan]:
-    """parse -> check -> (compile, kernel_plan). Raises `FilterError`, including code
-    `unsatisfiable` when the event types required by the filter cannot all hold at once."""
-    checked = check(parse(text, parser), catalogue, text)
+def _unite(sets: Any) -> Values:
+    union: set[Any] = set()
+    for s in sets:
+        if s is None:
+            return None
+        union |= s
+    return frozenset(union)
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """Every stage of one filter (what `--explain` prints)."""
+
+    text: str
+    tree: ast.Node  # as parsed, macro names still in
+    expanded: ast.Node
+    checked: CheckedFilter
+    plan: KernelPlan
+
+
+def analyze(
+    text: str,
+    catalogue: FieldSource,
+    parser: Parser | None = None,
+    library: macro_mod.MacroLibrary | None = None,
+) -> Analysis:
+    """parse -> macros.expand -> check -> kernel_plan. Raises `FilterError`, including code
+    `unsatisfiable` when the plan admits no event (e.g. two different evt.type values joined by 'and')."""
+    lib = macro_mod.MacroLibrary.default() if library is None else library
+    tree = parse(text, parser)
+    expanded = macro_mod.expand(tree, lib, parser)
+    checked = check(expanded, catalogue, text, macro_names=lib.macros)
     plan = kernel_plan(checked)
-    if plan is not None and not plan:
+    if plan.empty:
         raise FilterError("filter matches no event", span=(0, len(text)), code="unsatisfiable",
-                          hints=["an event has one type: join evt.type checks with 'or' or use 'in'"])
-    return compile(checked), plan
+                          hints=["an event has one type, pid, name and uid: join alternatives with 'or' or "
+                                 "use 'in'"])
+    return Analysis(text, tree, expanded, checked, plan)
+
+
+def compile_filter(
+    text: str,
+    catalogue: FieldSource,
+    parser: Parser | None = None,
+    library: macro_mod.MacroLibrary | None = None,
+) -> tuple[Predicate, KernelPlan]:
+    """The userspace predicate (authoritative) and the kernel plan (optimisation) of a filter."""
+    a = analyze(text, catalogue, parser, library)
+    return compile(a.checked), a.plan

@@ -127,21 +127,45 @@ class Formatter:
             "evt.arg": arg_extractor(bufmode, max_buf),
             "evt.outputtime": lambda evt, state, arg: self._output_ns(evt),
         }
+        self._text_fns = [self._compile_text(tok) for tok in self.tokens]
+        self._widths = [tok.width for tok in self.tokens]
 
     def format(self, evt: Event, state: State) -> str | None:
-        out = []
-        for tok in self.tokens:
-            if tok.field is None:
-                out.append(tok.text)
-                continue
-            text = self._text(tok, evt, state)
-            if text is None:
-                if self.require_all:
-                    return None
-                text = NA
-            out.append(text.ljust(tok.width)[: tok.width] if tok.width else text)
+        parts = [fn(evt, state) for fn in self._text_fns]
+        if None in parts:
+            if self.require_all:
+                return None
+            parts = [(NA.ljust(w)[:w] if w else NA) if p is None else p for p, w in zip(parts, self._widths)]
         self._last_printed_ns = evt.ts_ns
-        return "".join(out)
+        return "".join(parts)  # type: ignore[arg-type]
+
+    def _compile_text(self, tok: Token) -> Callable[[Event, State], str | None]:
+        """One closure per token, chosen once: the per-event path makes one call per field."""
+        if tok.field is None:
+            literal = tok.text
+            return lambda evt, state: literal
+        if tok.field.name == "evt.outputtime":
+            fn: Callable[[Event, State], str | None] = lambda evt, state: self._output_text(evt)
+        else:
+            extract = self._overrides.get(tok.field.name, tok.field.extract)
+            arg, to_text = tok.arg, self._to_text
+
+            def fn(evt: Event, state: State) -> str | None:
+                v = extract(evt, state, arg)
+                cls = v.__class__
+                if cls is str:
+                    return v  # type: ignore[no-any-return]
+                return str(v) if cls is int else to_text(v)
+
+        width = tok.width
+        if not width:
+            return fn
+
+        def padded(evt: Event, state: State) -> str | None:
+            text = fn(evt, state)
+            return None if text is None else text.ljust(width)[:width]
+
+        return padded
 
     def format_json(self, evt: Event, state: State) -> str | None:
         obj: dict[str, Any] = {}

@@ -17,6 +17,8 @@ MAX_SYSCALLS = 512
 SPECS_PER_SYSCALL = 4
 SNAPLEN_MAX = 16384
 COUNTER_NAMES = ("sent", "dropped", "read_failed", "tgid_mismatch")
+SC_ENABLED, SC_STATE = 1, 2  # sysmon.h
+IDF_PIDS, IDF_TIDS, IDF_COMMS, IDF_UIDS = 1, 2, 4, 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +96,8 @@ def check_privileges() -> None:
 class Probe:
     """The loaded BPF program: maps, counters and the kernel-side syscall selection."""
 
-    def __init__(self, specs: Mapping[int, Iterable[Spec]], opts: ProbeOptions) -> None:
+    def __init__(self, specs: Mapping[int, Iterable[Spec]], opts: ProbeOptions,
+                 state_nrs: Iterable[int] = ()) -> None:
         opts.validate()
         check_privileges()
         bcc = import_bcc()
@@ -110,6 +113,7 @@ class Probe:
         self.bpf[b"sysmon_config"][ctypes.c_int(0)] = ctypes.c_uint64(opts.snaplen)
         self._table = self.bpf[b"sc_table"]
         self._specs = {nr: list(s) for nr, s in specs.items()}
+        self._state_nrs = frozenset(state_nrs)
         self.select(None)
 
     def select(self, nrs: Iterable[int] | None) -> None:
@@ -119,8 +123,29 @@ class Probe:
             leaf = self._table.Leaf()
             for i, spec in enumerate(self._specs.get(nr, ())[:SPECS_PER_SYSCALL]):
                 leaf.spec[i].kind, leaf.spec[i].when, leaf.spec[i].slot, leaf.spec[i].aux = spec
-            leaf.enabled = 1 if wanted is None or nr in wanted else 0
+            enabled = SC_ENABLED if wanted is None or nr in wanted else 0
+            leaf.enabled = enabled | (SC_STATE if nr in self._state_nrs else 0)
             self._table[ctypes.c_int(nr)] = leaf
+
+    def pin(self, *, pids: Iterable[int] | None = None, tids: Iterable[int] | None = None,
+            comms: Iterable[str] | None = None, uids: Iterable[int] | None = None) -> None:
+        """Identity pushdown: deliver non-state syscalls only of these pids/tids/comms/uids (None: any)."""
+        mask = 0
+        for bit, name, values in ((IDF_PIDS, b"pid_filter", pids), (IDF_TIDS, b"tid_filter", tids),
+                                  (IDF_UIDS, b"uid_filter", uids)):
+            if values is not None:
+                mask |= bit
+                table = self.bpf[name]
+                for v in values:
+                    table[ctypes.c_uint32(v)] = ctypes.c_uint8(1)
+        if comms is not None:
+            mask |= IDF_COMMS
+            table = self.bpf[b"comm_filter"]
+            for comm in comms:
+                key = table.Key()
+                key.comm = comm.encode()[:15]
+                table[key] = ctypes.c_uint8(1)
+        self.bpf[b"sysmon_config"][ctypes.c_int(1)] = ctypes.c_uint64(mask)
 
     def counters(self) -> dict[str, int]:
         table = self.bpf[b"counters"]

@@ -1,17 +1,20 @@
 """LiveSource: drains the probe's ring buffer (or perf buffers) into batches of raw records.
 
 The probe submits without waking the reader (a wakeup costs ~10 us per event on these
-machines), so the reader polls on a short timer and drains whatever accumulated. The
-callback only copies bytes: all decoding happens outside it, in batches.
+machines), so the reader polls on a short timer and drains whatever accumulated. The ring
+buffer is read through mmap in one slice per poll (sysmon/probe/ringbuf.py); perf buffers go
+through bcc's per-event callback, which only copies bytes. Decoding happens outside, in batches.
 """
 from __future__ import annotations
 
 import ctypes
 import struct
+import time
 from collections.abc import Iterator
 from typing import Any
 
 from sysmon.probe.loader import Probe
+from sysmon.probe.ringbuf import RingReader, ring_fd_and_size
 
 _TS = struct.Struct("<Q")
 
@@ -32,20 +35,21 @@ class LiveSource:
             bpf[b"events"].open_perf_buffer(self._on_perf, page_cnt=pages, lost_cb=self._on_lost, wakeup_events=64)
             self._poll = lambda: (bpf.perf_buffer_poll(self.poll_ms), bpf.perf_buffer_consume())
         else:
-            bpf[b"events"].open_ring_buffer(self._on_ring)
-            self._poll = lambda: (bpf.ring_buffer_poll(self.poll_ms), bpf.ring_buffer_consume())
+            self._ring = RingReader(*ring_fd_and_size(bpf[b"events"]))
+            self._poll = self._poll_ring
+        self.delivered = 0
 
-    def _on_ring(self, _ctx: Any, data: int, size: int) -> int:
-        try:
-            self._batch.append(ctypes.string_at(data, size))
-        except Exception:  # bcc swallows callback exceptions: count them instead
-            self.callback_errors += 1
-        return 0
+    def _poll_ring(self) -> None:
+        chunk, starts, lengths = self._ring.drain()
+        if not starts:
+            time.sleep(self.poll_ms / 1000)
+            return
+        self._batch = [chunk[s : s + n] for s, n in zip(starts, lengths)]
 
     def _on_perf(self, _cpu: int, data: int, size: int) -> None:
         try:
             self._batch.append(ctypes.string_at(data, size))
-        except Exception:
+        except Exception:  # bcc swallows callback exceptions: count them instead
             self.callback_errors += 1
 
     def _on_lost(self, lost: int) -> None:
@@ -58,6 +62,7 @@ class LiveSource:
         """Wait up to poll_ms, then return every record that arrived (possibly none)."""
         self._poll()
         batch, self._batch = self._batch, []
+        self.delivered += len(batch)
         if self.probe.opts.transport == "perf" and len(batch) > 1:
             batch.sort(key=lambda r: _TS.unpack_from(r)[0])  # per-CPU buffers: merge by time
         return batch

@@ -17,6 +17,7 @@
 #endif
 
 #define SCRATCH_SIZE 65536
+#define NO_ENTER 0xdeadbeefdeadbeefULL /* marks a consumed pending slot (args[5] is never this in practice) */
 #define BLOB_ROOM 16384 /* a blob starts before this offset */
 #define SNAPLEN_MAX 16384
 #define S_IFMT 00170000
@@ -34,10 +35,18 @@ struct pending {
 };
 
 BPF_ARRAY(sc_table, struct sysmon_sc, SYSMON_MAX_SYSCALLS);
-BPF_ARRAY(sysmon_config, u64, 4); /* 0: snaplen */
+BPF_ARRAY(sysmon_config, u64, 4); /* 0: snaplen, 1: identity filters in force (IDF_*) */
+struct comm_key {
+    char comm[16];
+};
+/* Identity pushdown: the pids, tids, comms and uids a filter pins (empty maps when not pinned). */
+BPF_HASH(pid_filter, u32, u8, 1024);
+BPF_HASH(tid_filter, u32, u8, 1024);
+BPF_HASH(comm_filter, struct comm_key, u8, 256);
+BPF_HASH(uid_filter, u32, u8, 256);
 BPF_ARRAY(scratch_map, struct scratch, NCPU);
 BPF_PERCPU_ARRAY(counters, u64, CNT_MAX);
-BPF_TABLE("lru_hash", u32, struct pending, pending_map, 65536);
+BPF_TASK_STORAGE(pending_map, struct pending); /* per-thread enter args; freed with the task */
 #ifdef PERF_TRANSPORT
 BPF_PERF_OUTPUT(events);
 #else
@@ -322,13 +331,9 @@ static __always_inline u32 fill_blobs(struct scratch *s, struct sysmon_sc *sc, u
 
 static __always_inline void fill_header(struct sysmon_hdr *h, u32 nr, u8 dir, s64 ret, u64 pid_tgid)
 {
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-    struct task_struct *parent = NULL;
-    u32 ppid = 0, ktgid = 0;
-    bpf_probe_read_kernel(&parent, sizeof(parent), &task->real_parent);
-    if (parent)
-        bpf_probe_read_kernel(&ppid, sizeof(ppid), &parent->tgid);
-    bpf_probe_read_kernel(&ktgid, sizeof(ktgid), &task->tgid);
+    struct task_struct *task = bpf_get_current_task_btf();
+    u32 ppid = task->real_parent->tgid;
+    u32 ktgid = task->tgid;
     if (ktgid != (u32)(pid_tgid >> 32))
         count(CNT_TGID_MISMATCH);
     u64 ugid = bpf_get_current_uid_gid();
@@ -365,13 +370,41 @@ static __always_inline void submit(void *ctx, struct scratch *s, u32 size)
     count(err ? CNT_DROPPED : CNT_SENT);
 }
 
-static __always_inline struct sysmon_sc *syscall_entry(long nr)
+/* Whether the current task passes the identity filters (syscalls that keep state always do). */
+static __always_inline int identity_passes(struct sysmon_sc *sc, u64 pid_tgid)
+{
+    if (sc->enabled & SC_STATE)
+        return 1;
+    u32 k = 1;
+    u64 *mask = sysmon_config.lookup(&k);
+    if (!mask || !*mask)
+        return 1;
+    u32 pid = pid_tgid >> 32, tid = (u32)pid_tgid;
+    if ((*mask & IDF_PIDS) && !pid_filter.lookup(&pid))
+        return 0;
+    if ((*mask & IDF_TIDS) && !tid_filter.lookup(&tid))
+        return 0;
+    if (*mask & IDF_UIDS) {
+        u32 uid = (u32)bpf_get_current_uid_gid();
+        if (!uid_filter.lookup(&uid))
+            return 0;
+    }
+    if (*mask & IDF_COMMS) {
+        struct comm_key c = {};
+        bpf_get_current_comm(c.comm, sizeof(c.comm));
+        if (!comm_filter.lookup(&c))
+            return 0;
+    }
+    return 1;
+}
+
+static __always_inline struct sysmon_sc *syscall_entry(long nr, u64 pid_tgid)
 {
     if (nr < 0 || nr >= SYSMON_MAX_SYSCALLS)
         return NULL;
     u32 k = nr;
     struct sysmon_sc *sc = sc_table.lookup(&k);
-    if (!sc || !sc->enabled)
+    if (!sc || !(sc->enabled & SC_ENABLED) || !identity_passes(sc, pid_tgid))
         return NULL;
     return sc;
 }
@@ -382,7 +415,7 @@ RAW_TRACEPOINT_PROBE(sys_enter)
     if ((pid_tgid >> 32) == SELF_PID)
         return 0;
     long nr = ctx->args[1];
-    struct sysmon_sc *sc = syscall_entry(nr);
+    struct sysmon_sc *sc = syscall_entry(nr, pid_tgid);
     if (!sc)
         return 0;
     struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
@@ -393,8 +426,9 @@ RAW_TRACEPOINT_PROBE(sys_enter)
     bpf_probe_read_kernel(&p.args[3], sizeof(u64), &regs->r10);
     bpf_probe_read_kernel(&p.args[4], sizeof(u64), &regs->r8);
     bpf_probe_read_kernel(&p.args[5], sizeof(u64), &regs->r9);
-    u32 tid = (u32)pid_tgid;
-    pending_map.update(&tid, &p);
+    struct pending *slot = pending_map.task_storage_get(bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    if (slot)
+        __builtin_memcpy(slot->args, p.args, sizeof(p.args));
 
     struct scratch *s = get_scratch();
     if (!s)
@@ -417,20 +451,19 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
     long nr = 0;
     bpf_probe_read_kernel(&nr, sizeof(nr), &regs->orig_ax);
-    struct sysmon_sc *sc = syscall_entry(nr);
+    struct sysmon_sc *sc = syscall_entry(nr, pid_tgid);
     if (!sc)
         return 0;
     s64 ret = ctx->args[1];
-    u32 tid = (u32)pid_tgid;
     struct scratch *s = get_scratch();
     if (!s)
         return 0;
     struct sysmon_hdr *h = (struct sysmon_hdr *)s->buf;
     fill_header(h, nr, 1, ret, pid_tgid);
-    struct pending *p = pending_map.lookup(&tid);
-    if (p) {
+    struct pending *p = pending_map.task_storage_get(bpf_get_current_task_btf(), 0, 0);
+    if (p && p->args[5] != NO_ENTER) {
         __builtin_memcpy(h->args, p->args, sizeof(p->args));
-        pending_map.delete(&tid);
+        p->args[5] = NO_ENTER; /* consumed: a later exit without enter (a new child) must not reuse it */
     } else {
         __builtin_memset(h->args, 0, sizeof(h->args));
         h->flags = SYSMON_F_NO_ENTER;

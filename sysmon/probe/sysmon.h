@@ -69,8 +69,17 @@ struct sysmon_spec {
 
 struct sysmon_sc {
     struct sysmon_spec spec[SYSMON_SPECS];
-    u32 enabled;
+    u32 enabled; /* SC_* bits */
 };
+
+#define SC_ENABLED 1 /* deliver this syscall */
+#define SC_STATE 2   /* it keeps state: deliver it whatever the identity filters say */
+
+/* sysmon_config[1]: which identity filters are in force. */
+#define IDF_PIDS 1
+#define IDF_TIDS 2
+#define IDF_COMMS 4
+#define IDF_UIDS 8
 
 /* Kernel socket tuple (SYSMON_BLOB_TUPLE), 40 bytes; ports in host order. */
 struct sysmon_tuple {

@@ -37,6 +37,7 @@ O_CLOEXEC = 0o2000000  # also SOCK_/EFD_/TFD_/EPOLL_/IN_CLOEXEC
 MFD_CLOEXEC = 1
 CLONE_FILES = 0x400
 CLONE_THREAD = 0x10000
+CLONE_NEWPID = 0x20000000
 CLOSE_RANGE_UNSHARE = 2
 CLOSE_RANGE_CLOEXEC = 4
 F_DUPFD_CLOEXEC = 1030
@@ -123,6 +124,8 @@ class StateParser:
             "bpf": self._bpf,
             "chdir": self._chdir,
             "fchdir": self._fchdir,
+            "setsid": self._setsid,
+            "setpgid": self._setpgid,
         }
         self._enter_handlers: dict[str, Handler] = {
             "procexit": self._procexit,
@@ -189,7 +192,31 @@ class StateParser:
             child = ThreadInfo(child_tid, child_tid, parent.pid, parent.comm)
         child.uid, child.gid, child.start_ns = parent.uid, parent.gid, evt.ts_ns
         _inherit(child, parent, share_fds=bool(flags & (CLONE_THREAD | CLONE_FILES)))
+        if flags & CLONE_NEWPID:  # the first process of a new pid namespace is its pid 1
+            child.vpid = child.vtid = 1
         self.state.threads[child_tid] = child
+
+    def _setsid(self, evt: Event, thread: ThreadInfo) -> None:
+        """A new session led by the caller: sid = its pid, its own group, no controlling tty."""
+        if evt.res is not None and evt.res >= 0:
+            for t in self._threads_of(thread.pid):
+                t.sid, t.vpgid, t.tty = thread.pid, evt.res, 0
+
+    def _setpgid(self, evt: Event, thread: ThreadInfo) -> None:
+        """setpgid(pid, pgid) in the caller's namespace; pid 0 is the caller, pgid 0 is that pid."""
+        if evt.res != 0:
+            return
+        vpid, vpgid = s32(evt.raw_args[0]), s32(evt.raw_args[1])
+        if vpid == 0 or vpid == (thread.vpid or thread.pid):
+            target = thread.pid
+        else:  # a child, named by its pid in our namespace
+            target = next((t.pid for t in self.state.threads.values() if (t.vpid or t.pid) == vpid), 0)
+        if target:
+            for t in self._threads_of(target):
+                t.vpgid = vpgid or (t.vpid or t.pid)
+
+    def _threads_of(self, pid: int) -> list[ThreadInfo]:
+        return [t for t in self.state.threads.values() if t.pid == pid]
 
     def _exec_enter(self, evt: Event, thread: ThreadInfo) -> None:
         path = evt.params.get("filename") or evt.params.get("pathname")
@@ -438,6 +465,14 @@ def _inherit(child: ThreadInfo, parent: ThreadInfo, *, share_fds: bool) -> None:
     child.args = child.args or list(parent.args)
     child.cwd = child.cwd or parent.cwd
     child.env = child.env or parent.env
+    child.sid = child.sid or parent.sid
+    child.vpgid = child.vpgid or parent.vpgid
+    child.tty = child.tty or parent.tty
+    child.fdlimit = child.fdlimit or parent.fdlimit
+    if child.loginuid == -1:
+        child.loginuid = parent.loginuid
+    if not child.vpid and parent.vpid == parent.pid:  # parent in the initial pid namespace: so is the child
+        child.vpid, child.vtid = child.pid, child.tid
     if share_fds:
         child.fdtable = parent.fdtable
     else:

@@ -41,7 +41,8 @@ INET_TABLES = {
 
 def snapshot(root: str = "/proc", *, exclude_pids: Iterable[int] = (), etc: str = "/etc") -> State:
     """All threads under `root` (with their fds), and the user/group names under `etc`."""
-    state = State(users=read_names(f"{etc}/passwd"), groups=read_names(f"{etc}/group"))
+    state = State(users=read_names(f"{etc}/passwd"), groups=read_names(f"{etc}/group"),
+                  accounts=read_accounts(f"{etc}/passwd"), proc_root=root)
     sockets = SocketTables(root)
     excluded = set(exclude_pids)
     try:
@@ -66,6 +67,20 @@ def read_names(path: str) -> dict[int, str]:
     except OSError:
         pass
     return names
+
+
+def read_accounts(path: str) -> dict[int, tuple[str, str]]:
+    """uid -> (home directory, login shell) from a passwd(5) file; the first entry of a uid wins."""
+    accounts: dict[int, tuple[str, str]] = {}
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                parts = line.rstrip("\n").split(":")
+                if len(parts) >= 7 and parts[2].isdigit():
+                    accounts.setdefault(int(parts[2]), (parts[5], parts[6]))
+    except OSError:
+        pass
+    return accounts
 
 
 def _read(path: str, *, head: bool = False) -> str:
@@ -116,7 +131,10 @@ def _read_process(root: str, pid: int, state: State, sockets: SocketTables) -> N
         args=argv[1:],
         cwd=_readlink(f"{base}/cwd"),
         uid=uid, gid=gid, fdtable=table, env=env,
+        sid=_ns_id(status, "NSsid", 0), vpgid=_ns_id(status, "NSpgid", -1), vpid=_ns_id(status, "NStgid", -1),
+        tty=_tty(base), loginuid=_loginuid(base), fdlimit=_fdlimit(base),
     )
+    main.vtid = main.vpid
     state.threads[pid] = main
     try:
         tids = [int(e.name) for e in os.scandir(f"{base}/task") if e.name.isdigit()]
@@ -131,7 +149,9 @@ def _read_process(root: str, pid: int, state: State, sockets: SocketTables) -> N
             continue
         state.threads[tid] = ThreadInfo(
             tid, pid, ppid, tcomm, exe=main.exe, exepath=main.exepath, args=main.args,
-            cwd=main.cwd, uid=uid, gid=gid, fdtable=table, env=env,
+            cwd=main.cwd, uid=uid, gid=gid, fdtable=table, env=env, sid=main.sid, vpgid=main.vpgid,
+            vpid=main.vpid, vtid=_vtid(base, tid, main), tty=main.tty, loginuid=main.loginuid,
+            fdlimit=main.fdlimit,
         )
 
 
@@ -139,9 +159,56 @@ def _parse_status(text: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for line in text.splitlines():
         key, sep, value = line.partition(":")
-        if sep and key in ("Name", "PPid", "Uid", "Gid"):
+        if sep and key in ("Name", "PPid", "Uid", "Gid", "NStgid", "NSpid", "NSpgid", "NSsid"):
             out[key] = value.strip()
     return out
+
+
+def _ns_id(status: dict[str, str], key: str, level: int) -> int:
+    """An id of an `NS*` status line: level 0 as seen from the initial namespace, -1 the innermost."""
+    ids = status.get(key, "").split()
+    return int(ids[level]) if ids else 0
+
+
+def _vtid(base: str, tid: int, main: ThreadInfo) -> int:
+    if main.vpid == main.pid:  # not in a child pid namespace: ids are the same
+        return tid
+    try:
+        status = _parse_status(_read(f"{base}/task/{tid}/status", head=True))
+    except OSError:
+        return 0
+    ids = status.get("NSpid", "").split()
+    return int(ids[-1]) if ids else 0
+
+
+def _tty(base: str) -> int:
+    """tty_nr, the 7th field of /proc/PID/stat (counted after the parenthesised comm)."""
+    try:
+        stat = _read(f"{base}/stat", head=True)
+    except OSError:
+        return 0
+    fields = stat[stat.rfind(")") + 1 :].split()
+    return int(fields[4]) if len(fields) > 4 else 0
+
+
+def _loginuid(base: str) -> int:
+    try:
+        value = int(_read(f"{base}/loginuid", head=True))
+    except (OSError, ValueError):
+        return -1
+    return -1 if value == 0xFFFFFFFF else value
+
+
+def _fdlimit(base: str) -> int:
+    try:
+        text = _read(f"{base}/limits", head=True)
+    except OSError:
+        return 0
+    for line in text.splitlines():
+        if line.startswith("Max open files"):
+            soft = line[len("Max open files"):].split()[0]
+            return int(soft) if soft.isdigit() else 0
+    return 0
 
 
 def _effective_id(field: str) -> int:

@@ -58,6 +58,16 @@ class ThreadInfo:
     start_ns: int = 0
     fdtable: FdTable = field(default_factory=FdTable)
     env: list[str] = field(default_factory=list)
+    # 0 = unknown for the ids below (pid 0 is never a user process): from /proc at the snapshot,
+    # inherited at clone, changed by setsid/setpgid.
+    sid: int = 0  # session id
+    vpgid: int = 0  # process group id, in the process's pid namespace
+    vpid: int = 0  # pid and tid in the process's pid namespace
+    vtid: int = 0
+    tty: int = 0  # controlling terminal device number (0: none)
+    loginuid: int = -1  # audit uid; -1 when unset (4294967295 in /proc)
+    fdlimit: int = 0  # RLIMIT_NOFILE soft limit (0: unknown)
+    cgroups: tuple[tuple[str, str], ...] | None = None  # (controllers, path), read lazily: State.cgroups
 
     @property
     def is_main(self) -> bool:
@@ -100,17 +110,22 @@ def result_fd(evt: Event) -> int | None:
 class State:
     """Threads by tid (threads of a process share one FdTable), plus uid/gid names."""
 
-    __slots__ = ("groups", "threads", "users")
+    __slots__ = ("accounts", "groups", "proc_root", "threads", "users")
 
     def __init__(
         self,
         threads: dict[int, ThreadInfo] | None = None,
         users: dict[int, str] | None = None,
         groups: dict[int, str] | None = None,
+        *,
+        accounts: dict[int, tuple[str, str]] | None = None,
+        proc_root: str | None = None,
     ) -> None:
         self.threads: dict[int, ThreadInfo] = threads if threads is not None else {}
         self.users: dict[int, str] = users if users is not None else {}
         self.groups: dict[int, str] = groups if groups is not None else {}
+        self.accounts: dict[int, tuple[str, str]] = accounts if accounts is not None else {}  # uid -> (home, shell)
+        self.proc_root = proc_root  # the live /proc to read lazily (cgroups); None on replay and in tests
 
     def thread(self, tid: int) -> ThreadInfo | None:
         return self.threads.get(tid)
@@ -147,8 +162,31 @@ class State:
             fd = s32(evt.raw_args[fd_arg])
         return thread.fdtable.fds.get(fd)
 
+    def cgroups(self, thread: ThreadInfo) -> tuple[tuple[str, str], ...] | None:
+        """The process's cgroups, read from `proc_root` on first use and kept with the process."""
+        main = self.process(thread.pid) or thread
+        if main.cgroups is None and self.proc_root is not None:
+            main.cgroups = read_cgroups(f"{self.proc_root}/{main.pid}/cgroup")
+        return main.cgroups
+
     def user_name(self, uid: int) -> str | None:
         return self.users.get(uid)
 
     def group_name(self, gid: int) -> str | None:
         return self.groups.get(gid)
+
+
+def read_cgroups(path: str) -> tuple[tuple[str, str], ...] | None:
+    """`/proc/PID/cgroup` lines `id:controllers:path` as (controllers, path); None if unreadable."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    out = []
+    for line in lines:
+        _, _, rest = line.partition(":")
+        controllers, sep, cgpath = rest.partition(":")
+        if sep:
+            out.append((controllers, cgpath))
+    return tuple(out)

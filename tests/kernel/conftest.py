@@ -70,6 +70,7 @@ class LiveCapture:
         self.schema = schema
         self.probe = probe
         self.source = source
+        self.last_pid = 0  # pid of the last argv workload: other tests may run programs of the same name
 
     def drain(self) -> None:
         for _ in range(3):
@@ -94,6 +95,7 @@ class LiveCapture:
             workload()
         else:
             proc = subprocess.Popen(workload, stdout=subprocess.DEVNULL)
+            self.last_pid = proc.pid
             deadline = time.monotonic() + timeout_s
             while proc.poll() is None and time.monotonic() < deadline:
                 records += self.source.poll()

@@ -73,3 +73,18 @@ def test_storm_drops_are_counted_and_reported(live):
     assert m, err
     produced, delivered, dropped = (int(x) for x in __import__("re").findall(r"(\d+) (?:produced|delivered|dropped)", m[0]))
     assert dropped > 0 and produced == delivered + dropped
+
+
+def test_identity_pushdown_keeps_matches_and_drops_the_rest_in_kernel(live):
+    """proc.name=cat is pushed into the probe: a dd storm never reaches userspace, cat's reads do."""
+    proc = subprocess.Popen(sysmon_cmd() + ["-v", "-M", "8", "-p", "%proc.name %evt.type %fd.name",
+                                            "proc.name=cat and evt.type=read and evt.dir=<"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None and "capturing" in proc.stderr.readline()
+    subprocess.run(["dd", "if=/dev/zero", "of=/dev/null", "bs=1", "count=200000", "status=none"], check=True)
+    subprocess.run(["cat", "/etc/hostname"], stdout=subprocess.DEVNULL, check=True)
+    out, err = proc.communicate(timeout=30)
+    assert "cat read /etc/hostname" in out.splitlines(), err
+    m = __import__("re").search(r"Kernel events: (\d+) produced", err)
+    assert m, err
+    assert int(m.group(1)) < 100_000, "the 800k events of dd's storm must be dropped in the kernel"

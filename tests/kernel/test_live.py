@@ -27,7 +27,7 @@ def test_probe_reads_kernel_structs_right(live):
     assert counters["tgid_mismatch"] == 0
     assert counters["sent"] > 0
     own = os.getpid()
-    ppid_of_true = [r.evt.ppid for r in rows if r["proc.name"] == "true"]
+    ppid_of_true = [r.evt.ppid for r in rows if r.evt.pid == live.last_pid]
     assert ppid_of_true and set(ppid_of_true) == {own}, "ppid read from task_struct must be the test process"
 
 
@@ -38,6 +38,7 @@ def test_open_n_times_gives_exactly_n_openat_exits(live, tmp_path):
     script = f"import os\nfor _ in range({n}):\n    os.close(os.open({str(path)!r}, os.O_RDONLY))\n"
     rows = live.run([PY, "-c", script], fields=["fd.name", "evt.arg.name"])
     opens = [r for r in rows if r["evt.type"] == "openat" and r["evt.dir"] == "<" and r["fd.name"] == str(path)]
+    assert {r.evt.pid for r in opens} == {live.last_pid}
     assert len(opens) == n
     assert {r["proc.name"] for r in opens} == {"python3"}
     closes = [r for r in rows if r["evt.type"] == "close" and r["evt.dir"] == "<" and r["fd.name"] == str(path)]
@@ -83,7 +84,7 @@ def test_connect_and_accept_show_the_full_tuple(live):
 def test_execve_shows_exe_and_arguments(live):
     rows = live.run(["/bin/true", "alpha", "--beta=1"], fields=["proc.cmdline", "proc.exepath", "proc.args"])
     execs = [r for r in rows if r["evt.type"] == "execve" and r["evt.dir"] == "<" and r["evt.rawres"] == 0
-             and r["proc.name"] == "true"]
+             and r.evt.pid == live.last_pid]
     assert execs
     assert execs[0]["proc.cmdline"] == "true alpha --beta=1"
     assert execs[0]["proc.exepath"] == "/bin/true"

@@ -101,3 +101,14 @@ def test_every_capture_spec_fits_the_probe_table():
         assert 0 <= nr < 512 and len(specs) <= 4
         vector = [i for i, s in enumerate(specs) if s.kind in (7, 8)]
         assert vector in ([], [0]), f"iovec/msghdr specs must come first (nr {nr})"
+
+
+def test_decode_batch_skips_unwanted_syscalls_but_numbers_them():
+    schema = Schema.default()
+    recs = [record(BY_NAME["getppid"], ENTER), record(BY_NAME["connect"], ENTER, args=(3, 0, 0, 0, 0, 0)),
+            record(BY_NAME["getppid"], EXIT), record(BY_NAME["close"], EXIT)]
+    wanted = schema.wanted_nrs({"connect"})
+    assert wanted is not None and BY_NAME["close"] in wanted, "state syscalls are always decoded"
+    events = list(Decoder(schema, 0).decode_batch(recs, wanted))
+    assert [(e.type, e.num) for e in events] == [("connect", 2), ("close", 4)]
+    assert [e.num for e in Decoder(schema, 0).decode_batch(recs)] == [1, 2, 3, 4]

@@ -194,15 +194,17 @@ def test_render_caret() -> None:
     text = "evt.type=connect and (fd.port=80"
     e = err(text)
     assert e.render(text) == (
-        "sysmon: missing ')' (this '(' is never closed)\n"
+        "sysmon: missing ')'\n"
         "    evt.type=connect and (fd.port=80\n"
-        "                         ^"
+        "                         ^\n"
+        "  hint: this '(' is never closed"
     )
     e = err("evt.type=open and")
-    assert e.render("evt.type=open and").splitlines()[-1] == "    " + " " * 17 + "^"
+    assert e.render("evt.type=open and").splitlines()[2] == "    " + " " * 17 + "^"
 
 
 def test_render_multiline_filter() -> None:
     text = "evt.type=open\nand proc.name=\"x"
     e = err(text)
-    assert e.render(text).splitlines()[1:] == ['    and proc.name="x', "                  ^~"]
+    assert e.render(text).splitlines()[1:] == ['    and proc.name="x', "                  ^~",
+                                               '  hint: close the value with "']

@@ -1,0 +1,35 @@
+"""lsof: the open file descriptors of every process, optionally filtered."""
+from __future__ import annotations
+
+from sysmon.chisel.api import Chisel, ChiselArg, ChiselContext, extend
+from sysmon.chisel.table import thread_table, user_name
+from sysmon.events.model import Event
+
+
+class Lsof(Chisel):
+    name = "lsof"
+    short_description = "List (and optionally filter) the open file descriptors."
+    description = ("Print the open file descriptors of every process, with an output similar to lsof. The list "
+                   "is taken at the first event of the capture (or of the filter, e.g. 'evt.num=1000').")
+    category = "System State"
+    args = (ChiselArg("filter", "a filter that restricts the fd list, e.g. 'fd.name contains /etc' or "
+                      "'proc.name=nginx'", "filter", optional=True),)
+    filter: str | None
+
+    def on_init(self, ctx: ChiselContext) -> None:
+        pass
+
+    def on_event(self, evt: Event) -> bool:
+        self.ctx.end_capture()
+        return False
+
+    def on_capture_end(self) -> None:
+        ctx = self.ctx
+        ctx.print(extend("COMMAND", 20) + extend("PID", 8) + extend("TID", 8) + extend("USER", 8) + extend("FD", 8)
+                  + extend("TYPE", 12) + "NAME")
+        for row in thread_table(ctx, self.filter, processes_only=True):
+            t = row.thread
+            for fd in row.fds:
+                ctx.print(extend(t.comm, 20) + extend(str(t.pid), 8) + extend(str(t.tid), 8)
+                          + extend(user_name(ctx.state, t.uid), 8) + extend(str(fd.num), 8) + extend(fd.type, 12)
+                          + fd.name)

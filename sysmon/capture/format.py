@@ -1,0 +1,139 @@
+"""The capture file format (docs/capture-format.md): magic, framed msgpack records, the header.
+
+A file is MAGIC followed by a msgpack stream of frames `[kind, payload, crc32(payload)]`:
+`H` header (plain msgpack map), then `S` state snapshot, `B` event batches, `D` drop notices and an
+`E` trailer. S/B/D/E payloads are msgpack, zstd-compressed when the header says so. Event batches
+hold the probe's raw records unchanged; the header's `layout` says how to read them.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from sysmon.errors import CaptureError
+from sysmon.events.decode import BLOB_HEADER, RECORD_HEADER
+from sysmon.events.model import Event
+from sysmon.events.schema import PROCEXIT_NR, SCHEMA_VERSION
+
+MAGIC = b"\x89SMC\r\n\x1a\n"  # PNG-style: catches text-mode and 7-bit transfers
+CAPTURE_VERSION = 1
+
+HEADER, SNAPSHOT, BATCH, DROPS, END = "H", "S", "B", "D", "E"
+KINDS = frozenset({HEADER, SNAPSHOT, BATCH, DROPS, END})
+
+STATE_ONLY = 1  # event flag: written only because it changes state; replay applies it, never shows it
+
+# The record layout of probe/sysmon.h, named field by field so that a later sysmon can read records
+# of an older layout (see migrate.py). `args` is 6 consecutive u64.
+RECORD_FIELDS = ("ts_ns", "arg0", "arg1", "arg2", "arg3", "arg4", "arg5", "ret", "tid", "pid", "ppid", "uid",
+                 "gid", "nr", "dir", "nblobs", "cpu", "size", "flags", "comm")
+BLOB_FIELDS = ("len", "kind", "slot")
+ARCH = "x86_64"
+
+
+def current_layout() -> dict[str, Any]:
+    return {
+        "record": {"struct": RECORD_HEADER.format, "fields": list(RECORD_FIELDS)},
+        "blob": {"struct": BLOB_HEADER.format, "fields": list(BLOB_FIELDS)},
+        "arch": ARCH,
+        "procexit_nr": PROCEXIT_NR,
+        "clock": "monotonic",
+    }
+
+
+@dataclass(slots=True)
+class Batch:
+    """Raw probe records in capture order. Event numbers are `first_num + i` unless `nums` is given;
+    `flags` (per record, STATE_ONLY) only in filtered captures."""
+
+    records: list[bytes]
+    first_num: int = 1
+    nums: list[int] | None = None
+    flags: list[int] | None = None
+
+    def num(self, i: int) -> int:
+        return self.nums[i] if self.nums is not None else self.first_num + i
+
+
+def sysmon_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("sysmon")
+    except Exception:  # not installed as a distribution (running from a checkout)
+        return "0+unknown"
+
+
+def make_header(*, wall_offset_ns: int, snaplen: int, filter_text: str, compression: str | None,
+                seq: int = 0) -> dict[str, Any]:
+    """Everything a replay needs besides the records: clocks, layout, where and how it was captured."""
+    now = time.time_ns()
+    uname = os.uname()
+    return {
+        "version": CAPTURE_VERSION,
+        "schema": SCHEMA_VERSION,
+        "sysmon": sysmon_version(),
+        "hostname": socket.gethostname(),
+        "kernel": uname.release,
+        "machine": uname.machine,
+        "wall_offset_ns": wall_offset_ns,  # add to a record's ts_ns (CLOCK_MONOTONIC) for the epoch time
+        "boot_ns": now - time.clock_gettime_ns(time.CLOCK_BOOTTIME),  # wall time of boot
+        "started_ns": now,
+        "snaplen": snaplen,
+        "filter": filter_text,
+        "compression": compression,
+        "seq": seq,  # index of this file in a rotated series
+        "layout": current_layout(),
+    }
+
+
+class Framer:
+    """Turns bodies into frames, compressing S/B/D/E payloads with zstd when asked."""
+
+    def __init__(self, compression: str | None) -> None:
+        self.compression = compression
+        self._zc: Any = None
+        if compression == "zstd":
+            import zstandard
+
+            self._zc = zstandard.ZstdCompressor(level=3)
+        elif compression is not None:
+            raise CaptureError(f"unknown compression {compression!r}")
+
+    def frame(self, kind: str, body: Any) -> bytes:
+        payload = msgpack.packb(body, use_bin_type=True)
+        if self._zc is not None and kind != HEADER:
+            payload = self._zc.compress(payload)
+        frame: bytes = msgpack.packb([kind, payload, frame_crc(kind, payload)], use_bin_type=True)
+        return frame
+
+    def batch(self, batch: Batch) -> bytes:
+        return self.frame(BATCH, [batch.first_num, batch.records, batch.nums, batch.flags])
+
+
+def frame_crc(kind: str, payload: bytes) -> int:
+    """CRC-32 of the kind and the payload: a flipped kind must not pass for a record to skip."""
+    return zlib.crc32(payload, zlib.crc32(kind.encode()))
+
+
+def encode_record(evt: Event, wall_offset_ns: int) -> bytes:
+    """An Event back into the probe's record layout (for events that did not come from the probe,
+    e.g. another capture format; decode(encode(e)) gives e back)."""
+    blobs = b"".join(BLOB_HEADER.pack(len(data), kind, slot) + data for kind, slot, data in evt.blobs)
+    size = RECORD_HEADER.size + len(blobs)
+    res = evt.res if evt.res is not None else 0
+    head = RECORD_HEADER.pack(
+        evt.ts_ns - wall_offset_ns, *evt.raw_args, res, evt.tid, evt.pid, evt.ppid, evt.uid, evt.gid, evt.nr,
+        evt.dir, len(evt.blobs), evt.cpu, min(size, 0xFFFF), 0, evt.comm.encode()[:16],
+    )
+    return head + blobs
+
+
+NR_OFFSET = struct.calcsize("<Q6QqIIIII")  # where the u16 syscall number sits in a record

@@ -1,0 +1,161 @@
+"""Pump: batches of raw records -> decode -> Inspector, and into a capture writer (live and replay alike).
+
+Event numbers come from the batch (`Batch.num`), so a replay numbers every event as the live run
+did, also in filtered captures where gaps are left by events that were not written.
+
+What gets written: without a filter, every record; with one, the matching events, plus those that
+change state marked STATE_ONLY (sysdig's fat file), so a replay still resolves names. On replay a
+STATE_ONLY event updates the state and is never shown.
+
+With -w, no filter and nothing to print (`passthrough`), records are written as they come, with no
+decoding at all: only when files rotate are the state-changing ones decoded, to keep the state
+that starts each new file right.
+"""
+from __future__ import annotations
+
+from collections.abc import Set as AbstractSet
+from typing import TYPE_CHECKING
+
+from sysmon.capture.format import NR_OFFSET, STATE_ONLY, Batch
+from sysmon.events.decode import Decoder
+from sysmon.events.schema import EF_MODIFIES_STATE
+
+if TYPE_CHECKING:
+    from sysmon.capture.writer import CaptureWriter
+    from sysmon.engine import Inspector
+    from sysmon.events.model import Event
+
+
+class Pump:
+    def __init__(self, decoder: Decoder, inspector: Inspector, writer: CaptureWriter | None = None,
+                 wanted: AbstractSet[int] | None = None) -> None:
+        """`wanted` (Schema.wanted_nrs): syscall numbers the filter can match or that change state;
+        other records are skipped undecoded, and neither shown nor written."""
+        self.decoder = decoder
+        self.wanted = wanted
+        self.inspector = inspector
+        self.writer = writer
+        self.next_num = 1  # number of the next live record
+        self.passthrough = (writer is not None and inspector.predicate is None and not inspector.sinks
+                            and not inspector.summary)
+        self._state_nrs = {nr.to_bytes(2, "little") for nr in decoder.schema.state_nrs()}
+
+    @property
+    def done(self) -> bool:
+        return self.inspector.done or (self.writer is not None and self.writer.finished)
+
+    def feed_live(self, records: list[bytes]) -> None:
+        """Records straight from the probe: numbered on from the last ones."""
+        batch = Batch(records, self.next_num)
+        self.next_num += len(records)
+        self.feed(batch)
+
+    def feed(self, batch: Batch) -> None:
+        if self.passthrough:
+            self._passthrough(batch)
+        else:
+            self._inspect(batch)
+
+    def _passthrough(self, batch: Batch) -> None:
+        writer = self.writer
+        assert writer is not None
+        inspector = self.inspector
+        records = batch.records
+        if inspector.max_events is not None:
+            left = inspector.max_events - inspector.stats.matched
+            if len(records) >= left:
+                records = records[:left]
+                inspector.done = True
+        start = 0
+        while start < len(records) or not records:
+            room = writer.room()
+            end = len(records) if room is None else min(len(records), start + max(room, 1))
+            if writer.rotation.active:
+                self._apply_state_records(batch, start, end)
+            writer.add(_slice(batch, start, end))
+            stats = inspector.stats
+            stats.seen += end - start
+            stats.matched += end - start
+            if end > start:  # event times for -v, from the records' first field
+                offset = self.decoder.wall_offset_ns
+                stats.first_ns = stats.first_ns or int.from_bytes(records[start][:8], "little") + offset
+                stats.last_ns = int.from_bytes(records[end - 1][:8], "little") + offset
+            if not records:
+                break
+            start = end
+
+    def _apply_state_records(self, batch: Batch, start: int, end: int) -> None:
+        """Keep the state current from the state-changing records only (they are few)."""
+        keys = self._state_nrs
+        decoder = self.decoder
+        parser = self.inspector.parser
+        at = NR_OFFSET
+        for i in range(start, end):
+            rec = batch.records[i]
+            if rec[at : at + 2] in keys:
+                decoder.count = batch.num(i) - 1
+                parser.apply(decoder.decode(rec))
+
+    def _inspect(self, batch: Batch) -> None:
+        decoder = self.decoder
+        inspector = self.inspector
+        writer = self.writer
+        flags_in = batch.flags
+        room = writer.room() if writer is not None else None
+        kept: list[int] = []
+        kept_flags: list[int] = []
+        records = batch.records
+        wanted = self.wanted
+        at = NR_OFFSET
+        for i, rec in enumerate(records):
+            if wanted is not None and rec[at] | rec[at + 1] << 8 not in wanted:
+                continue
+            decoder.count = batch.num(i) - 1
+            evt = decoder.decode(rec)
+            if flags_in is not None and flags_in[i] & STATE_ONLY:
+                self._state_only(evt)
+                flag = STATE_ONLY
+            elif inspector.process(evt):
+                flag = 0
+            elif EF_MODIFIES_STATE in evt.etype.flags:
+                flag = STATE_ONLY
+            else:
+                flag = -1
+            if writer is not None and flag >= 0:
+                kept.append(i)
+                kept_flags.append(flag)
+                if room is not None and len(kept) >= room:
+                    writer.add(_subset(batch, kept, kept_flags))
+                    kept, kept_flags = [], []
+                    room = writer.room()
+            if inspector.done:
+                break
+        if writer is not None:
+            writer.add(_subset(batch, kept, kept_flags))
+
+    def _state_only(self, evt: Event) -> None:
+        inspector = self.inspector
+        inspector.stats.seen += 1
+        inspector.clock.observe(evt)
+        inspector.parser.apply(evt)
+
+
+def _slice(batch: Batch, start: int, end: int) -> Batch:
+    if start == 0 and end == len(batch.records):
+        return batch
+    return Batch(
+        batch.records[start:end],
+        batch.first_num + start,
+        None if batch.nums is None else batch.nums[start:end],
+        None if batch.flags is None else batch.flags[start:end],
+    )
+
+
+def _subset(batch: Batch, kept: list[int], flags: list[int]) -> Batch:
+    """The kept records; in the compact contiguous form when nothing was left out or marked."""
+    any_flag = any(flags)
+    if batch.nums is None and not any_flag and (not kept or kept[-1] - kept[0] == len(kept) - 1):
+        return _slice(batch, kept[0], kept[-1] + 1) if kept else Batch([], batch.first_num)
+    records = batch.records
+    return Batch([records[i] for i in kept], batch.num(kept[0]) if kept else batch.first_num,
+                 [batch.num(i) for i in kept], flags if any_flag else None)

@@ -1,0 +1,293 @@
+"""Opening capture files for replay: `open_source(path)` is the one entry point `-r` uses.
+
+It looks at the file's first bytes and returns a `ReplaySource`:
+- sysmon captures (MAGIC, see format.py), plain or with zstd-compressed frames;
+- the same wrapped whole in gzip or zstd (`gzip f.smc`), decompressed on the fly;
+- sysdig/Falco .scap files, through `sysmon.scap` when that package provides a reader.
+
+Another reader plugs in by returning an object with the `ReplaySource` attributes, whose
+`batches()` yields `format.Batch`es of probe-layout records, or an `EventReplaySource`, whose
+`events()` yields decoded, numbered Events (the .scap reader). Problems are reported as CaptureError with the byte
+offset and the number of events read; a file cut short is not an error, `warning` says where.
+"""
+from __future__ import annotations
+
+import glob
+import gzip
+import os
+import re
+import zlib
+from collections.abc import Iterator, Sequence
+from typing import IO, Any, Protocol, runtime_checkable
+
+import msgpack
+
+from sysmon.capture.format import BATCH, DROPS, END, HEADER, KINDS, MAGIC, SNAPSHOT, Batch, frame_crc
+from sysmon.capture.migrate import Convert, migrate
+from sysmon.capture.snapshot import state_from_wire
+from sysmon.errors import CaptureError
+from sysmon.events.model import Event
+from sysmon.state.state import State
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+SCAP_MAGIC = b"\x0a\x0d\x0d\x0a"  # pcapng section header block, as .scap files start
+CHUNK = 1 << 20
+MAX_FRAME = 1 << 30
+
+
+@runtime_checkable
+class ReplaySource(Protocol):
+    path: str
+    state: State  # the state when the capture started (procs, fds, users)
+    wall_offset_ns: int  # added to a record's ts_ns gives epoch ns
+    bytes_read: int  # progress, in the file's own bytes
+    warning: str | None  # set once the source ended early but cleanly (file cut short)
+    dropped: int  # events the writer lost (disk too slow), as recorded in the file
+
+    def batches(self) -> Iterator[Batch]: ...
+
+
+class EventReplaySource(Protocol):
+    """A source whose events are decoded already (another capture format): `events()` instead of
+    `batches()`; the events carry their numbers. Such a replay cannot be written with -w."""
+
+    path: str
+    state: State
+    bytes_read: int
+    warning: str | None
+    dropped: int
+
+    def events(self) -> Iterator[Event]: ...
+
+
+def expand_inputs(patterns: Sequence[str]) -> list[str]:
+    """-r arguments in order; each an existing path or a glob (matches sorted by name, numbers by value)."""
+    paths: list[str] = []
+    for pattern in patterns:
+        if os.path.exists(pattern):
+            paths.append(pattern)
+            continue
+        matches = sorted(glob.glob(pattern), key=_natural)
+        if not matches:
+            raise CaptureError(f"no capture file matches {pattern}")
+        paths += matches
+    return paths
+
+
+def _natural(path: str) -> list[tuple[int, int | str]]:
+    """Sort key putting f.smc2 before f.smc10 (rotated files)."""
+    return [(1, int(part)) if part.isdigit() else (0, part) for part in re.split(r"(\d+)", path)]
+
+
+def open_source(path: str) -> ReplaySource | EventReplaySource:
+    try:
+        f: IO[bytes] = open(path, "rb")
+    except OSError as e:
+        raise CaptureError(f"cannot read {path}: {e.strerror}") from e
+    magic = f.read(8)
+    where = ""
+    if magic.startswith(GZIP_MAGIC):
+        f.seek(0)
+        f = gzip.GzipFile(fileobj=f)  # type: ignore[assignment]
+        where = " of the gunzipped data"
+    elif magic.startswith(ZSTD_MAGIC):
+        import zstandard
+
+        f.seek(0)
+        f = zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True)
+        where = " of the unzstd'ed data"
+    if where:
+        try:
+            magic = f.read(8)
+        except (OSError, EOFError, zlib.error, ValueError) as e:
+            raise CaptureError(f"{path}: cannot decompress: {e}") from e
+    if magic == MAGIC:
+        return CaptureFile(path, f, where)
+    if magic.startswith(SCAP_MAGIC):
+        return _open_scap(path, f)
+    f.close()
+    raise CaptureError(f"{path} is not a capture file sysmon reads",
+                       hints=["sysmon reads its own captures (-w), gzip/zstd-compressed ones, and sysdig .scap files"])
+
+
+def _open_scap(path: str, f: IO[bytes]) -> ScapSource:
+    f.close()
+    from sysmon.scap.reader import open_scap
+
+    return ScapSource(path, open_scap(path))
+
+
+class ScapSource:
+    """A sysdig .scap file (sysmon.scap): its events are already decoded and numbered as sysdig does."""
+
+    wall_offset_ns = 0
+    bytes_read = 0
+    warning: str | None = None
+    dropped = 0
+
+    def __init__(self, path: str, cap: Any) -> None:
+        self.path = path
+        self.state: State = cap.state
+        self._cap = cap
+
+    def events(self) -> Iterator[Event]:
+        try:
+            yield from self._cap.events()
+        finally:
+            self._cap.close()
+
+
+class CaptureFile:
+    """A sysmon capture: header and snapshot read on open, then batches streamed."""
+
+    def __init__(self, path: str, f: IO[bytes], where: str = "") -> None:
+        self.path = path
+        self.warning: str | None = None
+        self.dropped = 0
+        self.events_read = 0
+        self.bytes_read = len(MAGIC)
+        self._f = f
+        self._where = where
+        self._unpacker = msgpack.Unpacker(raw=False, max_buffer_size=MAX_FRAME, strict_map_key=False)
+        self._fed = 0
+        self._pos = len(MAGIC)  # file offset where the next frame starts
+        self._start = self._pos  # where the frame returned last started
+        self._eof = False
+        self._ended = False
+        self._zd: Any = None  # set from the header
+        header = self._read_frame(HEADER)
+        if header is None:
+            raise CaptureError(f"{path}: the file ends inside its header")
+        if not isinstance(header, dict):
+            raise self._corrupt("the header is not a map")
+        self.header, self._convert = migrate(header)
+        self.wall_offset_ns: int = self.header.get("wall_offset_ns")  # type: ignore[assignment]
+        if not isinstance(self.wall_offset_ns, int):
+            raise self._corrupt("the header lacks the clock offset")
+        if self.header.get("compression") == "zstd":
+            import zstandard
+
+            self._zd = zstandard.ZstdDecompressor()
+        elif self.header.get("compression") is not None:
+            raise CaptureError(f"{path}: unknown compression {self.header.get('compression')!r}")
+        snap = self._read_frame(SNAPSHOT)
+        if snap is None:
+            raise CaptureError(f"{path}: the file ends inside its state snapshot")
+        try:
+            self.state = state_from_wire(snap)
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise self._corrupt(f"unreadable state snapshot ({e!r})") from e
+
+    def batches(self) -> Iterator[Batch]:
+        try:
+            while True:
+                frame = self._next_frame()
+                if frame is None:
+                    break
+                kind, body = frame
+                if kind == BATCH:
+                    batch = self._batch(body)
+                    self.events_read += len(batch.records)
+                    yield batch
+                elif kind == DROPS:
+                    self.dropped += int(body["events"])
+                elif kind == END:
+                    self._ended = True
+                    break
+        finally:
+            self._f.close()
+        if not self._ended and self.warning is None:
+            self.warning = (f"{self.path} ends without its trailer at byte {self._pos}{self._where} (the writer "
+                            f"was stopped abruptly); replayed the {self.events_read} events before")
+
+    def _batch(self, body: Any) -> Batch:
+        try:
+            first_num, records, nums, flags = body
+            n = len(records)
+            if not isinstance(first_num, int) or (nums is not None and len(nums) != n) or (
+                    flags is not None and len(flags) != n):
+                raise ValueError("inconsistent batch")
+            if self._convert is not None:
+                records = [self._convert(r) for r in records]
+        except Exception as e:  # any malformed body: the crc matched, so the writer or a migration is wrong
+            raise self._corrupt(f"malformed event batch ({e})") from e
+        return Batch(records, first_num, nums, flags)
+
+    def _read_frame(self, expect: str) -> Any:
+        frame = self._next_frame()
+        if frame is None:
+            return None
+        kind, body = frame
+        if kind != expect:
+            raise self._corrupt(f"expected a {expect!r} record, found {kind!r}")
+        return body
+
+    def _next_frame(self) -> tuple[str, Any] | None:
+        """The next frame of a known kind, checked and unpacked; None at the end of the data."""
+        while True:
+            obj = self._unpack()
+            if obj is None:
+                return None
+            if not (isinstance(obj, list) and len(obj) == 3 and isinstance(obj[0], str)
+                    and isinstance(obj[1], bytes) and isinstance(obj[2], int)):
+                raise self._corrupt("not a capture record")
+            kind, payload, crc = obj
+            if frame_crc(kind, payload) != crc:
+                raise self._corrupt("checksum mismatch")
+            if kind not in KINDS:
+                continue  # a record kind from a newer minor revision: skip it
+            if self._zd is not None and kind != HEADER:
+                try:
+                    payload = self._zd.decompress(payload)
+                except Exception as e:
+                    raise self._corrupt(f"cannot decompress ({e})") from e
+            try:
+                return kind, msgpack.unpackb(payload, raw=False, strict_map_key=False)
+            except (ValueError, msgpack.UnpackException) as e:
+                raise self._corrupt(f"unreadable {kind!r} record ({e})") from e
+
+    def _unpack(self) -> Any:
+        while True:
+            try:
+                obj = self._unpacker.unpack()
+                self._start = self._pos
+                self._pos = self.bytes_read = len(MAGIC) + self._unpacker.tell()
+                return obj
+            except msgpack.OutOfData:
+                pass
+            except (ValueError, msgpack.UnpackException) as e:
+                raise self._corrupt(f"not a capture record ({type(e).__name__})", at_frame=False) from e
+            if self._eof:
+                if self._fed > self._unpacker.tell():
+                    self.warning = (f"{self.path} is cut short at byte {self._pos}{self._where}: replayed the "
+                                    f"{self.events_read} events before the cut, dropped an incomplete record")
+                    self._ended = True
+                return None
+            try:
+                chunk = self._read(CHUNK)
+            except (OSError, EOFError, zlib.error, ValueError) as e:
+                if "zstd" in type(e).__module__ or isinstance(e, (EOFError, zlib.error)):
+                    chunk = b""  # a cut compressed stream: replay what came before
+                else:
+                    raise CaptureError(f"cannot read {self.path}: {e}") from e
+            if not chunk:
+                self._eof = True
+                continue
+            try:
+                self._unpacker.feed(chunk)
+            except msgpack.BufferFull as e:
+                raise self._corrupt("a record claims to be larger than 1 GiB", at_frame=False) from e
+            self._fed += len(chunk)
+
+    def _read(self, n: int) -> bytes:
+        read1 = getattr(self._f, "read1", None)  # one step at a time: a cut stream still yields what precedes the cut
+        return read1(n) if read1 is not None else self._f.read(n)
+
+    def _corrupt(self, what: str, *, at_frame: bool = True) -> CaptureError:
+        offset = self._start if at_frame else self._pos
+        return CaptureError(
+            f"{self.path} is corrupt at byte {offset}{self._where}: {what}; "
+            f"{self.events_read} events were read before it",
+            hints=["the events before that point were replayed; the rest of this file is lost"],
+        )

@@ -1,0 +1,265 @@
+"""CaptureWriter: batches of raw records -> capture files, on a thread of its own.
+
+The producer (the live loop, or a replay with -w) never waits for the disk: batches go into a queue
+bounded in bytes, and when it is full the batch is dropped and counted; a `D` frame in the file
+marks where. Rotation is decided on the producer side, between batches, so each new file's state
+snapshot is the state right after the last event of the previous file.
+
+Files are created 0600. On a write error (disk full) the file is cut back to its last complete
+frame, so it stays readable, and the error is raised to the producer on its next call.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sysmon.capture.format import DROPS, END, HEADER, MAGIC, SNAPSHOT, Batch, Framer
+from sysmon.capture.rotate import Rotation
+from sysmon.capture.snapshot import state_to_wire
+from sysmon.errors import CaptureError
+from sysmon.state.state import State
+
+QUEUE_BYTES = 64 << 20
+
+
+@dataclass(slots=True)
+class _Open:
+    name: str
+    header: dict[str, Any]
+    snapshot: dict[str, Any]
+
+
+@dataclass(slots=True)
+class _Drops:
+    events: int
+
+
+class CaptureWriter:
+    def __init__(
+        self,
+        base: str,
+        header: Callable[[int], dict[str, Any]],
+        state: Callable[[], State],
+        *,
+        rotation: Rotation = Rotation(),
+        compression: str | None = None,
+        queue_bytes: int = QUEUE_BYTES,
+    ) -> None:
+        """`header(seq)` makes the header of file number seq; `state()` gives the current state for
+        the snapshot that starts each file."""
+        self.base = base
+        self.rotation = rotation
+        self.queue_bytes = queue_bytes
+        self.files: list[str] = []  # every file started, in order
+        self.accepted = 0  # events queued
+        self.dropped = 0  # events dropped because the disk fell behind
+        self.written = 0  # events that reached the kernel (writer thread)
+        self.finished = False  # -G with -W: the last file is complete; stop capturing
+        self._header = header
+        self._state = state
+        self._framer = Framer(compression)
+        self._cond = threading.Condition()
+        self._queue: deque[Batch | _Open | _Drops | None] = deque()
+        self._queued_bytes = 0
+        self._pending_drops = 0
+        self._error: CaptureError | None = None
+        self._os_failure: OSError | None = None
+        self._rotating = False  # a new file is queued and not open yet: its size is unknown
+        self._file_events = 0
+        self._file_bytes = 0  # bytes in the current file (writer thread)
+        # -C estimates the size of the current file before the writer thread catches up: record bytes
+        # queued for it, times the ratio of file bytes to record bytes seen so far (zstd shrinks them).
+        self._file_raw = 0  # record bytes queued for the current file (producer)
+        self._file_base = 0  # header and snapshot bytes of the current file (writer thread)
+        self._raw_out = 0  # record bytes written, all files (writer thread)
+        self._bytes_out = 0  # their frame bytes
+        self._opened_s = time.monotonic()
+        self._fd = -1
+        self._name = ""
+        self._file_written = 0
+        first = self._next_open()
+        try:
+            self._open(first)  # synchronously: a bad path fails before capture starts
+        except OSError as e:
+            raise self._os_error(e) from e
+        self._thread = threading.Thread(target=self._run, name="sysmon-capture-writer", daemon=True)
+        self._thread.start()
+
+    # -- producer side ---------------------------------------------------------------------------
+
+    def room(self) -> int | None:
+        """Events the current file takes before it rotates (-e), or None when unbounded."""
+        return self.rotation.events - self._file_events if self.rotation.events else None
+
+    def add(self, batch: Batch) -> None:
+        """Queue a batch (never blocks); rotate afterwards if the current file is due."""
+        self.check()
+        n = len(batch.records)
+        if n:
+            size = sum(map(len, batch.records))
+            with self._cond:
+                if self._queued_bytes + size > self.queue_bytes:
+                    self.dropped += n
+                    self._pending_drops += n
+                    return
+                if self._pending_drops:
+                    self._queue.append(_Drops(self._pending_drops))
+                    self._pending_drops = 0
+                self._queue.append(batch)
+                self._queued_bytes += size
+                self._cond.notify()
+            self.accepted += n
+            self._file_events += n
+            self._file_raw += size
+        self.tick()
+
+    def tick(self) -> None:
+        """Rotate if the current file is due (call when idle too, for -G)."""
+        rot = self.rotation
+        file_bytes = self._file_raw * (self._bytes_out / self._raw_out if self._raw_out else 1.0)
+        if not self._rotating:
+            file_bytes += self._file_base
+        if rot.active and not self.finished and rot.due(file_bytes, self._file_events, self._opened_s, time.monotonic()):
+            if rot.exhausted(len(self.files)):
+                self.finished = True
+                return
+            self._put(self._next_open())
+
+    def check(self) -> None:
+        """Raise the writer thread's error, if it had one."""
+        if self._os_failure is not None:
+            raise self._os_error(self._os_failure)
+        if self._error is not None:
+            raise self._error
+
+    def close(self) -> None:
+        """Write what is queued, the trailer, and close. Raises a write error that happened."""
+        if self._thread.is_alive():
+            self._put(None)
+            self._thread.join()
+        self.check()
+
+    @property
+    def lost(self) -> int:
+        """Events accepted or dropped that are not in any file."""
+        return self.dropped + self.accepted - self.written
+
+    def _next_open(self) -> _Open:
+        self.files.append(self.rotation.file_name(self.base, len(self.files)))
+        self._file_events = 0
+        self._file_raw = 0
+        self._opened_s = time.monotonic()
+        self._rotating = True
+        return _Open(self.files[-1], self._header(len(self.files) - 1), state_to_wire(self._state()))
+
+    def _put(self, item: _Open | None) -> None:
+        with self._cond:
+            if self._pending_drops:
+                self._queue.append(_Drops(self._pending_drops))
+                self._pending_drops = 0
+            self._queue.append(item)
+            self._cond.notify()
+
+    # -- writer thread ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._cond:
+                    while not self._queue:
+                        self._cond.wait()
+                    items = list(self._queue)
+                    self._queue.clear()
+                    self._queued_bytes = 0
+                if not self._write_items(items):
+                    return
+        except CaptureError as e:
+            self._error = e
+        except OSError as e:
+            self._os_failure = e
+        except Exception as e:  # a bug: still end the capture with a message, not a silent thread death
+            self._error = CaptureError(f"the capture writer failed: {e!r}")
+        if self._fd >= 0:  # failed: the file stays as it is (cut back to whole frames)
+            os.close(self._fd)
+            self._fd = -1
+
+    def _write_items(self, items: list[Batch | _Open | _Drops | None]) -> bool:
+        frames: list[bytes] = []
+        counts: list[int] = []  # events in each frame
+        for item in items:
+            if isinstance(item, Batch):
+                frames.append(self._framer.batch(item))
+                counts.append(len(item.records))
+                self._raw_out += sum(map(len, item.records))
+                self._bytes_out += len(frames[-1])
+            elif isinstance(item, _Drops):
+                frames.append(self._framer.frame(DROPS, {"events": item.events}))
+                counts.append(0)
+            else:
+                self._write(frames, counts)
+                frames, counts = [], []
+                self._finish_file()
+                if item is None:
+                    return False
+                self._open(item)
+        self._write(frames, counts)
+        return True
+
+    def _open(self, item: _Open) -> None:
+        try:
+            fd = os.open(item.name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_TRUNC
+        except OSError as e:
+            raise CaptureError(f"cannot write the capture file {item.name}: {e.strerror}") from e
+        self._fd, self._name, self._file_written, self._file_bytes = fd, item.name, 0, 0
+        self._rotating = False
+        self._write([MAGIC + self._framer.frame(HEADER, item.header), self._framer.frame(SNAPSHOT, item.snapshot)],
+                    [0, 0])
+        self._file_base = self._file_bytes
+
+    def _finish_file(self) -> None:
+        self._write([self._framer.frame(END, {"events": self._file_written})], [0])
+        os.fsync(self._fd)
+        os.close(self._fd)
+        self._fd = -1
+
+    def _write(self, frames: list[bytes], counts: list[int]) -> None:
+        if not frames:
+            return
+        data = memoryview(b"".join(frames))
+        done = 0
+        try:
+            while done < len(data):
+                done += os.write(self._fd, data[done:])
+        except OSError:
+            self._cut(frames, counts, done)
+            raise
+        self._file_bytes += done
+        self._file_written += sum(counts)
+        self.written += sum(counts)
+
+    def _cut(self, frames: list[bytes], counts: list[int], done: int) -> None:
+        """Cut the file back to the last frame written whole, and count the events that made it."""
+        whole = 0
+        for frame, count in zip(frames, counts):
+            if whole + len(frame) > done:
+                break
+            whole += len(frame)
+            self.written += count
+            self._file_written += count
+        try:
+            os.ftruncate(self._fd, self._file_bytes + whole)
+        except OSError:
+            pass  # the reader treats a cut frame as the end of the file anyway
+
+    def _os_error(self, e: OSError) -> CaptureError:
+        hints = ["free some space, or bound the capture with -C/-W (ring of files) or -M"] \
+            if e.errno in (errno.ENOSPC, errno.EDQUOT) else []
+        return CaptureError(f"writing {self._name} failed: {e.strerror}; the file holds the {self.written} "
+                            f"events written before, {self.lost} events were lost", hints=hints)

@@ -1,0 +1,139 @@
+"""Base classes shared by several built-in chisels (the chisel files are content, not a package)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from sysmon.chisel.api import Chisel, ChiselArg, ChiselContext, clock_time, format_bytes, wants_no_color
+
+if TYPE_CHECKING:
+    from sysmon.events.model import Event
+
+DISABLE_COLOR = ChiselArg("disable_color", "Set to 'disable_color' if you want to disable color output",
+                          "string", optional=True)
+
+
+class IoBytesChisel(Chisel):
+    """Bytes read and written on the fds a filter selects, printed every second of event time:
+    `17:35:49 in:11562 out:110 tot:11672`."""
+
+    category = "I/O"
+    io_filter: ClassVar[str]
+
+    def on_init(self, ctx: ChiselContext) -> None:
+        self.get_bytes = ctx.request_field("evt.rawarg.res")
+        self.get_is_read = ctx.request_field("evt.is_io_read")
+        ctx.set_filter(self.io_filter)
+        ctx.set_interval_s(1)
+        self.bytes_in = self.bytes_out = 0
+
+    def on_event(self, evt: Event) -> bool:
+        n = self.get_bytes(evt)
+        if isinstance(n, int) and n > 0:
+            if self.get_is_read(evt):
+                self.bytes_in += n
+            else:
+                self.bytes_out += n
+        return True
+
+    def on_interval(self, ts_ns: int) -> None:
+        total = self.bytes_in + self.bytes_out
+        self.ctx.print(f"{clock_time(ts_ns, frac=False)} in:{self.bytes_in} out:{self.bytes_out} tot:{total}")
+        self.bytes_in = self.bytes_out = 0
+
+
+class FdEchoChisel(Chisel):
+    """The data a process writes to (or reads from) one standard fd, as it is."""
+
+    category = "I/O"
+    fd_num: ClassVar[int]
+    paint: ClassVar[str] = ""  # colour on a terminal
+
+    def on_init(self, ctx: ChiselContext) -> None:
+        self.get_data = ctx.request_field("evt.rawarg.data")
+        ctx.set_snaplen(2000)
+        ctx.set_filter(f"fd.num={self.fd_num} and evt.is_io=true and evt.dir=<")
+        if wants_no_color(getattr(self, "disable_color", None)):
+            ctx.disable_colors()
+
+    def on_event(self, evt: Event) -> bool:
+        data = self.get_data(evt)
+        if data:
+            text = data.decode("utf-8", "replace")
+            self.ctx.write(f"{self.ctx.color(self.paint)}{text}" if self.paint else text)
+        return True
+
+
+class SlowerChisel(Chisel):
+    """I/O or calls slower than min_ms, one line each (Brendan Gregg's *slower chisels)."""
+
+    category = "Performance"
+    args = (ChiselArg("min_ms", "Minimum millisecond threshold for showing the call", "int"), DISABLE_COLOR)
+    slow_filter: ClassVar[str] = "evt.dir=<"
+    min_ms: int
+
+    def on_init(self, ctx: ChiselContext) -> None:
+        self.get_latency = ctx.request_field("evt.latency")
+        self.get_time = ctx.request_field("evt.datetime")
+        self.get_proc = ctx.request_field("proc.name")
+        self.get_type = ctx.request_field("evt.type")
+        self.get_name = ctx.request_field("fd.name")
+        ctx.set_filter(self.slow_filter)
+        if wants_no_color(getattr(self, "disable_color", None)):
+            ctx.disable_colors()
+        self.header()
+
+    def header(self) -> None:
+        self.ctx.print(f"{'evt.datetime':<23.23} {'proc.name':<12.12} {'container.name':<20.20} {'evt.type':<8} "
+                       f"{'LATENCY(ms)':<12} fd.name")
+        self.ctx.print(f"{'-' * 23} {'-' * 12} {'-' * 20} {'-' * 8} {'-' * 12} {'-' * 41}")
+
+    def slow_ms(self, evt: Event) -> float | None:
+        latency = self.get_latency(evt)
+        if latency is None:
+            return None
+        ms = latency / 1_000_000
+        return ms if ms > self.min_ms else None
+
+    def on_event(self, evt: Event) -> bool:
+        ms = self.slow_ms(evt)
+        name = self.get_name(evt) or "<NA>"
+        if ms is not None and self.show(name):
+            self.ctx.print(f"{self.ctx.color('green')}{self.get_time(evt) or '':<23.23} {self.get_proc(evt) or '':<12.12} "
+                           f"{'host':<20.20} {self.get_type(evt):<8} {int(ms):>12d} {name}")
+        return True
+
+    def show(self, name: str) -> bool:
+        return True
+
+
+class SpyEndpointChisel(Chisel):
+    """The payloads exchanged with one endpoint (spy_ip, spy_port), a header at each change of direction."""
+
+    category = "Net"
+    match_field: ClassVar[str]
+
+    def endpoint(self) -> str:
+        """The value `match_field` must have (validated)."""
+        raise NotImplementedError
+
+    def on_init(self, ctx: ChiselContext) -> None:
+        self.get_res = ctx.request_field("evt.rawarg.res")
+        self.get_is_read = ctx.request_field("evt.is_io_read")
+        ctx.set_snaplen(1000)
+        ctx.set_filter(f"evt.is_io=true and evt.dir=< and (fd.type=ipv4 or fd.type=ipv6) and "
+                       f"{self.match_field}={self.endpoint()}")
+        ctx.set_event_formatter("%evt.arg.data")
+        if wants_no_color(getattr(self, "disable_color", None)):
+            ctx.disable_colors()
+        self.direction: bool | None = None
+
+    def on_event(self, evt: Event) -> bool:
+        res = self.get_res(evt)
+        if not isinstance(res, int) or res <= 0:
+            return False
+        is_read = bool(self.get_is_read(evt))
+        if is_read != self.direction:
+            self.direction = is_read
+            color = self.ctx.color("red" if is_read else "blue")
+            self.ctx.print(f"{color}------ {'Read' if is_read else 'Write'} {format_bytes(res)}")
+        return True

@@ -1,0 +1,171 @@
+"""Runs chisels beside the capture: per-chisel filter, event-time intervals, an error barrier.
+
+The runner is a sink of the Inspector (it gets the events that passed the user's filter) and a
+ticker (it sees every event's timestamp, so intervals advance even when nothing matches):
+
+    interval sample = ts - ts % interval; on_interval(sample) fires when that changes (sysdig's
+    do_timeout), so a replay of a capture calls on_interval exactly as the live run did.
+
+A chisel raising an exception is reported once on `err`, with the traceback trimmed to its own
+frames, and disabled; the capture and the other chisels go on (mitmproxy's safecall).
+"""
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
+
+from sysmon.chisel.api import Chisel, ChiselContext, RunOptions
+from sysmon.chisel.argv import split_values
+from sysmon.chisel.loader import Loader
+from sysmon.errors import ChiselError, FilterError, SysmonError
+from sysmon.fields.catalogue import Catalogue
+from sysmon.filter import Predicate, compile_filter
+from sysmon.output.format import Formatter
+
+if TYPE_CHECKING:
+    from sysmon.events.model import Event
+    from sysmon.state.state import State
+
+
+@dataclass(slots=True)
+class _Active:
+    chisel: Chisel
+    ctx: ChiselContext
+    origin: str
+    predicate: Predicate | None = None
+    types: frozenset[str] | None = None  # event types its filter can match (None: any)
+    formatter: Formatter | None = None
+    sample_ns: int | None = None  # the interval sample of the latest event
+    disabled: bool = False
+
+
+class ChiselRunner:
+    def __init__(self, chisels: Sequence[tuple[Chisel, str]], catalogue: Catalogue, out: TextIO, err: TextIO,
+                 options: RunOptions) -> None:
+        """`chisels`: instances (arguments already bound) with their origin (file path) for tracebacks."""
+        self.err = err
+        self.options = options
+        self._active: list[_Active] = []
+        for chisel, origin in chisels:
+            ctx = ChiselContext(catalogue, out, options, colors=options.is_tty)
+            chisel.ctx = ctx
+            self._active.append(_Active(chisel, ctx, origin))
+        self._catalogue = catalogue
+        self._stop: Callable[[], None] | None = None
+        self._ended = False
+
+    # -- setup -----------------------------------------------------------------------------------
+    def init(self) -> None:
+        """Call every on_init and compile the filters. A SysmonError (bad argument, unknown field,
+        broken filter) stops sysmon; any other exception disables that chisel."""
+        for a in self._active:
+            self._call(a, "on_init", a.ctx)
+            if a.disabled:
+                continue
+            if a.ctx.filter.strip():
+                try:
+                    a.predicate, plan = compile_filter(a.ctx.filter, self._catalogue)
+                    a.types = plan.types
+                except FilterError as e:
+                    raise ChiselError(f"chisel '{a.chisel.name}' set a bad filter {a.ctx.filter!r}: {e.message}",
+                                      hints=e.hints) from e
+            if a.ctx.event_format:
+                a.formatter = Formatter(a.ctx.event_format, self._catalogue, bufmode=self.options.bufmode,
+                                        max_buf=None)
+
+    def bind(self, state: State, stop: Callable[[], None]) -> None:
+        """Give the chisels the capture's state, and the way to end the capture (ctx.end_capture)."""
+        for a in self._active:
+            a.ctx._state = state
+            a.ctx._end = stop
+
+    @property
+    def snaplen(self) -> int:
+        return max((a.ctx.snaplen for a in self._active if not a.disabled), default=0)
+
+    @property
+    def kernel_types(self) -> frozenset[str] | None:
+        """The event types any chisel can accept (None: all); the user's plan is intersected later."""
+        union: set[str] = set()
+        for a in self._active:
+            if a.disabled:
+                continue
+            if a.types is None:
+                return None
+            union |= a.types
+        return frozenset(union)
+
+    # -- per event -------------------------------------------------------------------------------
+    def tick(self, evt: Event) -> None:
+        """Every event, before filtering: advance the interval clocks."""
+        ts = evt.ts_ns
+        for a in self._active:
+            a.ctx.last_ts_ns = ts
+            interval = a.ctx.interval_ns
+            if not interval or a.disabled:
+                continue
+            sample = ts - ts % interval
+            if a.sample_ns is None:
+                a.sample_ns = sample
+            elif sample != a.sample_ns:
+                a.sample_ns = sample
+                self._call(a, "on_interval", sample)
+
+    def emit(self, evt: Event, state: State) -> None:
+        """An event that passed the user's filter."""
+        for a in self._active:
+            if a.disabled or (a.predicate is not None and not a.predicate(evt, state)):
+                continue
+            keep = self._call(a, "on_event", evt)
+            if keep is not False and a.formatter is not None and not a.disabled:
+                if self.options.output_format == "json":
+                    line = a.formatter.format_json(evt, state)
+                else:
+                    line = a.formatter.format(evt, state)
+                if line is not None:
+                    a.ctx.out.write(line + "\n")
+
+    def end(self) -> None:
+        """The capture is over: on_capture_end, once."""
+        if self._ended:
+            return
+        self._ended = True
+        for a in self._active:
+            if not a.disabled:
+                self._call(a, "on_capture_end")
+            if a.ctx.colors:
+                a.ctx.write(a.ctx.color("reset"))
+
+    # -- the error barrier -----------------------------------------------------------------------
+    def _call(self, a: _Active, hook: str, *args: Any) -> Any:
+        try:
+            return getattr(a.chisel, hook)(*args)
+        except SysmonError:
+            raise
+        except Exception as e:  # a chisel bug must not end the capture
+            a.disabled = True
+            self.err.write(self._report(a, hook, e))
+            self.err.flush()
+            return False
+
+    def _report(self, a: _Active, hook: str, e: Exception) -> str:
+        frames = traceback.extract_tb(e.__traceback__)
+        own = [f for f in frames if f.filename == a.origin] or frames[-1:]
+        lines = "".join(traceback.format_list(own[-5:]))
+        what = "".join(traceback.format_exception_only(type(e), e))
+        return f"sysmon: chisel '{a.chisel.name}' failed in {hook} and was disabled:\n{lines}{what}"
+
+
+def start(requests: Sequence[tuple[str, str | None]], catalogue: Catalogue, out: TextIO, err: TextIO,
+          options: RunOptions, loader: Loader | None = None) -> ChiselRunner:
+    """Load the chisels named on the command line, bind their arguments and run their on_init."""
+    loader = loader or Loader()
+    chisels: list[tuple[Chisel, str]] = []
+    for name, text in requests:
+        found = loader.find(name)
+        chisels.append((found.cls(**split_values(found.cls, text)), found.origin))
+    runner = ChiselRunner(chisels, catalogue, out, err, options)
+    runner.init()
+    return runner

@@ -1,0 +1,124 @@
+"""Rotation (-C -G -W -e), the bounded queue, and a disk that fills up."""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from sysmon.capture.format import Batch, make_header
+from sysmon.capture.reader import open_source
+from sysmon.capture.rotate import Rotation
+from sysmon.capture.writer import CaptureWriter
+from sysmon.errors import CaptureError
+from tests.capture_scenario import WALL_OFFSET_NS, live_run, records, replay_run, start_state
+
+READS = ["-p", "%evt.num %proc.name %fd.name", "evt.type=read and evt.dir=<"]
+
+
+def batches(size: int = 4) -> list[list[bytes]]:
+    recs = records(rounds=6)
+    return [recs[i : i + size] for i in range(0, len(recs), size)]
+
+
+def count(path: str) -> int:
+    return sum(len(b.records) for b in open_source(path).batches())
+
+
+def test_event_limit_cuts_exact_files_that_replay_alone(tmp_path):
+    base = str(tmp_path / "ev.smc")
+    live_run(["-w", base, "-e", "10"], batches())
+    total = len(records(rounds=6))
+    files = sorted(tmp_path.iterdir(), key=lambda p: int(p.name[len("ev.smc"):]))
+    assert [p.name for p in files] == [f"ev.smc{i}" for i in range(len(files))]
+    assert [count(str(p)) for p in files] == [10] * (total // 10) + ([total % 10] if total % 10 else [])
+    whole, _ = replay_run(["-r", str(tmp_path / "ev.smc*"), *READS])
+    assert len(whole) == 12
+    pieces = [line for p in files for line in replay_run(["-r", str(p), *READS])[0]]
+    assert pieces == whole  # each file resolves its names alone (fd 4 opened in an earlier file too)
+
+
+def test_ring_keeps_the_last_files(tmp_path):
+    base = str(tmp_path / "ring.smc")
+    live_run(["-w", base, "-e", "10", "-W", "2"], batches())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ring.smc0", "ring.smc1"]
+    total = len(records(rounds=6))
+    nums = [b.num(i) for p in tmp_path.iterdir() for b in open_source(str(p)).batches() for i in range(len(b.records))]
+    assert max(nums) == total and len(nums) == 10 + (total % 10 or 10)
+
+
+def test_size_rotation(tmp_path):
+    base = str(tmp_path / "c.smc")
+    live_run(["-w", base, "-C", "0.004"], batches(2))
+    files = sorted(tmp_path.iterdir())
+    assert len(files) >= 3
+    assert sum(count(str(p)) for p in files) == len(records(rounds=6))
+    for p in files[:-1]:
+        assert p.stat().st_size < 4_000 + 2_000  # cut at the first batch past the size
+
+
+def test_time_rotation_with_strftime_and_file_limit(tmp_path):
+    rotation = Rotation(seconds=0.2, files=2)
+    writer = CaptureWriter(str(tmp_path / "t-%Y.smc"), _header, start_state, rotation=rotation)
+    recs = records()
+    for i in range(20):
+        writer.add(Batch(recs[i : i + 1], i + 1))
+        time.sleep(0.03)
+        if writer.finished:
+            break
+    writer.close()
+    year = time.strftime("%Y")
+    assert writer.finished and writer.files == [f"{tmp_path}/t-{year}.smc"] * 2
+
+
+def test_time_rotation_names_with_counter(tmp_path):
+    rotation = Rotation(seconds=0.1)
+    writer = CaptureWriter(str(tmp_path / "g.smc"), _header, start_state, rotation=rotation)
+    writer.add(Batch(records()[:2], 1))
+    time.sleep(0.15)
+    writer.tick()
+    writer.add(Batch(records()[2:4], 3))
+    writer.close()
+    assert [os.path.basename(f) for f in writer.files] == ["g.smc0", "g.smc1"]
+    assert count(writer.files[1]) == 2 and open_source(writer.files[1]).header["seq"] == 1
+
+
+def test_full_queue_drops_and_counts(tmp_path):
+    path = str(tmp_path / "q.smc")
+    writer = CaptureWriter(path, _header, start_state, queue_bytes=1)  # nothing fits
+    writer.add(Batch(records()[:5], 1))
+    writer.close()
+    assert writer.dropped == 5 and writer.lost == 5
+    src = open_source(path)
+    assert list(src.batches()) == [] and src.dropped == 5 and src.warning is None
+
+
+def _header(seq: int) -> dict:
+    return make_header(wall_offset_ns=WALL_OFFSET_NS, snaplen=80, filter_text="", compression=None, seq=seq)
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    yield mnt
+    subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_disk_full_is_a_clear_error_and_the_file_stays_readable(tiny_tmpfs):
+    path = str(tiny_tmpfs / "full.smc")
+    recs = records(rounds=40)
+    with pytest.raises(CaptureError) as err:
+        live_run(["-w", path], [recs[i : i + 20] for i in range(0, len(recs), 20)] * 20)
+    msg = err.value.message
+    assert "No space left on device" in msg and "events were lost" in msg, msg
+    assert any("-C" in h for h in err.value.hints)
+    src = open_source(path)
+    got = sum(len(b.records) for b in src.batches())
+    assert got > 0 and f"holds the {got} events" in msg
+    assert src.warning is not None and "trailer" in src.warning
