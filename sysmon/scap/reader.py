@@ -152,10 +152,16 @@ class _Reader:
         return btype, rest[:-4]
 
     def section_header(self) -> tuple[int, int]:
-        blk = self.block()
-        if blk is None or blk[0] != snapshot.SHB:
+        head = self._read(8)
+        if len(head) < 8 or _BLOCK.unpack(head)[0] != snapshot.SHB:
             raise CaptureError(f"{self.path}: not a scap capture (no section header block)")
-        body = blk[1]
+        total = _BLOCK.unpack(head)[1]
+        if total < 28:
+            raise self.error(f"bad section header length {total}")
+        body = self._read(total - 8)
+        if len(body) < total - 8:
+            raise self.error("truncated section header")
+        self.offset = total  # options after the 16 known bytes (pcapng-style) are skipped
         magic, major, minor = struct.unpack_from("<IHH", body)
         if magic != MAGIC:
             raise CaptureError(f"{self.path}: invalid byte-order magic {magic:#x} (only little-endian captures are known)")

@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""Reading speed of the .scap reader, in events/s: `python bench/scap_read.py [FILE.scap]`.
+
+Three figures for the largest corpus file (502Error.scap by default): blocks read and events built
+(no parameters decoded), the same with every event's parameters decoded, and the whole pipeline
+(state, no filter, sysdig's default format, output discarded).
+"""
+from __future__ import annotations
+
+import io
+import sys
+import time
+from pathlib import Path
+
+from sysmon.scap.reader import open_scap
+from sysmon.scap.replay import replay
+
+DEFAULT = Path(__file__).resolve().parent.parent / "tests" / "golden" / "scap" / "captures" / "502Error.scap"
+
+
+def _best(fn, repeat: int = 3) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+    best, n = float("inf"), 0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        n = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, n
+
+
+def _read(path: Path, decode: bool) -> int:
+    cap = open_scap(path)
+    n = 0
+    for evt in cap.events():
+        if decode:
+            evt.params  # noqa: B018
+        n += 1
+    cap.close()
+    return cap.numbering.read
+
+
+def main() -> None:
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
+    for label, fn in (
+        ("read", lambda: _read(path, False)),
+        ("read+params", lambda: _read(path, True)),
+        ("pipeline (-p default)", lambda: replay(path, "", None, io.StringIO())),
+    ):
+        secs, n = _best(fn)
+        print(f"{path.name} {label}: {n} events (blocks) in {secs:.3f} s = {n / secs:,.0f} events/s")
+
+
+if __name__ == "__main__":
+    main()
