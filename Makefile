@@ -13,4 +13,4 @@ test: setup
 	SYSMON_REQUIRE_BPF=$${SYSMON_REQUIRE_BPF:-1} .venv/bin/python -m pytest -q $(PYTEST_ARGS)
 
 bench: setup
-	.venv/bin/python bench/storm.py
+	.venv/bin/python bench/run.py $(BENCH_ARGS)

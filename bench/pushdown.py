@@ -39,7 +39,7 @@ def traced(blocks: int, extra: list[str]) -> tuple[float, float, int, int, bool]
     client.wait()
     time.sleep(1.0)
     cpu = cpu_seconds(proc.pid) - cpu0
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=600)
     m = re.search(r"Kernel events: (\d+) produced, (\d+) delivered, (\d+) dropped", err)
     assert m, err

@@ -91,6 +91,8 @@ def tracers(capture_dir: str, available: set[str]) -> list[Tracer]:
         out.append(Tracer("bpftrace count raw_syscalls",
                           ["bpftrace", "-e", "tracepoint:raw_syscalls:sys_enter,tracepoint:raw_syscalls:sys_exit"
                            " { @events = count(); }"], "Attaching", stats="bpftrace"))
+    out.append(Tracer("bare ring buffer + counting callback", [sys.executable, str(ROOT / "bench" / "bare_consumer.py")],
+                      "ready", stats="bare"))
     out.append(Tracer("bare BPF counter (hook cost)", [sys.executable, str(ROOT / "bench" / "bare_counter.py")],
                       "ready", stats="bare"))
     return out
@@ -124,7 +126,7 @@ def run_one(tracer: Tracer, workload: list[str], timeout: float) -> Result:
         return Result(elapsed)
     time.sleep(1.0)  # let the tracer drain
     cpu_s, rss_mb = proc_usage(bg.pid)
-    bg.send_signal(signal.SIGINT)
+    bg.send_signal(signal.SIGTERM)
     out, err = bg.communicate(timeout=300)
     res = Result(elapsed, cpu_s=cpu_s, rss_mb=rss_mb)
     text = (out or "") + (err or "")
@@ -137,9 +139,9 @@ def run_one(tracer: Tracer, workload: list[str], timeout: float) -> Result:
         if m:
             res.delivered, res.dropped = int(m[1]), 0
     elif tracer.stats == "bare":
-        m = re.search(r"events (\d+)", text)
+        m = re.search(r"events (\d+)(?: dropped (\d+))?", text)
         if m:
-            res.delivered, res.dropped = int(m[1]), 0
+            res.delivered, res.dropped = int(m[1]), int(m[2] or 0)
     return res
 
 

@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a Debian 12 machine, as root: system packages, the venv with sysmon
 # installed, the BTF kernel type tree, and `sysmon` on PATH. Re-running it takes ~2 s.
+# --install-service also installs the systemd unit and /etc/sysmon/sysmon.toml (kept if present),
+# and enables and starts the service where systemd is PID 1.
 set -euo pipefail
+INSTALL_SERVICE=0
+for arg in "$@"; do
+    case $arg in
+        --install-service) INSTALL_SERVICE=1 ;;
+        *) echo "setup: unknown option $arg (known: --install-service)" >&2; exit 2 ;;
+    esac
+done
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 VENV=${SYSMON_VENV:-$ROOT/.venv}
@@ -11,7 +20,7 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-packages=(python3-bpfcc bpftool python3-venv python3-pip strace)
+packages=(python3-bpfcc bpftool python3-venv python3-pip strace python3-seccomp systemd)  # systemd: systemd-analyze
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -37,3 +46,15 @@ fi
 # Kernel types from BTF (no kernel headers needed); regenerated when the kernel changes.
 "$VENV/bin/python" -m sysmon.probe.btf >/dev/null
 ln -sf "$VENV/bin/sysmon" /usr/local/bin/sysmon
+
+if [ "$INSTALL_SERVICE" = 1 ]; then
+    install -D -m 0644 systemd/sysmon.service /etc/systemd/system/sysmon.service
+    [ -f /etc/sysmon/sysmon.toml ] || install -D -m 0600 systemd/sysmon.toml /etc/sysmon/sysmon.toml
+    if [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ]; then
+        systemctl daemon-reload
+        systemctl enable --now sysmon.service
+        echo "setup: sysmon.service enabled and started (sysmon status)"
+    else
+        echo "setup: unit installed; systemd is not PID 1 here, so not started (run: sysmon daemon)"
+    fi
+fi

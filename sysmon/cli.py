@@ -74,9 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("daemon", "status", "tail"):  # subcommands (sysmon/daemon/commands.py)
+        return _subcommand(argv[0], argv[1:])
+    if argv and argv[0] == "seccomp":  # record|check (sysmon/seccomp/command.py, docs/seccomp.md)
+        from sysmon.seccomp.command import main as seccomp_main
+
+        return seccomp_main(argv[1:])
     parser = build_parser()
     try:  # -c NAME [ARGS] and -cl first: how many words a chisel takes depends on the chisel
-        rest, chisels, list_chisels = _chisel_argv(parser, sys.argv[1:] if argv is None else argv)
+        rest, chisels, list_chisels = _chisel_argv(parser, argv)
     except SysmonError as e:
         print(e.render(), file=sys.stderr)
         return 1
@@ -93,6 +100,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except KeyboardInterrupt:  # Ctrl-C before capture started (e.g. while the probe compiles)
+        return 130
+
+
+def _subcommand(word: str, argv: Sequence[str]) -> int:
+    from sysmon.daemon import commands
+
+    try:
+        return commands.run(word, argv, sys.stdout)
+    except SysmonError as e:
+        print(e.render(), file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `sysmon tail | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:  # Ctrl-C on `sysmon tail`
+        return 130
 
 
 def _chisel_argv(parser: argparse.ArgumentParser, argv: Sequence[str]) -> tuple[list[str], list[Any], bool]:

@@ -75,3 +75,7 @@ class SetupError(SysmonError):
 
 class ChiselError(SysmonError):
     """A chisel that cannot be found, loaded (unsafe permissions, broken file) or started (bad arguments)."""
+
+
+class SeccompError(SysmonError):
+    """A seccomp profile that cannot be read, merged or enforced (docs/seccomp.md)."""

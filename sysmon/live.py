@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 from sysmon.capture.options import rotation_from_args, writer_from_args
@@ -20,7 +21,10 @@ from sysmon.summary import format_stats, format_summary
 
 
 class LiveSession:
-    def __init__(self, pipe: Pipeline, args: argparse.Namespace, out: TextIO, *, self_pid: int) -> None:
+    def __init__(self, pipe: Pipeline, args: argparse.Namespace, out: TextIO, *, self_pid: int,
+                 on_ready: Callable[[], None] | None = None) -> None:
+        """`on_ready`: called once the probe is attached and a -w file started (e.g. to start a workload)."""
+        self.on_ready = on_ready
         self.schema = pipe.schema
         self.kernel_types = pipe.kernel_types
         self.probe_opts = ProbeOptions(transport=args.transport, ringbuf_bytes=args.buffer_size,
@@ -40,6 +44,10 @@ class LiveSession:
 
     def stop(self) -> None:
         self._stop = True
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop
 
     def run(self) -> int:
         probe = Probe(self.schema.capture_specs(), self.probe_opts, self.schema.state_nrs())
@@ -67,6 +75,8 @@ class LiveSession:
         if self.args.writefile:
             self.writer = writer_from_args(self.args, self.filter_text, decoder.wall_offset_ns, self._current_state)
         pump = Pump(decoder, inspector, self.writer, wanted)
+        if self.on_ready is not None:
+            self.on_ready()
         deadline = time.monotonic() + inspector.max_ns / 1e9 if inspector.max_ns else None
         checked = False
         try:

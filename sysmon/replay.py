@@ -20,6 +20,7 @@ from sysmon.capture.reader import EventReplaySource, ReplaySource, expand_inputs
 from sysmon.capture.writer import CaptureWriter
 from sysmon.errors import CaptureError, SysmonError
 from sysmon.events.decode import Decoder
+from sysmon.scap.record import Retyper, ScapRecords
 from sysmon.session import Pipeline
 from sysmon.state.state import State
 from sysmon.summary import format_summary
@@ -38,7 +39,7 @@ class ReplaySession:
         rotation_from_args(args)  # option errors before any reading
         self.state = State()
         self.inspector = pipe.inspector(self.state, args)
-        self.decoder = Decoder(pipe.schema, wall_offset_ns=0)
+        self.decoder = Decoder(pipe.schema, wall_offset_ns=0, typed=Retyper(pipe.schema))
         self.writer: CaptureWriter | None = None
         self.pump: Pump | None = None
         self.writer_offset = 0  # clock offset of the -w output: the first file's
@@ -71,7 +72,7 @@ class ReplaySession:
         if isinstance(src, ReplaySource):
             self._replay_batches(src, progress)
         else:
-            self._replay_events(src)
+            self._replay_events(src, progress)
         if src.dropped:
             self.report(f"sysmon: warning: {src.dropped} events were dropped while {src.path} was written "
                         "(the disk fell behind)")
@@ -93,10 +94,12 @@ class ReplaySession:
             if pump.done:
                 break
 
-    def _replay_events(self, src: EventReplaySource) -> None:
-        if self.args.writefile:
-            raise CaptureError(f"{src.path}: writing the events of another capture format with -w is not supported",
-                               hints=["replay it with -p/-j, or capture live with -w"])
+    def _replay_events(self, src: EventReplaySource, progress: Any) -> None:
+        if self.args.writefile:  # written as records (sysmon.scap.record); every event must reach the state
+            records = ScapRecords(src)
+            self._pump(records).passthrough = False
+            self._replay_batches(records, progress)
+            return
         self.inspector.run(src.events())
         if self.pump is None:
             self.pump = Pump(self.decoder, self.inspector)  # for `done` (-n, -M) across files

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -76,12 +77,14 @@ def _add_chisels(pipe: Pipeline, args: argparse.Namespace, filter_text: str, out
     from sysmon.chisel.runner import start
 
     options = RunOptions(is_live=not args.readfile, is_tty=out.isatty(), output_format="json" if args.json else "text",
-                         bufmode=args.bufmode or "", user_filter=filter_text)
+                         bufmode=args.bufmode or "", user_filter=filter_text, snaplen=args.snaplen)
     runner = start(args.chisels, pipe.catalogue, out, sys.stderr, options)
     pipe.chisels = runner
     pipe.sinks.append(runner)
     wanted = runner.kernel_types  # the user's filter AND (any chisel's filter)
-    if wanted is not None:
+    if runner.needs_every_event:  # exporting the events around matches: every event, decoded
+        pipe.kernel_types = None
+    elif wanted is not None:
         pipe.kernel_types = wanted if pipe.kernel_types is None else pipe.kernel_types & wanted
     args.snaplen = max(args.snaplen, runner.snaplen)
 
@@ -100,7 +103,14 @@ def run(args: argparse.Namespace, filter_text: str, out: TextIO) -> int:
 
         return ReplaySession(pipe, args, out, report).run()
     session = LiveSession(pipe, args, out, self_pid=os.getpid())
-    import signal
 
-    signal.signal(signal.SIGTERM, lambda *_: session.stop())
+    def stop(signum: int, _frame: object) -> None:
+        """Stop between batches, so that every event shown is also written; a second Ctrl-C forces."""
+        if signum == signal.SIGINT and session.stopping:
+            raise KeyboardInterrupt
+        session.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, stop)
     return session.run()

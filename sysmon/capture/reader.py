@@ -50,7 +50,7 @@ class ReplaySource(Protocol):
 
 class EventReplaySource(Protocol):
     """A source whose events are decoded already (another capture format): `events()` instead of
-    `batches()`; the events carry their numbers. Such a replay cannot be written with -w."""
+    `batches()`; the events carry their numbers. With -w they are written as records (sysmon.scap.record)."""
 
     path: str
     state: State
@@ -173,7 +173,8 @@ class CaptureFile:
             raise CaptureError(f"{path}: unknown compression {self.header.get('compression')!r}")
         snap = self._read_frame(SNAPSHOT)
         if snap is None:
-            raise CaptureError(f"{path}: the file ends inside its state snapshot")
+            raise CaptureError(f"{path}: the file ends at byte {self._pos} inside its state snapshot",
+                               hints=["a capture cut this early holds no events"])
         try:
             self.state = state_from_wire(snap)
         except (KeyError, TypeError, ValueError, IndexError) as e:

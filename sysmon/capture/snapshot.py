@@ -64,6 +64,8 @@ def _fd_to_wire(fd: FdInfo) -> dict[str, Any]:
     if fd.tuple is not None:
         t = fd.tuple
         item["tuple"] = [t.family, t.l4proto, _addr_to_wire(t.local), _addr_to_wire(t.remote)]
+        if t.unix_ptrs is not None:
+            item["unix_ptrs"] = list(t.unix_ptrs)
     return item
 
 
@@ -72,7 +74,9 @@ def _fd_from_wire(item: dict[str, Any]) -> FdInfo:
     tup = item.get("tuple")
     if tup is not None:
         family, l4proto, local, remote = tup
-        kwargs["tuple"] = SockTuple(family, _addr_from_wire(local), _addr_from_wire(remote), l4proto)
+        ptrs = item.get("unix_ptrs")
+        kwargs["tuple"] = SockTuple(family, _addr_from_wire(local), _addr_from_wire(remote), l4proto,
+                                    tuple(ptrs) if ptrs is not None else None)
     return FdInfo(**kwargs)
 
 

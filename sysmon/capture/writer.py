@@ -212,6 +212,9 @@ class CaptureWriter:
         return True
 
     def _open(self, item: _Open) -> None:
+        # Frames first: a crash between creating the file and writing its start leaves a file that
+        # holds no events and does not replay, so keep that window to one system call.
+        start = [MAGIC + self._framer.frame(HEADER, item.header), self._framer.frame(SNAPSHOT, item.snapshot)]
         try:
             fd = os.open(item.name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
             os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_TRUNC
@@ -219,8 +222,7 @@ class CaptureWriter:
             raise CaptureError(f"cannot write the capture file {item.name}: {e.strerror}") from e
         self._fd, self._name, self._file_written, self._file_bytes = fd, item.name, 0, 0
         self._rotating = False
-        self._write([MAGIC + self._framer.frame(HEADER, item.header), self._framer.frame(SNAPSHOT, item.snapshot)],
-                    [0, 0])
+        self._write(start, [0, 0])
         self._file_base = self._file_bytes
 
     def _finish_file(self) -> None:

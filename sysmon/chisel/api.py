@@ -29,6 +29,7 @@ from sysmon.errors import ChiselError
 from sysmon.fields.catalogue import Catalogue
 
 if TYPE_CHECKING:
+    from sysmon.chisel.dump import AroundDump
     from sysmon.events.model import Event
     from sysmon.state.state import State
 
@@ -98,6 +99,7 @@ class RunOptions:
     output_format: str = "text"  # "json" under -j
     bufmode: str = ""  # -A/-x/-X/-b, for the event formatter
     user_filter: str = ""
+    snaplen: int = 0  # -s
 
 
 @dataclass(slots=True)
@@ -115,6 +117,7 @@ class ChiselContext:
     last_ts_ns: int = 0  # timestamp of the latest event seen (every event, filtered or not)
     _state: State | None = None
     _end: Callable[[], None] | None = None
+    dumps: list[AroundDump] = field(default_factory=list)
 
     # -- run facts -------------------------------------------------------------------------------
     @property
@@ -182,6 +185,17 @@ class ChiselContext:
     def set_event_formatter(self, fmt: str | None) -> None:
         """Print each event this chisel accepts with a -p format (None: print nothing, the default)."""
         self.event_format = fmt or None
+
+    def dump_around(self, path: str, range_ms: int) -> AroundDump:
+        """Export to the capture file `path` the events within ±range_ms of each event passed to
+        the returned dump's `mark(evt)`. The chisel then sees only its matches, but every event is
+        captured and decoded (no kernel-side filtering)."""
+        from sysmon.chisel.dump import MS, AroundDump
+
+        dump = AroundDump(path, range_ms * MS, lambda: self.state,
+                          snaplen=max(self.options.snaplen, self.snaplen), match_filter=self.user_filter)
+        self.dumps.append(dump)
+        return dump
 
     def end_capture(self) -> None:
         """Stop the capture after this event; on_capture_end still runs."""

@@ -1,7 +1,8 @@
 """Runs chisels beside the capture: per-chisel filter, event-time intervals, an error barrier.
 
 The runner is a sink of the Inspector (it gets the events that passed the user's filter) and a
-ticker (it sees every event's timestamp, so intervals advance even when nothing matches):
+ticker (it sees every event, so intervals advance even when nothing matches, and dumps of the
+events around matches get them all):
 
     interval sample = ts - ts % interval; on_interval(sample) fires when that changes (sysdig's
     do_timeout), so a replay of a capture calls on_interval exactly as the live run did.
@@ -25,6 +26,7 @@ from sysmon.filter import Predicate, compile_filter
 from sysmon.output.format import Formatter
 
 if TYPE_CHECKING:
+    from sysmon.chisel.dump import AroundDump
     from sysmon.events.model import Event
     from sysmon.state.state import State
 
@@ -55,6 +57,7 @@ class ChiselRunner:
         self._catalogue = catalogue
         self._stop: Callable[[], None] | None = None
         self._ended = False
+        self._dumps: list[AroundDump] = []
 
     # -- setup -----------------------------------------------------------------------------------
     def init(self) -> None:
@@ -74,6 +77,7 @@ class ChiselRunner:
             if a.ctx.event_format:
                 a.formatter = Formatter(a.ctx.event_format, self._catalogue, bufmode=self.options.bufmode,
                                         max_buf=None)
+        self._dumps = [d for a in self._active for d in a.ctx.dumps]
 
     def bind(self, state: State, stop: Callable[[], None]) -> None:
         """Give the chisels the capture's state, and the way to end the capture (ctx.end_capture)."""
@@ -84,6 +88,12 @@ class ChiselRunner:
     @property
     def snaplen(self) -> int:
         return max((a.ctx.snaplen for a in self._active if not a.disabled), default=0)
+
+    @property
+    def needs_every_event(self) -> bool:
+        """A chisel exports events around its matches (ctx.dump_around): nothing may be filtered out
+        in the kernel or left undecoded."""
+        return any(a.ctx.dumps for a in self._active)
 
     @property
     def kernel_types(self) -> frozenset[str] | None:
@@ -101,6 +111,8 @@ class ChiselRunner:
     def tick(self, evt: Event) -> None:
         """Every event, before filtering: advance the interval clocks."""
         ts = evt.ts_ns
+        for dump in self._dumps:
+            dump.feed(evt)
         for a in self._active:
             a.ctx.last_ts_ns = ts
             interval = a.ctx.interval_ns
@@ -132,6 +144,8 @@ class ChiselRunner:
         if self._ended:
             return
         self._ended = True
+        for dump in self._dumps:  # before on_capture_end, which may report what was written
+            dump.close()
         for a in self._active:
             if not a.disabled:
                 self._call(a, "on_capture_end")

@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import struct
 import time
-from collections.abc import Iterable, Iterator, Set as AbstractSet
+from collections.abc import Callable, Iterable, Iterator, Set as AbstractSet
 
-from sysmon.events.model import EXIT, Event
-from sysmon.events.schema import PROCEXIT_NR, Schema
+from sysmon.events.model import BLOB_ETYPE, EXIT, Event
+from sysmon.events.schema import PROCEXIT_NR, EventType, Schema
 
 RECORD_HEADER = struct.Struct("<Q6QqIIIIIHBBHHI16s")
 BLOB_HEADER = struct.Struct("<HBB")
 F_NO_ENTER = 1
+UNTYPED = EventType("<untyped>", "other", frozenset())  # until a `typed` hook names the type
+
+Retyper = Callable[[Event], Event]
 
 
 def monotonic_to_wall_offset_ns() -> int:
@@ -19,12 +22,17 @@ def monotonic_to_wall_offset_ns() -> int:
 
 
 class Decoder:
-    """Stateless apart from the clock offset and the event counter that numbers events."""
+    """Stateless apart from the clock offset and the event counter that numbers events.
 
-    __slots__ = ("schema", "wall_offset_ns", "count", "_by_nr", "_comms", "_unpack")
+    Records whose first blob is BLOB_ETYPE (events of another table, e.g. sysdig .scap events written
+    with -w) are handed to `typed`, which sets their type; without it they decode as syscall `nr`.
+    """
 
-    def __init__(self, schema: Schema, wall_offset_ns: int | None = None) -> None:
+    __slots__ = ("schema", "wall_offset_ns", "count", "typed", "_by_nr", "_comms", "_unpack")
+
+    def __init__(self, schema: Schema, wall_offset_ns: int | None = None, typed: Retyper | None = None) -> None:
         self.schema = schema
+        self.typed = typed
         self.wall_offset_ns = monotonic_to_wall_offset_ns() if wall_offset_ns is None else wall_offset_ns
         self.count = 0
         self._by_nr = schema.by_nr_map
@@ -51,6 +59,7 @@ class Decoder:
         v = self._unpack(rec)
         nr, direction, nblobs, comm_raw = v[13], v[14], v[15], v[19]
         blobs: tuple[tuple[int, int, bytes], ...] = ()
+        etype: EventType | None = None
         if nblobs:
             out = []
             off = RECORD_HEADER.size
@@ -60,13 +69,19 @@ class Decoder:
                 out.append((kind, slot, rec[off : off + length]))
                 off += length
             blobs = tuple(out)
-        etype = self._by_nr.get(nr) or self.schema.by_nr(nr)
+            if out[0][0] == BLOB_ETYPE and self.typed is not None:
+                etype = UNTYPED
+        if etype is None:
+            etype = self._by_nr.get(nr) or self.schema.by_nr(nr)
         comm = self._comms.get(comm_raw)
         if comm is None:
             comm = self._comms[comm_raw] = comm_raw.split(b"\0", 1)[0].decode("utf-8", "replace")
         self.count += 1
         ret = v[7]
-        return Event(
+        evt = Event(
             v[0] + self.wall_offset_ns, v[16], v[8], v[9], v[10], v[11], v[12], comm, nr, direction,
             ret if direction == EXIT or nr == PROCEXIT_NR else None, v[1:7], blobs, etype, self.count,
         )
+        if etype is UNTYPED:
+            return self.typed(evt)  # type: ignore[misc]
+        return evt

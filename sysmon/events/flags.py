@@ -19,6 +19,12 @@ _OPEN_TO_PPM = (
     (0o2000000, 1 << 12, "O_CLOEXEC"),
 )
 O_TMPFILE = 0o20000000 | 0o200000
+# sysdig's open flag table (PPM_O_*), in its order: the order names are printed in.
+PPM_OPEN_TABLE = (
+    ("O_LARGEFILE", 2048), ("O_DIRECTORY", 1024), ("O_DIRECT", 512), ("O_TRUNC", 256), ("O_SYNC", 128),
+    ("O_NONBLOCK", 64), ("O_EXCL", 32), ("O_DSYNC", 16), ("O_APPEND", 8), ("O_CREAT", 4), ("O_RDWR", 3),
+    ("O_WRONLY", 2), ("O_RDONLY", 1), ("O_CLOEXEC", 4096), ("O_NONE", 0), ("O_TMPFILE", 8192),
+)
 
 
 def open_flags(raw: int) -> tuple[int, str]:
@@ -68,18 +74,17 @@ _ENUMS: dict[str, dict[int, str]] = {
 
 def render_flags(flagset: str, raw: int) -> str:
     if flagset == "open":
-        value, names = open_flags(raw)
-        return f"{value}({names})" if names else str(value)
+        return render_flag_table(PPM_OPEN_TABLE, open_flags(raw)[0])
     if flagset in _ENUMS:
         name = _ENUMS[flagset].get(raw)
         return f"{raw}({name})" if name else str(raw)
     bits = _BITS.get(flagset)
     if not bits:
         return str(raw)
-    names = [n for b, n in bits if raw & b == b]
+    set_names = [n for b, n in bits if raw & b == b]
     if flagset == "prot" and raw == 0:
-        names = ["PROT_NONE"]
-    return f"{raw}({'|'.join(names)})" if names else str(raw)
+        set_names = ["PROT_NONE"]
+    return f"{raw}({'|'.join(set_names)})" if set_names else str(raw)
 
 
 def render_flag_table(table: tuple[tuple[str, int], ...], raw: int) -> str:
@@ -96,8 +101,15 @@ def render_flag_table(table: tuple[tuple[str, int], ...], raw: int) -> str:
     return f"{raw}({'|'.join(names)})" if names else str(raw)
 
 
+# Kernel-internal codes a syscall may still return to a tracer (linux/errno.h), named as sysdig does.
+_KERNEL_ERRNOS = {512: "ERESTARTSYS", 513: "ERESTARTNOINTR", 514: "ERESTARTNOHAND", 515: "ENOIOCTLCMD",
+                  516: "ERESTART_RESTARTBLOCK", 517: "EPROBE_DEFER", 518: "EOPENSTALE", 521: "EBADHANDLE",
+                  522: "ENOTSYNC", 523: "EBADCOOKIE", 524: "ENOTSUPP", 525: "ETOOSMALL", 526: "ESERVERFAULT",
+                  527: "EBADTYPE", 528: "EJUKEBOX", 529: "EIOCBQUEUED"}
+
+
 def errno_name(res: int) -> str:
-    return errno.errorcode.get(-res, f"E{-res}")
+    return errno.errorcode.get(-res) or _KERNEL_ERRNOS.get(-res, f"E{-res}")
 
 
 def signal_name(sig: int) -> str:

@@ -30,9 +30,15 @@ BLOB_TUPLE = 4  # socket tuple read from the kernel socket (see decode.TUPLE)
 BLOB_ARGS = 5  # NUL-separated argv of the new image (execve exit)
 BLOB_CWD = 6  # reserved: working directory
 BLOB_FDS = 7  # two s32 fds written by the kernel (pipe, socketpair)
+# 8, 9: parameter bytes of sysdig .scap events (sysmon.scap.etypes)
+BLOB_ETYPE = 10  # first blob of a record whose event type another table names (sysmon.scap.record)
 
 # `slot` of a blob: the syscall argument index it came from, or SLOT_RET for the return value.
 SLOT_RET = 7
+
+# Event.pid of an event whose thread nobody knows (a scap scheduler event of an unseen thread):
+# its proc/user fields are unavailable, and the state parser creates no thread for it (as libsinsp).
+NO_THREAD = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,15 +62,20 @@ class SockAddr:
 class SockTuple:
     """A connection as seen from the calling process: local and remote endpoints.
 
-    `l4proto` is 'tcp', 'udp', 'icmp', 'raw' or '' (unknown / unix).
+    `l4proto` is 'tcp', 'udp', 'icmp', 'raw' or '' (unknown / unix). A unix tuple may carry the
+    kernel addresses of its source and peer sockets (`unix_ptrs`, from the scap driver), which
+    sysdig prints before the path: `ffff8800...->ffff8800... /run/x.sock`.
     """
 
     family: str
     local: SockAddr
     remote: SockAddr
     l4proto: str = ""
+    unix_ptrs: tuple[int, int] | None = None
 
     def __str__(self) -> str:
+        if self.unix_ptrs is not None:
+            return f"{self.unix_ptrs[0]:x}->{self.unix_ptrs[1]:x} {self.remote.path or self.local.path}"
         return f"{self.local}->{self.remote}"
 
 

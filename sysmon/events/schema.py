@@ -187,6 +187,7 @@ class EventType:
     specs: tuple[Spec, ...] = ()
     fd_arg: int | None = None
     syscalls: tuple[str, ...] = ()  # kernel syscall names mapped to this event
+    generic: bool = False  # a syscall without its own row (sysdig's `syscall` event): no arguments shown
 
     def params_for(self, direction: int) -> tuple[Param, ...]:
         return self.enter_params if direction == ENTER else self.exit_params
@@ -199,6 +200,10 @@ class EventType:
                 conv = p.convert
                 out[p.name] = conv(v) if conv is not None and v.__class__ is int else v
         return out
+
+    def empty_params(self, evt: Event) -> frozenset[str]:
+        """Parameters the event carries with no value (rendered NULL); the live probe has none."""
+        return frozenset()
 
     def signature(self, direction: int) -> str:
         ps = ", ".join(f"{p.type} {p.name}" for p in self.params_for(direction))
@@ -498,7 +503,8 @@ class Schema:
         by_nr[PROCEXIT_NR] = by_name["procexit"]
         for nr, sc in X86_64.items():
             if nr not in by_nr:
-                generic = by_name.get(sc) or EventType(sc, _generic_category(sc), frozenset(), (), (RES,), (), None, (sc,))
+                generic = by_name.get(sc) or EventType(sc, _generic_category(sc), frozenset(), (), (RES,), (), None,
+                                                       (sc,), generic=True)
                 by_name.setdefault(sc, generic)
                 by_nr[nr] = generic
         return Schema(by_name, by_nr, X86_64)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sysmon.events.flags import errno_name
 from sysmon.events.model import DIR_CHARS, ENTER, EXIT
-from sysmon.events.render import AT_FDCWD, FdLookup, render_params, render_value
+from sysmon.events.render import AT_FDCWD, RenderContext, render_params, render_value
 from sysmon.events.schema import EF_IO_READ, EF_IO_WRITE, EF_WAIT, PROCEXIT_NR, Schema, s32
 from sysmon.fields import clock as tm
 from sysmon.fields.catalogue import ArgKind, Extractor, Field, FieldClass, FieldType
@@ -42,9 +42,12 @@ _ABSPATH: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
 # -- helpers shared with fd.py ------------------------------------------------------------------
 
 
-def fd_lookup(evt: Event, state: State) -> FdLookup | None:
+def render_context(evt: Event, state: State) -> RenderContext:
+    """What evt.info renders fds, PIDs and paths with: the event thread's fds and cwd, thread names."""
     thread = state.thread(evt.tid)
-    return thread.fdtable.fds.get if thread is not None else None
+    if thread is None:
+        return RenderContext(None, state.thread_name, None)
+    return RenderContext(thread.fdtable.fds.get, state.thread_name, thread.cwd, state.users.get, state.groups.get)
 
 
 def abspath(evt: Event, state: State, dirfd: int, path: str) -> str | None:
@@ -88,7 +91,7 @@ def _param(evt: Event, arg: str | None) -> Param | None:
 
 def info_extractor(bufmode: str, max_buf: int | None) -> Extractor:
     """evt.info / evt.args with data buffers rendered in `bufmode`, cut to `max_buf` bytes."""
-    return lambda evt, state, _arg: render_params(evt, fd_lookup(evt, state), bufmode, max_buf)
+    return lambda evt, state, _arg: render_params(evt, render_context(evt, state), bufmode, max_buf)
 
 
 def arg_extractor(bufmode: str, max_buf: int | None) -> Extractor:
@@ -101,7 +104,7 @@ def arg_extractor(bufmode: str, max_buf: int | None) -> Extractor:
         v = evt.params.get(p.name)
         if v is None:
             return None
-        return render_value(evt, p, v, fd_lookup(evt, state), lambda b: render_buffer(b, bufmode, max_buf))
+        return render_value(evt, p, v, render_context(evt, state), lambda b: render_buffer(b, bufmode, max_buf))
 
     return extract
 

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from sysmon.events.model import EXIT
 from sysmon.events.render import AT_FDCWD, TYPECHARS
-from sysmon.events.schema import s32
+from sysmon.events.schema import EF_CREATES_FD, EF_USES_FD, s32
 from sysmon.fields.catalogue import Extractor, Field, FieldClass, FieldType
 from sysmon.fields.container import container_id
 from sysmon.fields.evt import abspath
+from sysmon.state.state import result_fd
 
 if TYPE_CHECKING:
     from sysmon.events.model import Event, SockAddr
@@ -25,6 +26,10 @@ INET = frozenset({"ipv4", "ipv6"})
 FD_TYPES = ("file", "directory", "ipv4", "ipv6", "unix", "pipe", "event", "signalfd", "eventpoll", "inotify",
             "timerfd", "memfd", "netlink", "bpf", "userfaultfd", "io_uring", "unknown")
 _OPENERS = frozenset({"open", "openat", "openat2", "creat"})
+_FD_FLAGS = frozenset({EF_USES_FD, EF_CREATES_FD})
+# fd.typechar of an fd sysdig does not know, guessed from the event (it says ipv4 for any socket)
+_GUESSED_TYPECHAR = {**dict.fromkeys(_OPENERS, "f"), "socket": "4", "accept": "4", "pipe": "p", "eventfd": "e",
+                     "signalfd": "s", "timerfd_create": "t", "inotify_init": "i"}
 
 
 def _of_fd(fn: Callable[[FdInfo], Any]) -> Extractor:
@@ -49,9 +54,55 @@ def _opened_path(evt: Event, state: State) -> str | None:
     return abspath(evt, state, s32(dirfd) if dirfd is not None else AT_FDCWD, name)
 
 
+def _fd_event(evt: Event, state: State) -> bool:
+    """An event about an fd, by a known thread: sysdig gives it fd.num, fd.typechar and fd.name
+    even when the fd itself is unknown (a failed call, or one opened before the capture)."""
+    return bool(evt.etype.flags & _FD_FLAGS) and state.thread(evt.tid) is not None
+
+
+def _tuple_text(evt: Event) -> str:
+    """The tuple parameter as evt.info shows it (NULL when the event carries it empty)."""
+    tup = evt.params.get("tuple")
+    if tup is not None:
+        return str(tup)
+    return "NULL" if "tuple" in evt.etype.empty_params(evt) else ""
+
+
 def _name(evt: Event, state: State, arg: str | None) -> str | None:
+    """The fd's name; without one, what the call named (path, peer), or "" on other fd exits."""
     fd = state.fd_of(evt)
-    return fd.name if fd is not None else _opened_path(evt, state)
+    if fd is not None:
+        if evt.type == "connect" and evt.dir == EXIT and evt.res is not None and evt.res < 0:
+            return _tuple_text(evt)  # sysdig names a failed connect by its tuple
+        return fd.name
+    if not _fd_event(evt, state) or evt.dir != EXIT:
+        return None
+    if evt.type in ("connect", "accept"):
+        return _tuple_text(evt)
+    return _opened_path(evt, state) or ""
+
+
+def _num(evt: Event, state: State, arg: str | None) -> int | None:
+    """fd.num: the fd, else the number the event names (-1 for a call that made none)."""
+    fd = state.fd_of(evt)
+    if fd is not None:
+        return fd.num
+    if not _fd_event(evt, state):
+        return None
+    num = result_fd(evt)
+    if num is None and evt.etype.fd_arg is not None:
+        num = s32(evt.raw_args[evt.etype.fd_arg])
+    return -1 if num is None else num
+
+
+def _typechar(evt: Event, state: State, arg: str | None) -> str | None:
+    """fd.typechar; for an unknown fd, sysdig's guess from the event that made it."""
+    fd = state.fd_of(evt)
+    if fd is not None:
+        return TYPECHARS.get(fd.type, "o")
+    if not _fd_event(evt, state):
+        return None
+    return _GUESSED_TYPECHAR.get(evt.type, "o")
 
 
 def _path(evt: Event, state: State) -> tuple[str, str] | None:
@@ -111,7 +162,11 @@ def _ip(side: str) -> Extractor:
 def _port(side: str) -> Extractor:
     def extract(evt: Event, state: State, arg: str | None) -> int | None:
         fd = state.fd_of(evt)
-        ep = endpoint(fd, side) if fd is not None else None
+        if fd is None:
+            return None
+        if side == "c" and fd.is_server is not None and (fd.type not in INET or fd.is_server and not connected(fd)):
+            return 0  # sysdig 0.29: a listening or unix socket has client port 0 (it reads an empty string)
+        ep = endpoint(fd, side)
         return None if ep is None else ep.port
 
     return extract
@@ -131,7 +186,7 @@ def _both(get: Callable[[SockAddr], Any]) -> Extractor:
 
 
 def _l4proto(fd: FdInfo) -> str | None:
-    return (fd.tuple.l4proto if fd.tuple is not None else "") or fd.l4proto or None
+    return fd.effective_l4proto() or None
 
 
 def _sockfamily(fd: FdInfo) -> str | None:
@@ -180,13 +235,13 @@ def field_classes() -> list[FieldClass]:
     return [
         FieldClass("fd", "Every syscall that has a file descriptor in its arguments has these fields set with "
                    "information related to the file.", (
-            Field("fd.num", T.INT64, "the unique number identifying the file descriptor.", _of_fd(lambda fd: fd.num)),
+            Field("fd.num", T.INT64, "the unique number identifying the file descriptor.", _num),
             Field("fd.type", T.STR, "type of FD. Can be 'file', 'directory', 'ipv4', 'ipv6', 'unix', 'pipe', "
                   "'event', 'signalfd', 'eventpoll', 'inotify' or 'signalfd'.", _of_fd(lambda fd: fd.type),
                   symbols={t: i for i, t in enumerate(FD_TYPES)}),
             Field("fd.typechar", T.STR, "type of FD as a single character. Can be 'f' for file, 4 for IPv4 socket, 6 "
                   "for IPv6 socket, 'u' for unix socket, p for pipe, 'e' for eventfd, 's' for signalfd, 'l' for "
-                  "eventpoll, 'i' for inotify, 'o' for unknown.", _of_fd(lambda fd: TYPECHARS.get(fd.type, "o"))),
+                  "eventpoll, 'i' for inotify, 'o' for unknown.", _typechar),
             Field("fd.name", T.STR, "FD full name. If the fd is a file, this field contains the full path. If the FD "
                   "is a socket, this field contain the connection tuple.", _name),
             Field("fd.directory", T.STR, "If the fd is a file, the directory that contains it.", _directory),

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from sysmon.events.model import NO_THREAD
 from sysmon.fields.catalogue import ArgKind, Extractor, Field, FieldClass, FieldType
 
 if TYPE_CHECKING:
@@ -159,12 +160,12 @@ def _session_fields() -> tuple[Field, ...]:
 
 def _proc_fields() -> tuple[Field, ...]:
     return (
-        Field("proc.pid", T.INT64, "the id of the process generating the event.", lambda e, s, a: e.pid,
-              kernel="pid"),
+        Field("proc.pid", T.INT64, "the id of the process generating the event.",
+              lambda e, s, a: e.pid if e.pid != NO_THREAD else None, kernel="pid"),
         Field("proc.exe", T.STR, "the first command line argument (usually the executable name or a custom one).",
               _of_thread(lambda t: t.exe or None)),
         Field("proc.name", T.STR, "the name (excluding the path) of the executable generating the event.",
-              lambda e, s, a: e.comm, kernel="comm"),
+              lambda e, s, a: e.comm if e.pid != NO_THREAD else None, kernel="comm"),
         Field("proc.args", T.STR, "the arguments passed on the command line when starting the process generating "
               "the event.", _of_thread(lambda t: " ".join(t.args))),
         Field("proc.env", T.STR, "the environment variables of the process generating the event.",
@@ -179,7 +180,7 @@ def _proc_fields() -> tuple[Field, ...]:
               "currently has. This excludes the main process thread.",
               lambda e, s, a: max(_nthreads(e, s) - 1, 0)),
         Field("proc.ppid", T.INT64, "the pid of the parent of the process generating the event.",
-              lambda e, s, a: e.ppid),
+              lambda e, s, a: e.ppid if e.pid != NO_THREAD else None),
         Field("proc.pname", T.STR, "the name (excluding the path) of the parent of the process generating the "
               "event.", _of_parent(lambda t: t.comm)),
         Field("proc.pcmdline", T.STR, "the full command line (proc.name + proc.args) of the parent of the process "
@@ -208,7 +209,7 @@ def _thread_fields() -> tuple[Field, ...]:
         Field("thread.tid", T.INT64, "the id of the thread generating the event.", lambda e, s, a: e.tid,
               kernel="tid"),
         Field("thread.ismain", T.BOOL, "'true' if the thread generating the event is the main one in the process.",
-              lambda e, s, a: e.tid == e.pid),
+              lambda e, s, a: e.tid == e.pid if e.pid != NO_THREAD else None),
         Field("thread.vtid", T.INT64, "the id of the thread generating the event as seen from its current PID "
               "namespace.", _of_thread(lambda t: _nonzero(t.vtid))),
         Field("thread.cgroups", T.STR, "all the cgroups the thread belongs to, aggregated into a single string "

@@ -1,8 +1,9 @@
-"""user.* and group.* fields: who made the call (uid/gid from the event header)."""
+"""user.* and group.* fields: who made the call (uid/gid from the event header; none for NO_THREAD)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sysmon.events.model import NO_THREAD
 from sysmon.fields.catalogue import Extractor, Field, FieldClass, FieldType
 
 if TYPE_CHECKING:
@@ -30,8 +31,10 @@ def _loginuid(evt: Event, state: State) -> int | None:
 def field_classes() -> list[FieldClass]:
     return [
         FieldClass("user", "Information about the user executing the specific event.", (
-            Field("user.uid", T.UINT64, "user ID.", lambda e, s, a: e.uid, kernel="uid"),
-            Field("user.name", T.STR, "user name.", lambda e, s, a: s.user_name(e.uid)),
+            Field("user.uid", T.UINT64, "user ID.", lambda e, s, a: e.uid if e.pid != NO_THREAD else None,
+                  kernel="uid"),
+            Field("user.name", T.STR, "user name.",
+                  lambda e, s, a: s.user_name(e.uid) if e.pid != NO_THREAD else None),
             Field("user.homedir", T.STR, "home directory of the user.", _account(0)),
             Field("user.shell", T.STR, "user's shell.", _account(1)),
             Field("user.loginuid", T.INT64, "audit user id (auid); -1 when the process has none.",
@@ -40,7 +43,8 @@ def field_classes() -> list[FieldClass]:
                   lambda e, s, a: s.user_name(uid) if (uid := _loginuid(e, s)) is not None and uid >= 0 else None),
         )),
         FieldClass("group", "Information about the user group.", (
-            Field("group.gid", T.UINT64, "group ID.", lambda e, s, a: e.gid),
-            Field("group.name", T.STR, "group name.", lambda e, s, a: s.group_name(e.gid)),
+            Field("group.gid", T.UINT64, "group ID.", lambda e, s, a: e.gid if e.pid != NO_THREAD else None),
+            Field("group.name", T.STR, "group name.",
+                  lambda e, s, a: s.group_name(e.gid) if e.pid != NO_THREAD else None),
         )),
     ]

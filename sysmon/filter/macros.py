@@ -196,8 +196,8 @@ def _expand(node: ast.Node, lib: MacroLibrary, parser: Parser | None, stack: tup
         kind = type(node)
         operands: list[ast.Node] = []
         for n in node.operands:
-            e = _expand(n, lib, parser, stack)
-            operands += e.operands if isinstance(e, kind) else [e]  # a and (b and c) = a and b and c
+            sub = _expand(n, lib, parser, stack)
+            operands += sub.operands if isinstance(sub, kind) else [sub]  # a and (b and c) = a and b and c
         return kind(tuple(operands), node.span)
     return node
 

@@ -61,13 +61,13 @@ def parse(text: str, parser: Parser | None = None) -> Node:
 # -- tree -> AST ----------------------------------------------------------------------------------
 
 
-def _span(item: Tree | Token) -> Span:
+def _span(item: Tree[Token] | Token) -> Span:
     if isinstance(item, Token):
         return Span(item.start_pos or 0, item.end_pos or 0)
     return Span(item.meta.start_pos, item.meta.end_pos)
 
 
-def _build(t: Tree | Token) -> Node:
+def _build(t: Tree[Token] | Token) -> Node:
     assert isinstance(t, Tree), t
     kind = t.data
     if kind in ("or_expr", "and_expr"):
@@ -120,7 +120,7 @@ def is_macro_name(name: str) -> bool:
     return name.isidentifier()
 
 
-def _value(t: Tree | Token) -> Value:
+def _value(t: Tree[Token] | Token) -> Value:
     assert isinstance(t, Tree)
     tok = t.children[0]
     assert isinstance(tok, Token)
@@ -178,13 +178,15 @@ def _unmatched_open(text: str) -> int | None:
 
 def _syntax_error(text: str, e: UnexpectedInput) -> FilterError:
     end = len(text)
+    found: str | None
+    span: tuple[int, int]
     if isinstance(e, UnexpectedCharacters):
-        pos = e.pos_in_stream
+        pos = e.pos_in_stream or 0
         if text[pos] in "'\"":
             return FilterError("unclosed quote", span=(pos, end), code="unclosed-quote",
                                hints=[f"close the value with {text[pos]}"])
         m = _WORD.match(text, pos)
-        found: str | None = m.group(0) if m and text[pos] != "!" else text[pos]
+        found = m.group(0) if m and text[pos] != "!" else text[pos]
         span = (pos, pos + len(found))
         expected = set(e.allowed or ())
     elif isinstance(e, UnexpectedToken):

@@ -16,7 +16,11 @@ _LINE = 16  # bytes per hex dump line
 
 
 def render_buffer(data: bytes, mode: str = NORMAL, limit: int | None = 80) -> str:
-    """Render `data` (cut to `limit` bytes unless None) the way sysdig prints data parameters."""
+    """Render `data` (cut to `limit` bytes unless None) the way sysdig prints data parameters.
+
+    In the normal mode a longer buffer ends in `...` within the limit, as sysdig marks a cut."""
+    if mode == NORMAL and limit is not None and len(data) > limit:
+        return data[: max(limit - 3, 0)].translate(_DOTS).decode("ascii") + "..."
     if limit is not None:
         data = data[:limit]
     if mode == NORMAL:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ctypes
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sysmon.probe.loader import Probe
@@ -28,16 +28,21 @@ class LiveSource:
         self._batch: list[bytes] = []
         self._stopped = False
         bpf = probe.bpf
+        self._poll: Callable[[], None]
         if probe.opts.transport == "perf":
             ncpu = max(1, len(bpf[b"events"]))
             pages = max(1, probe.opts.ringbuf_bytes // 4096 // ncpu)
             pages = 1 << (pages.bit_length() - 1)  # a power of two per CPU
             bpf[b"events"].open_perf_buffer(self._on_perf, page_cnt=pages, lost_cb=self._on_lost, wakeup_events=64)
-            self._poll = lambda: (bpf.perf_buffer_poll(self.poll_ms), bpf.perf_buffer_consume())
+            self._poll = lambda: self._poll_perf(bpf)
         else:
             self._ring = RingReader(*ring_fd_and_size(bpf[b"events"]))
             self._poll = self._poll_ring
         self.delivered = 0
+
+    def _poll_perf(self, bpf: Any) -> None:
+        bpf.perf_buffer_poll(self.poll_ms)
+        bpf.perf_buffer_consume()  # with wakeup_events=64, what is left below the threshold
 
     def _poll_ring(self) -> None:
         chunk, starts, lengths = self._ring.drain()

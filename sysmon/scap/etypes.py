@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sysmon.events.model import ENTER, EXIT, Event
 from sysmon.events.schema import (
@@ -27,9 +27,6 @@ from sysmon.events.schema import (
 )
 from sysmon.scap import compat, params
 from sysmon.scap.table import EVENTS, FLAGSETS, SYSCALL_NAMES
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
 
 BLOB_SCAP = 8  # an event's own parameter bytes; slot = parameter index
 BLOB_SCAP_ENTER = 9  # the paired enter event's parameter bytes, on an exit event
@@ -57,6 +54,8 @@ class ScapEventType(EventType):
     large: bool = False  # u32 parameter lengths (EF_LARGE_PAYLOAD)
     # (direction the value is read from, parameter index, raw arg index, converter): rebuilds raw_args
     raw_slots: tuple[tuple[int, int, int, Callable[[Any], int] | None], ...] = ()
+    ppm_type: int = -1  # sysdig's enter event type of the pair (exit = ppm_type + 1)
+    syscall_id: int = -1  # generic `syscall` events: the ppm syscall id
 
     def decode_params(self, evt: Event) -> dict[str, Any]:
         own, own_dec = (self.enter_params, self.enter_decoders) if evt.dir == ENTER else (
@@ -77,6 +76,11 @@ class ScapEventType(EventType):
             out.setdefault(name, v)
         _to_model(self.name, out)
         return out
+
+    def empty_params(self, evt: Event) -> frozenset[str]:
+        """The event's own parameters stored with length 0 (sysdig renders them NULL)."""
+        own = self.enter_params if evt.dir == ENTER else self.exit_params
+        return frozenset(own[i].name for kind, i, data in evt.blobs if kind == BLOB_SCAP and not data and i < len(own))
 
 
 def _to_model(name: str, out: dict[str, Any]) -> None:
@@ -172,8 +176,7 @@ class ScapTypes:
             internal=bool(cat & EC_INTERNAL),
             large=bool((eflags | xflags) & EF_LARGE_PAYLOAD),
             raw_slots=tuple(raw_slots),
+            generic=syscall_id >= 0,
+            ppm_type=base,
+            syscall_id=syscall_id,
         )
-
-
-def param_list(t: ScapEventType, direction: int) -> Sequence[Param]:
-    return t.enter_params if direction == ENTER else t.exit_params

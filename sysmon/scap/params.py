@@ -90,7 +90,8 @@ def socktuple(b: bytes, inbound: bool) -> SockTuple | None:
         dst = SockAddr(family, dip, _U16.unpack_from(b, 35)[0])
     elif fam == PPM_AF_UNIX and len(b) >= 17:
         path = _str(b[17:])
-        return SockTuple("unix", SockAddr("unix", path=""), SockAddr("unix", path=path))
+        ptrs = struct.unpack_from("<QQ", b, 1)
+        return SockTuple("unix", SockAddr("unix", path=""), SockAddr("unix", path=path), unix_ptrs=ptrs)
     else:
         return None
     return SockTuple(family, dst, src) if inbound else SockTuple(family, src, dst)

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from sysmon.errors import CaptureError
-from sysmon.events.model import ENTER, EXIT, Event
-from sysmon.events.schema import Schema
+from sysmon.events.model import ENTER, EXIT, NO_THREAD, Event
+from sysmon.events.schema import PROCEXIT_NR, Schema
 from sysmon.events.syscalls import X86_64
 from sysmon.scap import snapshot
 from sysmon.scap.etypes import BLOB_SCAP, BLOB_SCAP_ENTER, ScapEventType, ScapTypes
@@ -34,13 +34,14 @@ SCAP_DF_STATE_ONLY = 1
 CONTAINER_TYPES = frozenset({228, 272, 324})
 SCHED_TYPES = frozenset(range(146, 150)) | {152, 153}  # switch/drop: never pair enter and exit
 EF_SKIPPARSERESET = 1 << 8
+EF_USES_FD = 1 << 2
 U64 = (1 << 64) - 1
 NO_ARG = U64  # an unknown raw argument: -1 whatever its width
 NO_ARGS = (NO_ARG,) * 6
 _BLOCK = struct.Struct("<II")
 _EVT1 = struct.Struct("<QQIH")
 _EVT2 = struct.Struct("<QQIHI")
-_NR = {name: nr for nr, name in X86_64.items()}
+_NR = {**{name: nr for nr, name in X86_64.items()}, "procexit": PROCEXIT_NR}
 _SYSCALL_OF = {56: "accept4", 57: "accept4", 248: "accept4", 249: "accept4"}  # ppm type -> kernel syscall
 NA_COMM = "<NA>"  # libsinsp's name for threads it never saw created (not in the process list)
 
@@ -173,13 +174,13 @@ class _Reader:
         while True:
             start = self.offset
             blk = self.block()
-            if blk is None:
+            if blk is None or blk[0] in EV or blk[0] in EVF:
+                snapshot.fix_proc_sockets(state)
+                if blk is not None:
+                    self.pending = (blk[0], start, blk[1])
                 return
             btype, body = blk
             try:
-                if btype in EV or btype in EVF:
-                    self.pending = (btype, start, body)
-                    return
                 if btype in snapshot.MI:
                     snapshot.read_machine(body, meta)
                 elif btype in snapshot.PL:
@@ -233,6 +234,7 @@ class _Reader:
             direction = ENTER if etype % 2 == 0 else EXIT
             tid = tid - (1 << 64) if tid >= 1 << 63 else tid
             enter_blobs: tuple[tuple[int, int, bytes], ...] = ()
+            stale_fd: int | None = None
             if direction == ENTER:
                 if etype not in SCHED_TYPES and not EVENTS[etype][2] & EF_SKIPPARSERESET:
                     last_enter[tid] = (etype, blobs)
@@ -240,10 +242,27 @@ class _Reader:
                 prev = last_enter.get(tid)
                 if prev is not None and prev[0] == etype - 1:
                     enter_blobs = tuple((BLOB_SCAP_ENTER, i, d) for _k, i, d in prev[1])
+                elif et.fd_arg is not None:  # libsinsp takes the fd of the thread's last enter event
+                    stale_fd = _enter_fd(prev)
             evt = _event(state, num.read, ts, cpu, tid, et, etype, direction, blobs + enter_blobs)
+            if stale_fd is not None:
+                raw = list(evt.raw_args)
+                raw[et.fd_arg] = stale_fd & U64  # type: ignore[index]
+                evt.raw_args = tuple(raw)
             if dflags & SCAP_DF_STATE_ONLY:
                 num.hidden += 1  # libsinsp parses these for state but never shows them
             yield evt
+
+
+def _enter_fd(enter: tuple[int, tuple[tuple[int, int, bytes], ...]] | None) -> int:
+    """libsinsp's m_lastevent_fd: the fd of an enter event that uses one (its first parameter), else -1;
+    0 (its initial value) for a thread with no enter event yet."""
+    if enter is None:
+        return 0
+    if not EVENTS[enter[0]][2] & EF_USES_FD:
+        return -1
+    data = next((d for _k, i, d in enter[1] if i == 0), b"")
+    return int.from_bytes(data[:8], "little", signed=True) if len(data) >= 8 else -1
 
 
 def _syscall_id(blobs: tuple[tuple[int, int, bytes], ...]) -> int:
@@ -302,6 +321,8 @@ def _event(state: State, n: int, ts: int, cpu: int, tid: int, et: ScapEventType,
                 etype=et)
     if thread is not None:
         evt.pid, evt.ppid, evt.uid, evt.gid, evt.comm = thread.pid, thread.ppid, thread.uid, thread.gid, thread.comm
+    elif etype in SCHED_TYPES:
+        evt.pid = NO_THREAD  # libsinsp only looks up the threads of scheduler events, never creates them
     if direction == EXIT:
         exit_params = et.exit_params
         if exit_params and exit_params[0].name in ("res", "fd"):
@@ -322,6 +343,8 @@ def _header_from_params(evt: Event, thread: ThreadInfo | None) -> None:
         evt.ppid = p["ptid"]
     if p.get("comm"):
         evt.comm = p["comm"]
+    if evt.type != "execve" and evt.res != 0:
+        return  # a clone's parent side: libsinsp takes the ids in the params for the child only
     if isinstance(p.get("uid"), int):
         evt.uid, evt.gid = p["uid"], p.get("gid", evt.gid)
     elif evt.type != "execve" and evt.res == 0:

@@ -165,11 +165,14 @@ def _fd_entry(c: _Cursor, kind: int, num: int, ino: int) -> FdInfo:
     if kind in (5, 6):
         ip, port, proto = c.take(4 if kind == 5 else 16), c.u16(), c.u8()
         local = _endpoint(ftype, ip, port)
-        return FdInfo(num, ftype, str(local), is_server=True, ino=ino, l4proto=L4.get(proto, ""))
+        any_ip = ipaddress.IPv4Address(0) if ftype == "ipv4" else ipaddress.IPv6Address(0)
+        tup = SockTuple(ftype, local, SockAddr(ftype, any_ip, 0), L4.get(proto, ""))
+        return FdInfo(num, ftype, str(local), tuple=tup, is_server=True, ino=ino, l4proto=tup.l4proto)
     if kind == 8:
         c.u64()
         c.u64()
-        return FdInfo(num, ftype, c.str16(), ino=ino)
+        name = "".join(ch for ch in c.str16() if ch.isprintable())  # as libsinsp's sanitize_string
+        return FdInfo(num, ftype, name, is_server=False, ino=ino)  # libsinsp gives these a role too
     if kind == 16:
         flags = c.u32()
         return FdInfo(num, ftype, c.str16(), open_flags=flags, ino=ino)
@@ -213,3 +216,17 @@ def read_userlist(body: bytes, version: int, state: State) -> None:
             raise Malformed(f"unknown user list entry type {kind}")
         if version >= 2:
             c.pos = start + size
+
+
+def fix_proc_sockets(state: State) -> None:
+    """libsinsp's fix_sockets_coming_from_proc: an IPv4 connection of the fd lists whose local port
+    some process listens on is the server side (named client->server), any other the client."""
+    fds = [fd for t in state.threads.values() for fd in t.fdtable.fds.values() if fd.type == "ipv4"]
+    server_ports = {fd.tuple.local.port for fd in fds if fd.is_server and fd.tuple is not None}
+    for fd in fds:
+        tup = fd.tuple
+        if fd.is_server is not None or tup is None:
+            continue
+        fd.is_server = tup.local.port in server_ports
+        if fd.is_server:
+            fd.name = f"{tup.remote}->{tup.local}"

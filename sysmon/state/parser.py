@@ -14,7 +14,7 @@ import ipaddress
 import posixpath
 from collections.abc import Callable
 
-from sysmon.events.model import EXIT, Event, SockAddr, SockTuple
+from sysmon.events.model import EXIT, NO_THREAD, Event, SockAddr, SockTuple
 from sysmon.events.syscalls import X86_64
 from sysmon.state.state import (
     BPF_FD_CMDS,
@@ -46,7 +46,9 @@ EINPROGRESS = 115
 U32_MAX = 0xFFFFFFFF
 
 SOCK_DOMAINS = {1: "unix", 2: "ipv4", 10: "ipv6", 16: "netlink"}
-SOCK_L4 = {1: "tcp", 2: "udp", 3: "raw"}
+SOCK_L4 = {1: "tcp", 2: "udp"}  # SOCK_STREAM, SOCK_DGRAM
+SOCK_RAW = 3
+IPPROTO_IP, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_RAW = 0, 1, 6, 17, 255
 CLONE_TYPES = frozenset({"clone", "clone3", "fork", "vfork"})
 INET = frozenset({"ipv4", "ipv6"})
 
@@ -83,9 +85,9 @@ def _abs(base: str, path: str) -> str:
 
 
 def _sock_name(tup: SockTuple, is_server: bool) -> str:
-    """fd.name as sysdig prints it: unix path, or `client->server` for inet sockets."""
+    """fd.name as sysdig prints it: unix path (after the kernel pointers when known), or `client->server`."""
     if tup.family == "unix":
-        return tup.remote.path or tup.local.path
+        return str(tup) if tup.unix_ptrs is not None else tup.remote.path or tup.local.path
     return f"{tup.remote}->{tup.local}" if is_server else str(tup)
 
 
@@ -136,6 +138,8 @@ class StateParser:
 
     def apply(self, evt: Event) -> None:
         self.flush()
+        if evt.pid == NO_THREAD:
+            return
         thread = self._thread(evt)
         handlers = self._exit_handlers if evt.dir == EXIT else self._enter_handlers
         handler = handlers.get(evt.type)
@@ -312,10 +316,9 @@ class StateParser:
         if evt.res != 0 or "fd1" not in params or "fd2" not in params:
             return
         ino = params.get("ino", 0)
-        name = f"pipe:[{ino}]" if ino else "pipe"
         cloexec = _syscall(evt) == "pipe2" and bool(evt.raw_args[1] & O_CLOEXEC)
-        for num in (params["fd1"], params["fd2"]):
-            self._add(thread, FdInfo(num, "pipe", name, cloexec=cloexec, ino=ino))
+        for num in (params["fd1"], params["fd2"]):  # unnamed, as in sysdig (ino tells the pipe)
+            self._add(thread, FdInfo(num, "pipe", "", cloexec=cloexec, ino=ino))
 
     def _dup(self, evt: Event, thread: ThreadInfo) -> None:
         cloexec = evt.type == "dup3" and bool(evt.raw_args[2] & O_CLOEXEC)
@@ -371,7 +374,7 @@ class StateParser:
             return
         kind = SOCK_DOMAINS.get(evt.raw_args[0] & U32_MAX, "unknown")
         sock_type = evt.raw_args[1]
-        l4proto = SOCK_L4.get(sock_type & 0xF, "") if kind in INET else ""
+        l4proto = _socket_l4proto(sock_type & U32_MAX, evt.raw_args[2] & U32_MAX) if kind in INET else ""
         self._add(thread, FdInfo(res, kind, "", l4proto=l4proto, cloexec=bool(sock_type & O_CLOEXEC)))
 
     def _socket_fd(self, thread: ThreadInfo, num: int, family: str) -> FdInfo:
@@ -422,7 +425,8 @@ class StateParser:
         if tup is not None:
             fd.type, fd.tuple = tup.family, tup
             fd.name = _sock_name(tup, True) or fd.name
-            fd.l4proto = tup.l4proto or fd.l4proto
+            if fd.type in INET:
+                fd.l4proto = "tcp"  # only stream sockets accept (libsinsp says tcp for all of them)
         self._add(thread, fd)
 
     def _udp_peer(self, evt: Event, thread: ThreadInfo) -> None:
@@ -446,6 +450,20 @@ class StateParser:
         cloexec = bool(evt.raw_args[1] & O_CLOEXEC)
         for num in (params["fd1"], params["fd2"]):
             self._add(thread, FdInfo(num, "unix", "", cloexec=cloexec))
+
+
+def _socket_l4proto(sock_type: int, protocol: int) -> str:
+    """The l4 protocol of a new inet socket from socket(2)'s type and protocol, as libsinsp's add_socket."""
+    raw = sock_type == SOCK_RAW
+    if protocol == IPPROTO_TCP:
+        return "raw" if raw else "tcp"
+    if protocol == IPPROTO_UDP:
+        return "raw" if raw else "udp"
+    if protocol == IPPROTO_IP:
+        return SOCK_L4.get(sock_type & 0xFF, "") if sock_type & 0xFF != SOCK_RAW else ""
+    if protocol == IPPROTO_ICMP:
+        return "raw" if raw else "icmp"
+    return "raw" if protocol == IPPROTO_RAW else ""
 
 
 def _clone_flags(evt: Event) -> int | None:

@@ -35,6 +35,14 @@ class FdInfo:
     ino: int = 0
     l4proto: str = ""  # tcp/udp/raw for inet sockets, known from socket() before any tuple
 
+    def effective_l4proto(self) -> str:
+        """The l4 protocol sysdig shows (fd.l4proto, the `<4t>` tag): none for a socket with no
+        role yet (neither connected nor accepted/bound), except raw; '' when unknown."""
+        if self.type not in ("ipv4", "ipv6"):
+            return ""
+        l4 = (self.tuple.l4proto if self.tuple is not None else "") or self.l4proto
+        return l4 if l4 == "raw" or self.is_server is not None else ""
+
 
 @dataclass(slots=True)
 class FdTable:
@@ -107,6 +115,12 @@ def result_fd(evt: Event) -> int | None:
     return res
 
 
+def _new_pair_fd(evt: Event, thread: ThreadInfo) -> FdInfo | None:
+    """The fd a pipe/socketpair exit is about, as libsinsp: the second pipe end, the first socket."""
+    num = evt.params.get("fd1" if evt.type == "socketpair" else "fd2")
+    return thread.fdtable.fds.get(num) if isinstance(num, int) else None
+
+
 class State:
     """Threads by tid (threads of a process share one FdTable), plus uid/gid names."""
 
@@ -129,6 +143,11 @@ class State:
 
     def thread(self, tid: int) -> ThreadInfo | None:
         return self.threads.get(tid)
+
+    def thread_name(self, tid: int) -> str | None:
+        """The comm of thread `tid`, if known (how sysdig names PID arguments: `20072(cat)`)."""
+        thread = self.threads.get(tid)
+        return thread.comm if thread is not None else None
 
     def process(self, pid: int) -> ThreadInfo | None:
         """The main thread of `pid`, or any surviving thread of it once the main one is gone."""
@@ -158,6 +177,8 @@ class State:
         if fd is None:
             fd_arg = evt.etype.fd_arg
             if fd_arg is None:
+                if evt.type in _NO_FD_RESULT and evt.dir == EXIT and evt.res == 0:
+                    return _new_pair_fd(evt, thread)
                 return None
             fd = s32(evt.raw_args[fd_arg])
         return thread.fdtable.fds.get(fd)

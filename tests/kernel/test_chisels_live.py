@@ -20,9 +20,9 @@ pytestmark = pytest.mark.bpf
 
 
 def run_with(args: list[str], workload: Callable[[int], None], *, timeout_s: float = 60,
-             until: Callable[[str], bool] | None = None) -> tuple[str, str]:
+             until: Callable[[str], bool] | None = None, stop: int = signal.SIGINT) -> tuple[str, str]:
     """Run sysmon; call workload(i) every 0.3 s, until the output satisfies `until` or time is up;
-    then stop sysmon with SIGINT (Ctrl-C), so that chisels print their end."""
+    then stop sysmon with `stop` (SIGINT: Ctrl-C), so that chisels print their end."""
     proc = subprocess.Popen(sysmon_cmd() + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)  # type: ignore[arg-type]
@@ -37,7 +37,7 @@ def run_with(args: list[str], workload: Callable[[int], None], *, timeout_s: flo
             if until is not None and until("".join(lines)):
                 break
         if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(stop)
         proc.wait(timeout=15)
     finally:
         if proc.poll() is None:
@@ -143,3 +143,39 @@ def test_lsof_lists_a_file_a_process_holds_open(live, tmp_path):
     assert len(lines) == 2, out.stdout
     assert re.fullmatch(rf"python3?\s+{holder.pid}\s+{holder.pid}\s+root\s+\d+\s+file\s+{path}", lines[1]), lines[1]
     assert os.path.exists(path)
+
+
+def test_echo_fds_shows_the_exact_bytes_with_direction_size_file_and_process(live):
+    path = f"/tmp/x-{uuid.uuid4().hex[:8]}"
+    writer = f"f = open({path!r}, 'wb'); f.write(b'hello\\x00world\\n'); f.close(); open({path!r}, 'rb').read()"
+
+    def workload(i: int) -> None:
+        subprocess.run([sys.executable, "-c", writer], check=True)
+
+    out, err = run_with(["-c", "echo_fds", "fd.name", "contains", path], workload,
+                        until=lambda text: "------ Read" in text)
+    lines = out.splitlines()
+    starts = [n for n, line in enumerate(lines) if line.startswith("------ Write")]
+    assert starts, out + err
+    i = starts[0]
+    assert re.fullmatch(rf"------ Write 12B to   {path} \(python3?\)", lines[i]), out
+    assert lines[i + 1] == "hello.world."
+    assert re.fullmatch(rf"------ Read 12B from   {path} \(python3?\)", lines[i + 2]), out
+    assert lines[i + 3] == "hello.world."
+
+
+def test_a_replay_prints_the_topfiles_bytes_table_of_the_live_run_that_wrote_it(live, tmp_path):
+    capture = str(tmp_path / "top.smc")
+    prefix = str(tmp_path / "top-")
+
+    def workload(i: int) -> None:
+        with open(f"{prefix}{i}", "wb") as f:
+            f.write(b"z" * (100_000 + i))
+
+    live_out, err = run_with(["-w", capture, "-c", "topfiles_bytes", f"fd.name startswith {prefix}"], workload,
+                             timeout_s=25)
+    assert live_out.startswith("Bytes               Filename\n"), live_out + err
+    assert prefix in live_out
+    replay = subprocess.run(sysmon_cmd() + ["-r", capture, "-c", "topfiles_bytes"], capture_output=True, text=True,
+                            timeout=120)
+    assert replay.stdout == live_out, replay.stderr

@@ -63,9 +63,9 @@ def test_connect_port_80_filter(live):
 def test_storm_drops_are_counted_and_reported(live):
     """A tiny buffer and a storm: drops happen, are counted on stderr, and sysmon still stops on time."""
     storm = [sys.executable, "-c", "import os\nfor _ in range(300000): os.getppid()"]
-    proc = subprocess.Popen(sysmon_cmd() + ["-v", "--buffer-size", "64k", "-M", "6", "evt.type=getppid"],
+    proc = subprocess.Popen(sysmon_cmd() + ["-v", "--buffer-size", "64k", "-M", "8", "evt.type=getppid"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    time.sleep(2.5)
+    assert proc.stderr is not None and "capturing" in proc.stderr.readline()
     subprocess.run(storm, check=True)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
@@ -88,3 +88,27 @@ def test_identity_pushdown_keeps_matches_and_drops_the_rest_in_kernel(live):
     m = __import__("re").search(r"Kernel events: (\d+) produced", err)
     assert m, err
     assert int(m.group(1)) < 100_000, "the 800k events of dd's storm must be dropped in the kernel"
+
+
+def test_closed_pipe_ends_quietly(live):
+    """`sysmon | head -3`: three lines, exit 0, no traceback."""
+    proc = subprocess.Popen(sysmon_cmd(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    lines = [proc.stdout.readline() for _ in range(3)]
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=30)
+    assert all(lines) and proc.returncode == 0, err
+    assert b"Traceback" not in err and err == b""
+
+
+def test_sigterm_ends_with_the_summary(live):
+    proc = subprocess.Popen(sysmon_cmd() + ["-v", "-S", "-p", "%evt.type", "proc.name=cat"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None and "capturing" in proc.stderr.readline()
+    subprocess.run(["cat", "/etc/hostname"], stdout=subprocess.DEVNULL, check=True)
+    time.sleep(0.5)
+    proc.terminate()
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "#Calls" in out and "< openat" in out, out[-500:]
+    assert "Kernel events:" in err and "Traceback" not in err

@@ -7,7 +7,7 @@ from importlib import resources
 
 from sysmon.events.decode import BLOB_HEADER, RECORD_HEADER, Decoder
 from sysmon.events.model import BLOB_BUF, BLOB_SOCKADDR, BLOB_STR, BLOB_TUPLE, ENTER, EXIT
-from sysmon.events.render import render_params
+from sysmon.events.render import RenderContext, render_params
 from sysmon.events.schema import PROCEXIT_NR, Schema
 from sysmon.events.sockaddr import TUPLE
 from sysmon.events.syscalls import BY_NAME
@@ -50,14 +50,14 @@ def test_openat_exit_params_and_info():
     evt = Decoder(schema, wall_offset_ns=0).decode(rec)
     assert (evt.type, evt.dir, evt.res, evt.comm, evt.ts_ns) == ("openat", EXIT, 3, "cat", 1_000)
     assert evt.params == {"fd": 3, "dirfd": -100, "name": "/etc/passwd", "flags": 0o2000000, "mode": 0, "dev": 0}
-    info = render_params(evt, lambda fd: FdInfo(fd, "file", "/etc/passwd") if fd == 3 else None)
+    info = render_params(evt, RenderContext(fd=lambda fd: FdInfo(fd, "file", "/etc/passwd") if fd == 3 else None))
     assert info == "fd=3(<f>/etc/passwd) dirfd=-100(AT_FDCWD) name=/etc/passwd flags=4097(O_RDONLY|O_CLOEXEC) mode=0 dev=0"
 
 
 def test_error_results_render_with_errno_names():
     schema = Schema.default()
     evt = Decoder(schema, 0).decode(record(BY_NAME["access"], EXIT, ret=-2, blobs=[(BLOB_STR, 0, b"/nope")]))
-    assert render_params(evt, None) == "res=-2(ENOENT) name=/nope"
+    assert render_params(evt) == "res=-2(ENOENT) name=/nope"
 
 
 def test_read_exit_carries_the_buffer_and_enter_args():
@@ -66,7 +66,7 @@ def test_read_exit_carries_the_buffer_and_enter_args():
                                            blobs=[(BLOB_BUF, 1, b"hi\x00\n!")]))
     assert evt.params == {"res": 5, "data": b"hi\x00\n!"}
     assert evt.raw_args[0] == 3 and evt.etype.fd_arg == 0
-    assert render_params(evt, None) == "res=5 data=hi..!"
+    assert render_params(evt) == "res=5 data=hi..!"
 
 
 def test_connect_tuple_and_sockaddr():
@@ -77,7 +77,7 @@ def test_connect_tuple_and_sockaddr():
                                            blobs=[(BLOB_SOCKADDR, 1, sa), (BLOB_TUPLE, 0, tup)]))
     assert str(evt.params["tuple"]) == "127.0.0.1:54321->127.0.0.1:80"
     assert evt.params["tuple"].l4proto == "tcp"
-    assert render_params(evt, None) == "res=0 tuple=127.0.0.1:54321->127.0.0.1:80 fd=3"
+    assert render_params(evt) == "res=0 tuple=127.0.0.1:54321->127.0.0.1:80 fd=3"
 
 
 def test_unknown_syscalls_keep_their_kernel_name():

@@ -259,8 +259,9 @@ def real() -> Catalogue:
     ("fd.net=93.184.0.0/16", make_event("read", res=1, raw_args=(4,)), True),
     ("fd.port=40000 and fd.port=80 and fd.port!=443", make_event("read", res=1, raw_args=(4,)), True),
     ("fd.ip=10.0.0.1 and fd.lip=10.0.0.1", make_event("read", res=1, raw_args=(4,)), True),
-    ("fd.name exists", make_event("read", res=1, raw_args=(9,)), False),
-    ("not fd.name exists", make_event("read", res=1, raw_args=(9,)), True),
+    ("fd.name exists", make_event("read", dir=ENTER, raw_args=(9,)), False),
+    ("not fd.name exists", make_event("read", dir=ENTER, raw_args=(9,)), True),
+    ("fd.name = ''", make_event("read", res=1, raw_args=(9,)), True),  # sysdig: an fd exit of an unknown fd names ""
     ("proc.name=curl and proc.aname=systemd and proc.aname[1]=bash", make_event("read", comm="curl"), True),
     ("user.name=root and evt.dir=< and evt.failed=false", make_event("read", res=1), True),
     ("evt.dir=> and evt.rawres exists", make_event("read", dir=ENTER), False),
