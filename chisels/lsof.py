@@ -1,7 +1,7 @@
 """lsof: the open file descriptors of every process, optionally filtered."""
 from __future__ import annotations
 
-from sysmon.chisel.api import Chisel, ChiselArg, ChiselContext, extend
+from sysmon.chisel.api import Chisel, ChiselArg, extend
 from sysmon.chisel.table import thread_table, user_name
 from sysmon.events.model import Event
 
@@ -15,9 +15,6 @@ class Lsof(Chisel):
     args = (ChiselArg("filter", "a filter that restricts the fd list, e.g. 'fd.name contains /etc' or "
                       "'proc.name=nginx'", "filter", optional=True),)
     filter: str | None
-
-    def on_init(self, ctx: ChiselContext) -> None:
-        pass
 
     def on_event(self, evt: Event) -> bool:
         self.ctx.end_capture()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sysmon.chisel.api import Chisel, ChiselArg, ChiselContext, extend, format_bytes
+from sysmon.chisel.api import Chisel, ChiselArg, extend, format_bytes
 from sysmon.chisel.table import thread_table, user_name
 from sysmon.events.model import Event
 
@@ -17,9 +17,6 @@ class Ps(Chisel):
     args = (ChiselArg("filter", "a filter that restricts the list, e.g. 'fd.name contains /etc' shows the "
                       "processes that have files open under /etc", "filter", optional=True),)
     filter: str | None
-
-    def on_init(self, ctx: ChiselContext) -> None:
-        pass
 
     def on_event(self, evt: Event) -> bool:
         self.ctx.end_capture()
