@@ -157,6 +157,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--only", help="run only workloads whose name contains this")
+    ap.add_argument("--tracers", help="run only tracers whose name contains one of these (comma-separated); "
+                    "untraced always runs")
     ap.add_argument("--install", action="store_true", help="apt-get install strace linux-perf bpftrace")
     ap.add_argument("--timeout", type=float, default=180, help="per workload run (strace can be very slow)")
     opts = ap.parse_args()
@@ -167,6 +169,9 @@ def main() -> None:
     available = {k for k, flag in (("write", "-w"), ("chisel", "-c ")) if f" {flag}" in helptext}
     with tempfile.TemporaryDirectory() as capture_dir:
         ts = tracers(capture_dir, available)
+        if opts.tracers:
+            keep = opts.tracers.split(",")
+            ts = [t for t in ts if t.name == "untraced" or any(k in t.name for k in keep)]
         print(f"# {time.strftime('%Y-%m-%d')} {os.uname().nodename} {os.uname().release}, {os.cpu_count()} CPUs; "
               f"median of {opts.runs} interleaved runs")
         print(f"{'workload':<36} {'tracer':<40}{'time s':>8}{'slowdown':>9}{'delivered':>11}{'dropped':>10}"

@@ -60,7 +60,7 @@ class LiveSession:
             self.source = LiveSource(probe)
             if self.verbose:
                 sys.stderr.write(f"sysmon: capturing ({self.probe_opts.transport}, "
-                                 f"{self.probe_opts.ringbuf_bytes >> 10} KiB)\n")
+                                 f"{self.probe_opts.ringbuf_bytes >> 10} KiB, {probe.describe_hooks()})\n")
                 sys.stderr.flush()
             self._loop(probe, self.source)
         finally:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sysmon.errors import ProbeError, SetupError
 from sysmon.events.schema import Spec
+from sysmon.events.syscalls import X86_64
 from sysmon.probe import btf
 
 MAX_SYSCALLS = 512
@@ -114,18 +115,74 @@ class Probe:
         self._table = self.bpf[b"sc_table"]
         self._specs = {nr: list(s) for nr, s in specs.items()}
         self._state_nrs = frozenset(state_nrs)
+        self._tracefs = Path(bcc.TRACEFS)
+        self.hooks: tuple[str, ...] = ()  # what the syscall programs are attached to now
         self.select(None)
 
     def select(self, nrs: Iterable[int] | None) -> None:
-        """Enable syscalls in the kernel: None = all; otherwise only these (pushdown)."""
-        wanted = None if nrs is None else set(nrs)
+        """Enable syscalls in the kernel: None = all; otherwise only these (pushdown).
+
+        A selection whose syscalls all have tracepoints is attached to just those
+        (syscalls:sys_enter_NAME/sys_exit_NAME), so other syscalls run no BPF program; otherwise
+        (or with None) raw_syscalls' sys_enter/sys_exit see every syscall and the table selects."""
+        wanted = None if nrs is None else {nr for nr in nrs if nr < MAX_SYSCALLS}
+        nargs = None if wanted is None else self._tracepoint_nargs(wanted)
         for nr in range(MAX_SYSCALLS):
             leaf = self._table.Leaf()
             for i, spec in enumerate(self._specs.get(nr, ())[:SPECS_PER_SYSCALL]):
                 leaf.spec[i].kind, leaf.spec[i].when, leaf.spec[i].slot, leaf.spec[i].aux = spec
             enabled = SC_ENABLED if wanted is None or nr in wanted else 0
             leaf.enabled = enabled | (SC_STATE if nr in self._state_nrs else 0)
+            leaf.nargs = nargs.get(nr, 6) if nargs else 6
             self._table[ctypes.c_int(nr)] = leaf
+        hooks = ("raw_syscalls",) if nargs is None else tuple(sorted(X86_64[nr] for nr in nargs))
+        if hooks != self.hooks:
+            self._attach(hooks)
+
+    def describe_hooks(self) -> str:
+        return "raw_syscalls" if self.hooks == ("raw_syscalls",) else f"{len(self.hooks)} syscall tracepoints"
+
+    def _tracepoint_nargs(self, nrs: set[int]) -> dict[int, int] | None:
+        """Declared argument count of each syscall's enter tracepoint; None if one has none."""
+        out = {}
+        for nr in nrs:
+            name = X86_64.get(nr)
+            fmt = self._tracefs / "events" / "syscalls" / f"sys_enter_{name}" / "format"
+            if name is None or not (self._tracefs / "events" / "syscalls" / f"sys_exit_{name}").is_dir():
+                return None
+            try:
+                fields = [line for line in fmt.read_text().splitlines() if line.strip().startswith("field:")]
+            except OSError:
+                return None
+            out[nr] = len(fields) - 5  # after the 4 common fields and __syscall_nr
+        return out
+
+    def _attach(self, hooks: tuple[str, ...]) -> None:
+        """Attach the new hooks before detaching the old: a switch may double an event, never lose one."""
+        old = self.hooks
+        self._hook(hooks, attach=True)
+        self.hooks = hooks
+        self._hook(old, attach=False)
+
+    def _hook(self, hooks: tuple[str, ...], *, attach: bool) -> None:
+        try:
+            if hooks == ("raw_syscalls",):
+                for tp, fn in ((b"sys_enter", b"raw_enter"), (b"sys_exit", b"raw_exit")):
+                    if attach:
+                        self.bpf.attach_raw_tracepoint(tp=tp, fn_name=fn)
+                    else:
+                        self.bpf.detach_raw_tracepoint(tp=tp)
+                return
+            for name in hooks:
+                for d in ("enter", "exit"):
+                    tp = f"syscalls:sys_{d}_{name}".encode()
+                    if attach:
+                        self.bpf.attach_tracepoint(tp=tp, fn_name=f"tp_{d}".encode())
+                    else:
+                        self.bpf.detach_tracepoint(tp=tp)
+        except Exception as e:  # bcc raises bare Exception on attach failure
+            raise ProbeError(f"attaching the probe to {hooks[0] if len(hooks) == 1 else 'syscall tracepoints'} "
+                             f"failed: {e}", hints=["run `sysmon --dump-bpf` to see the source"]) from e
 
     def pin(self, *, pids: Iterable[int] | None = None, tids: Iterable[int] | None = None,
             comms: Iterable[str] | None = None, uids: Iterable[int] | None = None) -> None:

@@ -69,7 +69,9 @@ struct sysmon_spec {
 
 struct sysmon_sc {
     struct sysmon_spec spec[SYSMON_SPECS];
-    u32 enabled; /* SC_* bits */
+    u16 enabled; /* SC_* bits */
+    u8 nargs;    /* declared arguments (the syscalls:sys_enter_NAME record holds these only) */
+    u8 pad;
 };
 
 #define SC_ENABLED 1 /* deliver this syscall */
