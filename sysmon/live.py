@@ -79,13 +79,12 @@ class LiveSession:
             self.on_ready()
         deadline = time.monotonic() + inspector.max_ns / 1e9 if inspector.max_ns else None
         checked = False
+        step = _packed_step(source, pump) if pump.passthrough and source.packs else _record_step(source, pump)
         try:
             while not self._stop and not pump.done:
-                batch = source.poll()
-                if not checked and batch:
+                if step() and not checked:
                     _check_struct_reads(probe)
                     checked = True
-                pump.feed_live(batch)
                 if deadline is not None and time.monotonic() > deadline:
                     break
         except KeyboardInterrupt:
@@ -112,6 +111,23 @@ class LiveSession:
             if self.verbose:
                 sys.stderr.write(f"sysmon: wrote {self.writer.written} events to {', '.join(self.writer.files)}; "
                                  f"{self.writer.dropped} dropped (disk too slow)\n")
+
+
+def _record_step(source: LiveSource, pump: Pump) -> Callable[[], bool]:
+    def step() -> bool:
+        batch = source.poll()
+        pump.feed_live(batch)
+        return bool(batch)
+    return step
+
+
+def _packed_step(source: LiveSource, pump: Pump) -> Callable[[], bool]:
+    """-w of everything: the records go to the file in the ring's bytes, never split apart."""
+    def step() -> bool:
+        chunk, starts, lengths = source.poll_packed()
+        pump.feed_live_packed(chunk, starts, lengths)
+        return bool(starts)
+    return step
 
 
 def _check_struct_reads(probe: Probe) -> None:

@@ -69,9 +69,19 @@ class Out(io.StringIO):
         return self.getvalue().splitlines()
 
 
-def live_run(argv: list[str], batches: list[list[bytes]], state: State | None = None) -> list[str]:
+def ring_chunk(records: list[bytes]) -> tuple[bytes, list[int], list[int]]:
+    """The records as the ring buffer holds them (8-byte header, padded to 8), as RingReader.drain gives them."""
+    chunk, starts = b"", []
+    for rec in records:
+        starts.append(len(chunk) + 8)
+        chunk += len(rec).to_bytes(4, "little") + bytes(4) + rec + bytes(-len(rec) % 8)
+    return chunk, starts, [len(r) for r in records]
+
+
+def live_run(argv: list[str], batches: list[list[bytes]], state: State | None = None, *,
+             packed: bool = False) -> list[str]:
     """What `sysmon ARGV` prints (and writes with -w) when the probe delivers `batches`: the live
-    session's pipeline with the probe replaced by the given records."""
+    session's pipeline with the probe replaced by the given records (`packed`: in ring bytes)."""
     from sysmon.capture.options import writer_from_args
     from sysmon.capture.pump import Pump
     from sysmon.events.decode import Decoder
@@ -91,7 +101,10 @@ def live_run(argv: list[str], batches: list[list[bytes]], state: State | None = 
     writer = writer_from_args(args, filter_text, WALL_OFFSET_NS, current) if args.writefile else None
     pump = Pump(decoder, inspector, writer, pipe.schema.wanted_nrs(pipe.kernel_types))
     for batch in batches:
-        pump.feed_live(batch)
+        if packed:
+            pump.feed_live_packed(*ring_chunk(batch))
+        else:
+            pump.feed_live(batch)
         if pump.done:
             break
     if writer is not None:

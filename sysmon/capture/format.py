@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import sys
 import time
 import zlib
+from array import array
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +27,8 @@ from sysmon.events.schema import PROCEXIT_NR, SCHEMA_VERSION
 MAGIC = b"\x89SMC\r\n\x1a\n"  # PNG-style: catches text-mode and 7-bit transfers
 CAPTURE_VERSION = 1
 
-HEADER, SNAPSHOT, BATCH, DROPS, END = "H", "S", "B", "D", "E"
-KINDS = frozenset({HEADER, SNAPSHOT, BATCH, DROPS, END})
+HEADER, SNAPSHOT, BATCH, PACKED, DROPS, END = "H", "S", "B", "P", "D", "E"
+KINDS = frozenset({HEADER, SNAPSHOT, BATCH, PACKED, DROPS, END})
 
 STATE_ONLY = 1  # event flag: written only because it changes state; replay applies it, never shows it
 
@@ -60,6 +62,22 @@ class Batch:
 
     def num(self, i: int) -> int:
         return self.nums[i] if self.nums is not None else self.first_num + i
+
+
+@dataclass(slots=True)
+class PackedBatch:
+    """Records as the ring buffer held them: one bytes object, with where each record's data starts
+    and how long it is (sysmon/probe/ringbuf.py). Numbered from `first_num`. Written as one `P`
+    frame without ever becoming one object per record: the unfiltered -w path."""
+
+    data: bytes
+    starts: list[int]
+    lengths: list[int]
+    first_num: int = 1
+
+    def unpack(self) -> Batch:
+        data = self.data
+        return Batch([data[s : s + n] for s, n in zip(self.starts, self.lengths)], self.first_num)
 
 
 def sysmon_version() -> str:
@@ -116,6 +134,34 @@ class Framer:
 
     def batch(self, batch: Batch) -> bytes:
         return self.frame(BATCH, [batch.first_num, batch.records, batch.nums, batch.flags])
+
+    def packed(self, batch: PackedBatch) -> bytes:
+        return self.frame(PACKED, [batch.first_num, batch.data, _u32le(batch.starts), _u32le(batch.lengths)])
+
+
+def _u32le(values: list[int]) -> bytes:
+    a = array("I", values)
+    if sys.byteorder == "big":
+        a.byteswap()
+    return a.tobytes()
+
+
+def _from_u32le(raw: bytes) -> list[int]:
+    a = array("I")
+    a.frombytes(raw)
+    if sys.byteorder == "big":
+        a.byteswap()
+    return a.tolist()
+
+
+def unpack_packed(body: Any) -> PackedBatch:
+    """A `P` frame's body; ValueError if it does not hold together."""
+    first_num, data, starts_raw, lengths_raw = body
+    starts, lengths = _from_u32le(starts_raw), _from_u32le(lengths_raw)
+    if not isinstance(first_num, int) or len(starts) != len(lengths) or (
+            starts and starts[-1] + lengths[-1] > len(data)):
+        raise ValueError("inconsistent packed batch")
+    return PackedBatch(data, starts, lengths, first_num)
 
 
 def frame_crc(kind: str, payload: bytes) -> int:

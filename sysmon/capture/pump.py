@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
-from sysmon.capture.format import NR_OFFSET, STATE_ONLY, Batch
+from sysmon.capture.format import NR_OFFSET, STATE_ONLY, Batch, PackedBatch
 from sysmon.events.decode import Decoder
 from sysmon.events.schema import EF_MODIFIES_STATE
 
@@ -49,6 +49,25 @@ class Pump:
         batch = Batch(records, self.next_num)
         self.next_num += len(records)
         self.feed(batch)
+
+    def feed_live_packed(self, data: bytes, starts: list[int], lengths: list[int]) -> None:
+        """Records still in the ring's bytes (LiveSource.poll_packed): written in one piece when
+        nothing needs them one by one (passthrough, no -e, no rotation, no -n), else split."""
+        packed = PackedBatch(data, starts, lengths, self.next_num)
+        self.next_num += len(starts)
+        writer = self.writer
+        if (not self.passthrough or writer is None or writer.room() is not None or writer.rotation.active
+                or self.inspector.max_events is not None):
+            self.feed(packed.unpack())
+            return
+        if starts:
+            stats = self.inspector.stats
+            stats.seen += len(starts)
+            stats.matched += len(starts)
+            offset = self.decoder.wall_offset_ns
+            stats.first_ns = stats.first_ns or int.from_bytes(data[starts[0] : starts[0] + 8], "little") + offset
+            stats.last_ns = int.from_bytes(data[starts[-1] : starts[-1] + 8], "little") + offset
+        writer.add(packed)
 
     def feed(self, batch: Batch) -> None:
         if self.passthrough:

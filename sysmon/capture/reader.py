@@ -22,7 +22,7 @@ from typing import IO, Any, Protocol, runtime_checkable
 
 import msgpack
 
-from sysmon.capture.format import BATCH, DROPS, END, HEADER, KINDS, MAGIC, SNAPSHOT, Batch, frame_crc
+from sysmon.capture.format import BATCH, DROPS, END, HEADER, KINDS, MAGIC, PACKED, SNAPSHOT, Batch, frame_crc, unpack_packed
 from sysmon.capture.migrate import Convert, migrate
 from sysmon.capture.snapshot import state_from_wire
 from sysmon.errors import CaptureError
@@ -187,8 +187,8 @@ class CaptureFile:
                 if frame is None:
                     break
                 kind, body = frame
-                if kind == BATCH:
-                    batch = self._batch(body)
+                if kind in (BATCH, PACKED):
+                    batch = self._batch(body) if kind == BATCH else self._packed(body)
                     self.events_read += len(batch.records)
                     yield batch
                 elif kind == DROPS:
@@ -214,6 +214,15 @@ class CaptureFile:
         except Exception as e:  # any malformed body: the crc matched, so the writer or a migration is wrong
             raise self._corrupt(f"malformed event batch ({e})") from e
         return Batch(records, first_num, nums, flags)
+
+    def _packed(self, body: Any) -> Batch:
+        try:
+            batch = unpack_packed(body).unpack()
+            if self._convert is not None:
+                batch.records = [self._convert(r) for r in batch.records]
+        except Exception as e:  # as in _batch
+            raise self._corrupt(f"malformed event batch ({e})") from e
+        return batch
 
     def _read_frame(self, expect: str) -> Any:
         frame = self._next_frame()

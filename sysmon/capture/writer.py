@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sysmon.capture.format import DROPS, END, HEADER, MAGIC, SNAPSHOT, Batch, Framer
+from sysmon.capture.format import DROPS, END, HEADER, MAGIC, SNAPSHOT, Batch, Framer, PackedBatch
 from sysmon.capture.rotate import Rotation
 from sysmon.capture.snapshot import state_to_wire
 from sysmon.errors import CaptureError
@@ -65,7 +65,7 @@ class CaptureWriter:
         self._state = state
         self._framer = Framer(compression)
         self._cond = threading.Condition()
-        self._queue: deque[Batch | _Open | _Drops | None] = deque()
+        self._queue: deque[Batch | PackedBatch | _Open | _Drops | None] = deque()
         self._queued_bytes = 0
         self._pending_drops = 0
         self._error: CaptureError | None = None
@@ -97,12 +97,11 @@ class CaptureWriter:
         """Events the current file takes before it rotates (-e), or None when unbounded."""
         return self.rotation.events - self._file_events if self.rotation.events else None
 
-    def add(self, batch: Batch) -> None:
+    def add(self, batch: Batch | PackedBatch) -> None:
         """Queue a batch (never blocks); rotate afterwards if the current file is due."""
         self.check()
-        n = len(batch.records)
+        n, size = _count_and_size(batch)
         if n:
-            size = sum(map(len, batch.records))
             with self._cond:
                 if self._queued_bytes + size > self.queue_bytes:
                     self.dropped += n
@@ -189,14 +188,15 @@ class CaptureWriter:
             os.close(self._fd)
             self._fd = -1
 
-    def _write_items(self, items: list[Batch | _Open | _Drops | None]) -> bool:
+    def _write_items(self, items: list[Batch | PackedBatch | _Open | _Drops | None]) -> bool:
         frames: list[bytes] = []
         counts: list[int] = []  # events in each frame
         for item in items:
-            if isinstance(item, Batch):
-                frames.append(self._framer.batch(item))
-                counts.append(len(item.records))
-                self._raw_out += sum(map(len, item.records))
+            if isinstance(item, (Batch, PackedBatch)):
+                frames.append(self._framer.batch(item) if isinstance(item, Batch) else self._framer.packed(item))
+                n, size = _count_and_size(item)
+                counts.append(n)
+                self._raw_out += size
                 self._bytes_out += len(frames[-1])
             elif isinstance(item, _Drops):
                 frames.append(self._framer.frame(DROPS, {"events": item.events}))
@@ -265,3 +265,9 @@ class CaptureWriter:
             if e.errno in (errno.ENOSPC, errno.EDQUOT) else []
         return CaptureError(f"writing {self._name} failed: {e.strerror}; the file holds the {self.written} "
                             f"events written before, {self.lost} events were lost", hints=hints)
+
+
+def _count_and_size(batch: Batch | PackedBatch) -> tuple[int, int]:
+    if isinstance(batch, PackedBatch):
+        return len(batch.starts), len(batch.data)
+    return len(batch.records), sum(map(len, batch.records))

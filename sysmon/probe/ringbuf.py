@@ -17,7 +17,10 @@ import mmap
 
 BUSY = 1 << 31
 DISCARD = 1 << 30
+FLAGS = BUSY | DISCARD
+LENGTH = DISCARD - 1
 HDR = 8
+MAX_RECORD = 1 << 16  # sysmon.bpf.c submits at most SCRATCH_SIZE / 2
 
 
 class RingReader:
@@ -34,32 +37,38 @@ class RingReader:
         self._words = self._data.cast("I")
 
     def drain(self, limit: int = 8 << 20) -> tuple[bytes, list[int], list[int]]:
-        """Committed records since the last call: (chunk, starts, lengths) of each record's data."""
+        """Committed records since the last call: (chunk, starts, lengths) of each record's data.
+
+        The chunk is the ring's bytes verbatim (8-byte record headers and padding included), copied
+        before the walk so the walk reads a local buffer."""
         cons = self._cons[0]
-        prod = self._prod[0]
-        if prod == cons:
+        avail = self._prod[0] - cons
+        if avail <= 0:
             return b"", [], []
-        words = self._words
-        mask = self.mask
-        pos = cons
-        end = min(prod, cons + limit)
+        walk_end = min(avail, limit)
+        begin = cons & self.mask
+        # A record starting before walk_end ends before walk_end + MAX_RECORD (or at the producer).
+        chunk = self._data[begin : begin + min(avail, walk_end + MAX_RECORD)].tobytes()
+        words = memoryview(chunk).cast("I")
         starts: list[int] = []
         lengths: list[int] = []
-        while pos < end:
-            hdr = words[(pos & mask) >> 2]
-            if hdr & BUSY:
-                break
-            length = hdr & 0x3FFFFFFF
-            if not hdr & DISCARD:
-                starts.append(pos - cons + HDR)
-                lengths.append(length)
-            pos += (length + HDR + 7) & ~7
-        if pos == cons:
+        add_start, add_length = starts.append, lengths.append
+        off = 0
+        while off < walk_end:
+            hdr = words[off >> 2]
+            if hdr & FLAGS:
+                if hdr & BUSY:
+                    break
+                off += ((hdr & LENGTH) + HDR + 7) & ~7  # discarded
+                continue
+            add_start(off + HDR)
+            add_length(hdr)
+            off += (hdr + HDR + 7) & ~7
+        words.release()
+        if off == 0:
             return b"", [], []
-        begin = cons & mask
-        chunk = self._data[begin : begin + (pos - cons)].tobytes()
-        self._cons[0] = pos
-        return chunk, starts, lengths
+        self._cons[0] = cons + off
+        return (chunk if off == len(chunk) else chunk[:off]), starts, lengths
 
     def close(self) -> None:
         for view in (self._words, self._data, self._prod, self._cons):

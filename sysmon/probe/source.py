@@ -51,6 +51,19 @@ class LiveSource:
             return
         self._batch = [chunk[s : s + n] for s, n in zip(starts, lengths)]
 
+    @property
+    def packs(self) -> bool:
+        """Whether poll_packed() works: the ring buffer does, perf buffers come record by record."""
+        return self.probe.opts.transport != "perf"
+
+    def poll_packed(self) -> tuple[bytes, list[int], list[int]]:
+        """Like poll(), but the records stay in the ring's bytes: (chunk, starts, lengths)."""
+        chunk, starts, lengths = self._ring.drain()
+        if not starts:
+            time.sleep(self.poll_ms / 1000)
+        self.delivered += len(starts)
+        return chunk, starts, lengths
+
     def _on_perf(self, _cpu: int, data: int, size: int) -> None:
         try:
             self._batch.append(ctypes.string_at(data, size))

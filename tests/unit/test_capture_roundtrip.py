@@ -40,13 +40,24 @@ def test_names_from_before_the_capture_resolve(tmp_path):
     assert lines[:2] == ["2 nginx /var/log/app.log www-data", "6 nginx /etc/hosts www-data"]
 
 
-def test_w_alone_is_quiet_and_writes_every_record(tmp_path):
+@pytest.mark.parametrize("packed", [False, True], ids=["records", "ring-bytes"])
+def test_w_alone_is_quiet_and_writes_every_record(tmp_path, packed):
     path = str(tmp_path / "a.smc")
-    assert live_run(["-w", path], batches()) == []
+    assert live_run(["-w", path], batches(), packed=packed) == []
     src = open_source(path)
-    got = [r for b in src.batches() for r in b.records]
-    assert got == records() and src.warning is None
+    got = [(b.num(i), r) for b in src.batches() for i, r in enumerate(b.records)]
+    assert got == list(enumerate(records(), 1)) and src.warning is None
     assert src.header["wall_offset_ns"] == WALL_OFFSET_NS
+    assert (b"\xa1P" in open(path, "rb").read()) == packed  # ring bytes go to P frames whole
+
+
+def test_ring_bytes_are_split_where_records_are_needed_one_by_one(tmp_path):
+    """-e cuts files at exact event counts, also when the records arrive in ring bytes."""
+    path = str(tmp_path / "a.smc")
+    live_run(["-w", path, "-e", "5"], batches(), packed=True)
+    files = sorted(tmp_path.glob("a.smc*"), key=lambda f: int(f.name[5:]))
+    counts = [sum(len(b.records) for b in open_source(str(f)).batches()) for f in files]
+    assert sum(counts) == len(records()) and set(counts[:-1]) == {5}
 
 
 def test_filtered_capture_keeps_state_events_hidden(tmp_path):
