@@ -1,15 +1,18 @@
 """Replay speed: events/s of `sysmon -r` on a large capture, with and without filters and output.
 
-Usage:  .venv/bin/python bench/replay.py [--events 1000000] [--keep FILE]
+Usage:  .venv/bin/python bench/replay.py [--events 1000000] [--runs 3] [--keep FILE | --capture FILE]
 
 Builds a capture of N synthetic probe records (the RECORD_HEADER layout: a web-server-like mix of
 reads and writes with data buffers, opens, closes and cheap calls over 50 processes) with the real
-CaptureWriter, then times `sysmon -r` as a subprocess for each configuration (best of --runs).
+CaptureWriter (or reuses one made with --keep), then times `sysmon -r` as a subprocess for each
+configuration, output to /dev/null: the median of --runs, runs of the configurations interleaved.
+Times include the interpreter's start (about 0.2 s).
 """
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -18,6 +21,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from sysmon.capture.format import Batch, make_header  # noqa: E402
+from sysmon.capture.reader import open_source  # noqa: E402
 from sysmon.capture.writer import CaptureWriter  # noqa: E402
 from sysmon.events.decode import BLOB_HEADER, RECORD_HEADER  # noqa: E402
 from sysmon.events.model import BLOB_BUF, BLOB_STR, ENTER, EXIT  # noqa: E402
@@ -86,40 +90,47 @@ CONFIGS = [
     ("no filter, quiet (-q)", ["-q"]),
     ("selective filter, printed", ["-p", "%proc.name %fd.name", "evt.type=openat and evt.dir=< and proc.name=worker7"]),
     ("full default format to /dev/null", []),
+    ("JSON (-j) default fields to /dev/null", ["-j"]),
 ]
 
 
-def timed(path: str, extra: list[str], runs: int) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "sysmon", "-r", path, *extra], stdout=subprocess.DEVNULL, check=True)
-        best = min(best, time.perf_counter() - t0)
-    return best
+def timed(path: str, extra: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "sysmon", "-r", path, *extra], stdout=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - t0
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=1_000_000)
-    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--keep", metavar="FILE", help="write the capture here and keep it")
+    ap.add_argument("--capture", metavar="FILE", help="time this capture (made with --keep) instead of building one")
     ap.add_argument("--chisel", metavar="NAME", default="topfiles_bytes", help="chisel to time, if chisels exist")
     opts = ap.parse_args()
-    path = opts.keep or tempfile.mktemp(suffix=".smc")
-    t0 = time.perf_counter()
-    n = build(path, opts.events)
-    print(f"capture: {n} events, {os.path.getsize(path) / 1e6:.1f} MB, built in {time.perf_counter() - t0:.1f} s")
+    if opts.capture:
+        path = opts.capture
+        n = sum(len(batch.records) for batch in open_source(path).batches())
+    else:
+        path = opts.keep or tempfile.mktemp(suffix=".smc")
+        t0 = time.perf_counter()
+        n = build(path, opts.events)
+        print(f"capture: {n} events, {os.path.getsize(path) / 1e6:.1f} MB, built in {time.perf_counter() - t0:.1f} s")
     configs = list(CONFIGS)
     help_text = subprocess.run([sys.executable, "-m", "sysmon", "--help"], capture_output=True, text=True).stdout
     if "--chisel" in help_text:
         configs.append((f"chisel {opts.chisel}", ["-c", opts.chisel]))
-    print(f"{'configuration':40} {'seconds':>8} {'events/s':>12}")
+    print(f"{'configuration':40} {'seconds':>8} {'events/s':>12}   (median of {opts.runs})")
     try:
-        for name, extra in configs:
-            secs = timed(path, extra, opts.runs)
+        times: dict[str, list[float]] = {name: [] for name, _ in configs}
+        for _ in range(opts.runs):
+            for name, extra in configs:
+                times[name].append(timed(path, extra))
+        for name, _ in configs:
+            secs = statistics.median(times[name])
             print(f"{name:40} {secs:8.2f} {n / secs:12,.0f}")
     finally:
-        if not opts.keep:
+        if not opts.keep and not opts.capture:
             os.unlink(path)
 
 

@@ -22,6 +22,8 @@ Predicate = Callable[[Event, State], bool]
 
 
 class Sink(Protocol):
+    """Gets every matching event. A sink may hold its output until `flush()`, if it has one."""
+
     def emit(self, evt: Event, state: State) -> None: ...
 
 
@@ -53,6 +55,7 @@ class Inspector:
         self.clock = clock
         self.predicate = predicate
         self.sinks = list(sinks)
+        self._flushes: list[Callable[[], None]] = [f for f in (getattr(s, "flush", None) for s in self.sinks) if f]
         self.max_events = max_events
         self.max_ns = int(max_seconds * 1e9) if max_seconds else None
         self.summary = summary
@@ -63,26 +66,27 @@ class Inspector:
         """Run one event through the stages; returns whether it matched the filter."""
         stats = self.stats
         stats.seen += 1
+        ts = evt.ts_ns
         if not stats.first_ns:
-            stats.first_ns = evt.ts_ns
-        stats.last_ns = evt.ts_ns
-        if self.max_ns is not None and evt.ts_ns - stats.first_ns > self.max_ns:
+            stats.first_ns = ts
+        stats.last_ns = ts
+        if self.max_ns is not None and ts - stats.first_ns > self.max_ns:
             self.done = True
             return False
         self.clock.observe(evt)
         for tick in self.tickers:
             tick(evt)
-        self.parser.flush()  # removals asked for by the previous event (closed fds, exited threads)
+        parser = self.parser
         pred = self.predicate
         if EF_MODIFIES_STATE in evt.etype.flags:
-            self.parser.apply(evt)
-            ok = pred is None or pred(evt, self.state)
+            parser.apply(evt)  # first carries out the removals the previous event asked for
+            if pred is not None and not pred(evt, self.state):
+                return False
         else:
-            ok = pred is None or pred(evt, self.state)
-            if ok:
-                self.parser.apply(evt)
-        if not ok:
-            return False
+            parser.flush()  # removals asked for by the previous event (closed fds, exited threads)
+            if pred is not None and not pred(evt, self.state):
+                return False
+            parser.apply(evt)
         stats.matched += 1
         if self.summary:
             stats.by_type[(evt.dir, evt.type)] += 1
@@ -92,8 +96,14 @@ class Inspector:
             self.done = True
         return True
 
+    def flush(self) -> None:
+        """Have the sinks write what they hold (after each batch, and at the end)."""
+        for flush in self._flushes:
+            flush()
+
     def run(self, events: Iterable[Event]) -> None:
         for evt in events:
             self.process(evt)
             if self.done:
-                return
+                break
+        self.flush()

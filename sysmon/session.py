@@ -43,7 +43,11 @@ class Pipeline:
         return insp
 
     def finish(self) -> None:
-        """The source is exhausted or stopped: chisels print their end-of-capture output."""
+        """The source is exhausted or stopped: sinks write what they hold, chisels their end-of-capture output."""
+        for sink in self.sinks:
+            flush = getattr(sink, "flush", None)
+            if flush is not None:
+                flush()
         if self.chisels is not None:
             self.chisels.end()
 
@@ -63,7 +67,8 @@ def build(args: argparse.Namespace, filter_text: str, out: TextIO) -> Pipeline:
     if args.quiet or (args.writefile and not args.format and not args.json):  # -w implies -q, as sysdig
         return pipe
     if args.json:
-        pipe.sinks.append(JsonSink(fmt, catalogue, out, time_type=args.timetype, bufmode=bufmode, max_buf=max_buf))
+        pipe.sinks.append(JsonSink(fmt, catalogue, out, time_type=args.timetype, bufmode=bufmode, max_buf=max_buf,
+                                   unbuffered=args.unbuffered))
     else:
         pipe.sinks.append(TextSink(fmt, catalogue, out, time_type=args.timetype, bufmode=bufmode,
                                    max_buf=max_buf, unbuffered=args.unbuffered))

@@ -32,13 +32,14 @@ class Pump:
         """`wanted` (Schema.wanted_nrs): syscall numbers the filter can match or that change state;
         other records are skipped undecoded, and neither shown nor written."""
         self.decoder = decoder
-        self.wanted = wanted
         self.inspector = inspector
         self.writer = writer
         self.next_num = 1  # number of the next live record
         self.passthrough = (writer is not None and inspector.predicate is None and not inspector.sinks
                             and not inspector.summary)
         self._state_nrs = {nr.to_bytes(2, "little") for nr in decoder.schema.state_nrs()}
+        # `wanted` as the record's nr bytes: one slice and one set lookup per record
+        self._wanted_keys = None if wanted is None else {nr.to_bytes(2, "little") for nr in wanted}
 
     @property
     def done(self) -> bool:
@@ -72,6 +73,8 @@ class Pump:
     def feed(self, batch: Batch) -> None:
         if self.passthrough:
             self._passthrough(batch)
+        elif self.writer is None and batch.flags is None:
+            self._show(batch)
         else:
             self._inspect(batch)
 
@@ -115,6 +118,25 @@ class Pump:
                 decoder.count = batch.num(i) - 1
                 parser.apply(decoder.decode(rec))
 
+    def _show(self, batch: Batch) -> None:
+        """Nothing to write and no STATE_ONLY records (printing, chisels, -q): decode and inspect."""
+        decoder = self.decoder
+        decode = decoder.decode
+        inspector = self.inspector
+        process = inspector.process
+        wanted = self._wanted_keys
+        nums = batch.nums
+        first = batch.first_num - 1
+        at = NR_OFFSET
+        for i, rec in enumerate(batch.records):
+            if wanted is not None and rec[at : at + 2] not in wanted:
+                continue
+            decoder.count = nums[i] - 1 if nums is not None else first + i
+            process(decode(rec))
+            if inspector.done:
+                break
+        inspector.flush()  # the batch's output in one write
+
     def _inspect(self, batch: Batch) -> None:
         decoder = self.decoder
         inspector = self.inspector
@@ -124,10 +146,10 @@ class Pump:
         kept: list[int] = []
         kept_flags: list[int] = []
         records = batch.records
-        wanted = self.wanted
+        wanted = self._wanted_keys
         at = NR_OFFSET
         for i, rec in enumerate(records):
-            if wanted is not None and rec[at] | rec[at + 1] << 8 not in wanted:
+            if wanted is not None and rec[at : at + 2] not in wanted:
                 continue
             decoder.count = batch.num(i) - 1
             evt = decoder.decode(rec)
@@ -149,6 +171,7 @@ class Pump:
                     room = writer.room()
             if inspector.done:
                 break
+        inspector.flush()  # the batch's output in one write
         if writer is not None:
             writer.add(_subset(batch, kept, kept_flags))
 

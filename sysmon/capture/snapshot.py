@@ -11,7 +11,7 @@ import ipaddress
 from typing import Any
 
 from sysmon.events.model import SockAddr, SockTuple
-from sysmon.state.state import FdInfo, FdTable, State, ThreadInfo
+from sysmon.state.state import FdInfo, FdTable, Interface, State, ThreadInfo
 
 _THREAD_FIELDS = tuple(f.name for f in dataclasses.fields(ThreadInfo) if f.name != "fdtable")
 _FD_FIELDS = tuple(f.name for f in dataclasses.fields(FdInfo) if f.name != "tuple")
@@ -43,6 +43,7 @@ def state_to_wire(state: State) -> dict[str, Any]:
         "users": list(state.users.items()),
         "groups": list(state.groups.items()),
         "accounts": [[uid, home, shell] for uid, (home, shell) in state.accounts.items()],
+        "interfaces": [[str(i.addr), None if i.netmask is None else str(i.netmask)] for i in state.interfaces],
     }
 
 
@@ -56,7 +57,10 @@ def state_from_wire(data: dict[str, Any]) -> State:
         thread = ThreadInfo(**kwargs, fdtable=tables[item["fdtable"]])
         threads[thread.tid] = thread
     accounts = {uid: (home, shell) for uid, home, shell in data.get("accounts", ())}
-    return State(threads, dict(data["users"]), dict(data["groups"]), accounts=accounts)
+    state = State(threads, dict(data["users"]), dict(data["groups"]), accounts=accounts)
+    state.interfaces = [Interface(ipaddress.ip_address(addr), None if mask is None else ipaddress.IPv4Address(mask))
+                        for addr, mask in data.get("interfaces", ())]
+    return state
 
 
 def _fd_to_wire(fd: FdInfo) -> dict[str, Any]:

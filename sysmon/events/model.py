@@ -38,7 +38,8 @@ SLOT_RET = 7
 
 # Event.pid of an event whose thread nobody knows (a scap scheduler event of an unseen thread):
 # its proc/user fields are unavailable, and the state parser creates no thread for it (as libsinsp).
-NO_THREAD = -1
+# Not -1: that is the pid of libsinsp's made-up thread of a container event.
+NO_THREAD = -2
 
 
 @dataclass(frozen=True, slots=True)

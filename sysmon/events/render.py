@@ -121,6 +121,12 @@ def _pid_text(v: Any, ctx: RenderContext) -> str:
 
 
 ValueRenderer = Callable[["Event", Any, RenderContext, BufRenderer], str]
+_STATEFUL_TYPES = frozenset({"FD", "PID", "FSPATH", "FSRELPATH", "UID", "GID", "FDLIST"})
+
+
+def uses_state(p: Param) -> bool:
+    """Whether the parameter's text reads the RenderContext (see value_renderer)."""
+    return p.type in _STATEFUL_TYPES
 
 
 def value_renderer(p: Param) -> ValueRenderer:
@@ -183,12 +189,16 @@ def render_params(evt: Event, ctx: RenderContext = NO_CONTEXT, bufmode: str = ""
 
     A parameter the event carries empty renders as NULL (sysdig); one it lacks is left out.
     """
+    return render_params_with(evt, ctx, lambda b: render_buffer(b, bufmode, max_buf))
+
+
+def render_params_with(evt: Event, ctx: RenderContext, buf: BufRenderer) -> str:
+    """render_params with the data buffer renderer given (made once per output, not per event)."""
     etype = evt.etype
     if etype.generic:
         return ""  # sysdig shows no arguments for generic syscall events
     params = evt.params
     out = []
-    buf: BufRenderer = lambda b: render_buffer(b, bufmode, max_buf)  # noqa: E731
     empty: frozenset[str] | None = None
     for p in etype.params_for(evt.dir):
         v = params.get(p.name)

@@ -188,6 +188,15 @@ class EventType:
     fd_arg: int | None = None
     syscalls: tuple[str, ...] = ()  # kernel syscall names mapped to this event
     generic: bool = False  # a syscall without its own row (sysdig's `syscall` event): no arguments shown
+    # per direction: whether evt.info needs the thread's state (fds, cwd, names) to render the parameters
+    renders_with_state: tuple[bool, bool] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        from sysmon.events.render import uses_state  # noqa: PLC0415 (render imports this module's types)
+
+        object.__setattr__(self, "renders_with_state", tuple(
+            not self.generic and any(uses_state(p) for p in params) for params in (self.enter_params, self.exit_params)
+        ))
 
     def params_for(self, direction: int) -> tuple[Param, ...]:
         return self.enter_params if direction == ENTER else self.exit_params

@@ -34,11 +34,11 @@ class Clock:
         self.delta_ns = ts - self.prev_ns if self.prev_ns else 0
         self.prev_ns = ts
         if evt.dir == ENTER:
-            self._enters[evt.tid] = (ts, evt.type)
+            self._enters[evt.tid] = (ts, evt.etype.name)
             self.latency_ns = 0
             return
         enter = self._enters.pop(evt.tid, None)
-        self.latency_ns = ts - enter[0] if enter is not None and enter[1] == evt.type else None
+        self.latency_ns = ts - enter[0] if enter is not None and enter[1] == evt.etype.name else None
 
 
 def seconds(ns: int) -> str:

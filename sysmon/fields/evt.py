@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sysmon.events.flags import errno_name
 from sysmon.events.model import DIR_CHARS, ENTER, EXIT
-from sysmon.events.render import AT_FDCWD, RenderContext, render_params, render_value
+from sysmon.events.render import AT_FDCWD, NO_CONTEXT, RenderContext, render_params_with, render_value
 from sysmon.events.schema import EF_IO_READ, EF_IO_WRITE, EF_WAIT, PROCEXIT_NR, Schema, s32
 from sysmon.fields import clock as tm
 from sysmon.fields.catalogue import ArgKind, Extractor, Field, FieldClass, FieldType
@@ -91,7 +91,13 @@ def _param(evt: Event, arg: str | None) -> Param | None:
 
 def info_extractor(bufmode: str, max_buf: int | None) -> Extractor:
     """evt.info / evt.args with data buffers rendered in `bufmode`, cut to `max_buf` bytes."""
-    return lambda evt, state, _arg: render_params(evt, render_context(evt, state), bufmode, max_buf)
+    buf = lambda b: render_buffer(b, bufmode, max_buf)  # noqa: E731
+
+    def info(evt: Event, state: State, arg: str | None) -> str:
+        with_state = evt.etype.renders_with_state[evt.dir]  # else the context is never read: skip making it
+        return render_params_with(evt, render_context(evt, state) if with_state else NO_CONTEXT, buf)
+
+    return info
 
 
 def arg_extractor(bufmode: str, max_buf: int | None) -> Extractor:

@@ -163,7 +163,7 @@ def _proc_fields() -> tuple[Field, ...]:
         Field("proc.pid", T.INT64, "the id of the process generating the event.",
               lambda e, s, a: e.pid if e.pid != NO_THREAD else None, kernel="pid"),
         Field("proc.exe", T.STR, "the first command line argument (usually the executable name or a custom one).",
-              _of_thread(lambda t: t.exe or None)),
+              _of_thread(lambda t: t.exe)),
         Field("proc.name", T.STR, "the name (excluding the path) of the executable generating the event.",
               lambda e, s, a: e.comm if e.pid != NO_THREAD else None, kernel="comm"),
         Field("proc.args", T.STR, "the arguments passed on the command line when starting the process generating "

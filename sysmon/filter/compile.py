@@ -235,8 +235,8 @@ def _string_matcher(op: str, operands: tuple[Any, ...]) -> Match:
         lc = c.lower()
         return lambda v: lc in _to_str(v).lower()
     table: dict[str, Match] = {
-        "=": lambda v: _to_str(v) == c,
-        "!=": lambda v: _to_str(v) != c,
+        "=": lambda v: (v if v.__class__ is str else _to_str(v)) == c,
+        "!=": lambda v: (v if v.__class__ is str else _to_str(v)) != c,
         "contains": lambda v: c in _to_str(v),
         "startswith": lambda v: _to_str(v).startswith(c),
         "endswith": lambda v: _to_str(v).endswith(c),

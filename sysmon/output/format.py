@@ -7,6 +7,7 @@ as sysdig does; `%-12f` is accepted and means the same.
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring_ascii
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 DEFAULT_FORMAT = "*%evt.num %evt.outputtime %evt.cpu %proc.name (%thread.tid) %evt.dir %evt.type %evt.info"
 TIME_TYPES = "hardD"  # -t: human, absolute, relative to the first event, enter->exit delta, delta to previous print
 NA = "<NA>"
+_PLAIN = frozenset({str, int})  # value types a text line takes as they are (str(v) is their text)
+_to_json = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
 
 _NAME = re.compile(r"(-?)(\d*)([A-Za-z_][A-Za-z0-9_.]*)(\[[^\]]*\])?")
 
@@ -101,7 +104,13 @@ def _check_printable(field: Field, arg: str | None, span: tuple[int, int]) -> No
 
 
 class Formatter:
-    """Turns events into lines of text (`format`) or JSON objects (`format_json`)."""
+    """Turns events into lines of text (`format`) or JSON objects (`format_json`).
+
+    A text line is one `str.format` of a template made from the format once: the literals, and a
+    `{}` (or `{!s:<W.W}` for a width) per field, filled with the fields' values. Values that are
+    already str or int go in as they are; others (None, bools, buffers, lists...) take the slow path
+    through `_to_text`.
+    """
 
     def __init__(
         self,
@@ -120,77 +129,83 @@ class Formatter:
         self._bufmode, self._max_buf = bufmode, max_buf
         self._last_printed_ns = 0
         info = info_extractor(bufmode, max_buf)
-        # Fields whose text depends on the output options, not just on the event.
+        # Fields whose value depends on the output options, not just on the event.
         self._overrides: dict[str, Extractor] = {
             "evt.info": info,
             "evt.args": info,
             "evt.arg": arg_extractor(bufmode, max_buf),
             "evt.outputtime": lambda evt, state, arg: self._output_ns(evt),
         }
-        self._text_fns = [self._compile_text(tok) for tok in self.tokens]
-        self._widths = [tok.width for tok in self.tokens]
+        fields = [tok for tok in self.tokens if tok.field is not None]
+        self._texts = [(self._text_extractor(tok), tok.arg) for tok in fields]
+        # JSON: one member per distinct field text, in key order (as json.dumps(sort_keys=True) writes them)
+        by_key = {tok.text: tok for tok in reversed(fields)}
+        self._keys = sorted(by_key)
+        self._values = [(self._extractor(by_key[k]), by_key[k].arg) for k in self._keys]
+        self._heads = [("{" if i == 0 else ",") + encode_basestring_ascii(k) + ":" for i, k in enumerate(self._keys)]
+        self._template = "".join(
+            tok.text.replace("{", "{{").replace("}", "}}") if tok.field is None
+            else "{!s:<%d.%d}" % (tok.width, tok.width) if tok.width else "{}"
+            for tok in self.tokens
+        )
 
     def format(self, evt: Event, state: State) -> str | None:
-        parts = [fn(evt, state) for fn in self._text_fns]
-        if None in parts:
-            if self.require_all:
+        values = [extract(evt, state, arg) for extract, arg in self._texts]
+        if not _PLAIN.issuperset(map(type, values)):
+            texts = self._as_texts(values)
+            if texts is None:
                 return None
-            parts = [(NA.ljust(w)[:w] if w else NA) if p is None else p for p, w in zip(parts, self._widths)]
+            values = texts
         self._last_printed_ns = evt.ts_ns
-        return "".join(parts)  # type: ignore[arg-type]
+        return self._template.format(*values)
 
-    def _compile_text(self, tok: Token) -> Callable[[Event, State], str | None]:
-        """One closure per token, chosen once: the per-event path makes one call per field."""
-        if tok.field is None:
-            literal = tok.text
-            return lambda evt, state: literal
-        if tok.field.name == "evt.outputtime":
-            fn: Callable[[Event, State], str | None] = lambda evt, state: self._output_text(evt)
-        else:
-            extract = self._overrides.get(tok.field.name, tok.field.extract)
-            arg, to_text = tok.arg, self._to_text
-
-            def fn(evt: Event, state: State) -> str | None:
-                v = extract(evt, state, arg)
-                cls = v.__class__
-                if cls is str:
-                    return v  # type: ignore[no-any-return]
-                return str(v) if cls is int else to_text(v)
-
-        width = tok.width
-        if not width:
-            return fn
-
-        def padded(evt: Event, state: State) -> str | None:
-            text = fn(evt, state)
-            return None if text is None else text.ljust(width)[:width]
-
-        return padded
+    def _as_texts(self, values: list[Any]) -> list[Any] | None:
+        """The values as the template takes them (str or int); None if a field is unavailable and
+        the format requires all of them."""
+        texts: list[Any] = []
+        for v in values:
+            if v.__class__ not in _PLAIN:
+                v = self._to_text(v)
+                if v is None:
+                    if self.require_all:
+                        return None
+                    v = NA
+            texts.append(v)
+        return texts
 
     def format_json(self, evt: Event, state: State) -> str | None:
-        obj: dict[str, Any] = {}
-        for tok in self.tokens:
-            if tok.field is None:
-                continue
-            value = self._json(self._value(tok, evt, state))
-            if value is None and self.require_all:
+        """`{"evt.num":1,"proc.name":"cat"}`: what json.dumps(sort_keys=True, separators=(",", ":")) gives.
+
+        Written from the precomputed keys when every value is a str or an int (json's own text for
+        them); other values go through json."""
+        values = [extract(evt, state, arg) for extract, arg in self._values]
+        if not _PLAIN.issuperset(map(type, values)):
+            values = [self._json(v) for v in values]
+            if self.require_all and None in values:
                 return None
-            obj[tok.text] = value
+            self._last_printed_ns = evt.ts_ns
+            return _to_json(dict(zip(self._keys, values)))
         self._last_printed_ns = evt.ts_ns
-        return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+        if not values:
+            return "{}"
+        return "".join([head + (encode_basestring_ascii(v) if v.__class__ is str else str(v))
+                        for head, v in zip(self._heads, values)]) + "}"
 
     # -- values --------------------------------------------------------------------------------
 
-    def _value(self, tok: Token, evt: Event, state: State) -> Any:
+    def _extractor(self, tok: Token) -> Extractor:
         assert tok.field is not None
-        extract = self._overrides.get(tok.field.name, tok.field.extract)
-        return extract(evt, state, tok.arg)
+        return self._overrides.get(tok.field.name, tok.field.extract)
 
-    def _text(self, tok: Token, evt: Event, state: State) -> str | None:
+    def _text_extractor(self, tok: Token) -> Extractor:
+        """The extractor of the text form: the same, but evt.outputtime gives its -t text."""
         assert tok.field is not None
-        if tok.field.name == "evt.outputtime":
-            return self._output_text(evt)
-        return self._to_text(self._value(tok, evt, state))
+        if tok.field.name != "evt.outputtime":
+            return self._extractor(tok)
+        render: Callable[[int], str] = tm.clock_time if self._time_type == "h" else tm.seconds
+        if self._time_type in "ha":  # the event's own time
+            return lambda evt, state, arg: render(evt.ts_ns)
+        return lambda evt, state, arg: render(self._output_ns(evt))
 
     def _to_text(self, v: Any) -> str | None:
         if v is None:
@@ -223,7 +238,3 @@ class Formatter:
         if t == "D":
             return ts - self._last_printed_ns if self._last_printed_ns else 0
         return ts
-
-    def _output_text(self, evt: Event) -> str:
-        render: Callable[[int], str] = tm.clock_time if self._time_type == "h" else tm.seconds
-        return render(self._output_ns(evt))

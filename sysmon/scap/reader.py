@@ -9,6 +9,7 @@ A truncated or corrupt file yields everything intact, then raises one CaptureErr
 from __future__ import annotations
 
 import gzip
+import json
 import struct
 import zlib
 from collections.abc import Iterator
@@ -38,6 +39,7 @@ EF_USES_FD = 1 << 2
 U64 = (1 << 64) - 1
 NO_ARG = U64  # an unknown raw argument: -1 whatever its width
 NO_ARGS = (NO_ARG,) * 6
+PPM_CL_CLONE_THREAD = 1 << 13
 _BLOCK = struct.Struct("<II")
 _EVT1 = struct.Struct("<QQIH")
 _EVT2 = struct.Struct("<QQIHI")
@@ -188,7 +190,7 @@ class _Reader:
                 elif btype in snapshot.FDL:
                     snapshot.read_fdlist(body, snapshot.FDL[btype], state)
                 elif btype in snapshot.IL:
-                    snapshot.read_iflist(body, snapshot.IL[btype], meta)
+                    snapshot.read_iflist(body, snapshot.IL[btype], state, meta)
                 elif btype in snapshot.UL:
                     snapshot.read_userlist(body, snapshot.UL[btype], state)
                 # anything else (newer or foreign blocks) is skipped by its length
@@ -200,7 +202,12 @@ class _Reader:
         types = self.types
         last_enter: dict[int, tuple[int, tuple[tuple[int, int, bytes], ...]]] = {}
         leading = True
+        exited: ThreadInfo | None = None  # the thread of the procexit (or container event) just yielded
         while True:
+            if exited is not None:  # libsinsp drops it before it reads the next event (m_tid_to_remove)
+                if state.threads.get(exited.tid) is exited:
+                    del state.threads[exited.tid]
+                exited = None
             if self.pending is not None:
                 btype, start, body = self.pending
                 self.pending = None
@@ -251,6 +258,8 @@ class _Reader:
                 evt.raw_args = tuple(raw)
             if dflags & SCAP_DF_STATE_ONLY:
                 num.hidden += 1  # libsinsp parses these for state but never shows them
+            if et.name == "procexit":
+                exited = state.threads.get(tid)
             yield evt
 
 
@@ -321,6 +330,8 @@ def _event(state: State, n: int, ts: int, cpu: int, tid: int, et: ScapEventType,
                 etype=et)
     if thread is not None:
         evt.pid, evt.ppid, evt.uid, evt.gid, evt.comm = thread.pid, thread.ppid, thread.uid, thread.gid, thread.comm
+    elif etype in CONTAINER_TYPES:
+        container_header(evt)
     elif etype in SCHED_TYPES:
         evt.pid = NO_THREAD  # libsinsp only looks up the threads of scheduler events, never creates them
     if direction == EXIT:
@@ -331,7 +342,24 @@ def _event(state: State, n: int, ts: int, cpu: int, tid: int, et: ScapEventType,
         if et.name in ("clone", "fork", "vfork", "execve"):
             _header_from_params(evt, thread)
     evt.raw_args = _raw_args(evt, et) if et.raw_slots else NO_ARGS
+    if thread is None and evt.res == 0 and et.name in ("clone", "clone3") and (
+            evt.params.get("flags", 0) & PPM_CL_CLONE_THREAD):
+        # a new thread of a process libsinsp never saw: proc.ppid is that of the process it makes up
+        main = state.threads.get(evt.pid)
+        evt.ppid = main.ppid if main is not None and main.pid == evt.pid else -1
     return evt
+
+
+def container_header(evt: Event) -> None:
+    """A container event's header from libsinsp's made-up thread (sinsp_container_info::get_tinfo):
+    tid and pid -1, ppid 0, root, named `container:ID` (the state parser gives it no exe)."""
+    cid = evt.params.get("id")
+    if cid is None:
+        try:
+            cid = json.loads(evt.params.get("json") or "{}").get("container", {}).get("id")
+        except (ValueError, AttributeError):
+            cid = None
+    evt.pid, evt.ppid, evt.uid, evt.gid, evt.comm = -1, 0, 0, 0, f"container:{cid or ''}"
 
 
 def _header_from_params(evt: Event, thread: ThreadInfo | None) -> None:

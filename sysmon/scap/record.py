@@ -19,6 +19,7 @@ from sysmon.events.decode import BLOB_HEADER, RECORD_HEADER
 from sysmon.events.model import BLOB_ETYPE, Event
 from sysmon.events.schema import Schema, s32
 from sysmon.scap.etypes import ScapEventType, ScapTypes
+from sysmon.scap.reader import CONTAINER_TYPES, container_header
 
 if TYPE_CHECKING:
     from sysmon.capture.reader import EventReplaySource
@@ -66,6 +67,8 @@ class Retyper:
             evt.nr = -1
         if flags & F_NO_RES:
             evt.res = None
+        if ppm_type in CONTAINER_TYPES:
+            container_header(evt)  # the record keeps 16 bytes of its name
         return evt
 
 

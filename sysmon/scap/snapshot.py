@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from sysmon.events.model import SockAddr, SockTuple
 from sysmon.state.state import FdInfo, FdTable, State, ThreadInfo
+from sysmon.state.state import Interface as Address
 
 # Block types (scap_savefile.h), with their legacy (*_INT) values.
 SHB = 0x0A0D0D0A
@@ -179,21 +180,24 @@ def _fd_entry(c: _Cursor, kind: int, num: int, ino: int) -> FdInfo:
     return FdInfo(num, ftype, c.str16(), ino=ino)
 
 
-def read_iflist(body: bytes, version: int, meta: Metadata) -> None:
+def read_iflist(body: bytes, version: int, state: State, meta: Metadata) -> None:
     c = _Cursor(body)
     while c.left() >= 4:
         start = c.pos
         size = c.u32() + 4 if version >= 2 else 0
         kind, namelen = c.u16(), c.u16()
+        netmask = None
         if kind in (1, 3):
             addr: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.IPv4Address(c.take(4))
-            c.take(8 + (8 if kind == 1 else 0))
+            netmask = ipaddress.IPv4Address(c.take(4))
+            c.take(4 + (8 if kind == 1 else 0))  # broadcast, link speed
         elif kind in (2, 4):
             addr = ipaddress.IPv6Address(c.take(16))
             c.take(32 + (8 if kind == 2 else 0))
         else:
             raise Malformed(f"unknown interface entry type {kind}")
         meta.interfaces.append(Interface(c.take(namelen).decode("utf-8", "replace"), addr))
+        state.interfaces.append(Address(addr, netmask))
         if version >= 2:
             c.pos = start + size
 

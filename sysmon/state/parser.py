@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from sysmon.events.model import EXIT, NO_THREAD, Event, SockAddr, SockTuple
 from sysmon.events.syscalls import X86_64
+from sysmon.state import inet
 from sysmon.state.state import (
     BPF_FD_CMDS,
     FCNTL_DUP_CMDS,
@@ -44,6 +45,7 @@ F_DUPFD_CLOEXEC = 1030
 F_SETFD = 2
 EINPROGRESS = 115
 U32_MAX = 0xFFFFFFFF
+NA_COMM = "<NA>"  # libsinsp's comm and exe of a thread it made up (never seen created)
 
 SOCK_DOMAINS = {1: "unix", 2: "ipv4", 10: "ipv6", 16: "netlink"}
 SOCK_L4 = {1: "tcp", 2: "udp"}  # SOCK_STREAM, SOCK_DGRAM
@@ -131,6 +133,7 @@ class StateParser:
         }
         self._enter_handlers: dict[str, Handler] = {
             "procexit": self._procexit,
+            "container": self._container,
             "execve": self._exec_enter,
             "execveat": self._exec_enter,
         }
@@ -179,10 +182,29 @@ class StateParser:
             _inherit(thread, sibling, share_fds=True)
         elif evt.type in CLONE_TYPES and evt.dir == EXIT and evt.res == 0:  # child side of a fork
             thread.start_ns = evt.ts_ns
-            parent = self.state.process(evt.ppid)
-            if parent is not None:
-                _inherit(thread, parent, share_fds=bool((_clone_flags(evt) or 0) & CLONE_FILES))
+            if "exe" in evt.params:  # a scap clone event, with the child's identity
+                self._child_first(evt, thread, _clone_flags(evt) or 0)
+            else:
+                parent = self.state.process(evt.ppid)
+                if parent is not None:
+                    _inherit(thread, parent, share_fds=bool((_clone_flags(evt) or 0) & CLONE_FILES))
+        thread.exe = thread.exe or NA_COMM  # unknown, as libsinsp names the exe of a thread it made up
         return thread
+
+    def _child_first(self, evt: Event, child: ThreadInfo, flags: int) -> None:
+        """libsinsp's inverted clone: the parent is the caller's process (a new thread) or its ptid. One it
+        never saw, or made up before, is made up again: pid = tid, no parent (-1), ids unknown, named from
+        the clone's parameters. The child takes its exe and args from those parameters."""
+        parent_tid = evt.pid if flags & CLONE_THREAD else evt.ppid
+        args: list[str] = list(evt.params.get("args") or ())
+        parent = self.state.threads.get(parent_tid)
+        if parent is None or (parent.comm == NA_COMM and parent.uid == U32_MAX):
+            parent = ThreadInfo(parent_tid, parent_tid, -1, evt.comm, exe=args[0] if args else "", args=args[1:],
+                                uid=U32_MAX, gid=U32_MAX)
+            self.state.threads[parent_tid] = parent
+        _inherit(child, parent, share_fds=bool(flags & (CLONE_THREAD | CLONE_FILES)))
+        if args:
+            child.exe, child.args = args[0], args[1:]
 
     def _clone(self, evt: Event, parent: ThreadInfo) -> None:
         """Parent side (res = child tid): create the child unless its own side came first."""
@@ -190,6 +212,9 @@ class StateParser:
         flags = _clone_flags(evt)
         if child_tid <= 0 or child_tid in self.state.threads or flags is None:
             return  # without clone3's flags the child's own side will tell what it is
+        vtid = evt.params.get("vtid")  # scap only: the caller's tid in its pid namespace
+        if isinstance(vtid, int) and vtid != evt.tid:
+            return  # a caller in a container sees its child's namespace pid: the child's side creates it
         if flags & CLONE_THREAD:
             child = ThreadInfo(child_tid, parent.pid, parent.ppid, parent.comm)
         else:
@@ -255,6 +280,11 @@ class StateParser:
         thread.fdtable = FdTable({n: fd for n, fd in thread.fdtable.fds.items() if not fd.cloexec})
 
     def _procexit(self, evt: Event, thread: ThreadInfo) -> None:
+        self._exiting.append(thread)
+
+    def _container(self, evt: Event, thread: ThreadInfo) -> None:
+        """A scap container event's thread is libsinsp's made up for it (no exe), and only the event's."""
+        thread.exe = ""
         self._exiting.append(thread)
 
     def _chdir(self, evt: Event, thread: ThreadInfo) -> None:
@@ -390,9 +420,18 @@ class StateParser:
         if evt.res not in (0, -EINPROGRESS) or tup is None:
             return
         fd = self._socket_fd(thread, s32(evt.raw_args[0]), tup.family)
-        fd.tuple, fd.is_server, fd.name = tup, False, _sock_name(tup, False)
         if tup.l4proto:
             fd.l4proto = tup.l4proto
+        if tup.family not in INET:
+            fd.tuple, fd.is_server, fd.name = tup, False, _sock_name(tup, False)
+            return
+        merged = inet.merge(inet.raw(fd, tup.family), inet.event_raw(tup, False))
+        if merged is not None:
+            if fd.is_server and fd.l4proto == "udp":  # libsinsp: a UDP server connecting swaps the ends
+                merged = inet.swap(merged)
+            inet.set_raw(fd, tup.family, merged, tup.l4proto or fd.l4proto)
+        if fd.is_server is None:
+            fd.is_server = False
 
     def _bind(self, evt: Event, thread: ThreadInfo) -> None:
         addr: SockAddr | None = evt.params.get("addr")
@@ -430,18 +469,25 @@ class StateParser:
         self._add(thread, fd)
 
     def _udp_peer(self, evt: Event, thread: ThreadInfo) -> None:
-        """An unconnected datagram socket takes its name from the last peer it talked to."""
+        """A socket without a name, or not TCP, takes the tuple of a send/receive by libsinsp's rules
+        (sysmon.state.inet); an IPv4 one without a role becomes the server when it received first."""
         fd = thread.fdtable.fds.get(s32(evt.raw_args[0]))
-        if fd is None or fd.type not in INET or fd.l4proto == "tcp":
-            return
         tup: SockTuple | None = evt.params.get("tuple")
-        if tup is None or not tup.remote.port:
+        if fd is None or fd.type not in INET or tup is None or tup.family not in INET or (evt.res or 0) < 0:
             return
+        l4proto = (fd.tuple.l4proto if fd.tuple is not None else "") or fd.l4proto
+        if fd.name and l4proto == "tcp":
+            return
+        inbound = evt.type.startswith("recv")
+        merged = inet.merge(inet.raw(fd, tup.family), inet.event_raw(tup, inbound))
+        if merged is None:
+            return
+        merged = inet.fill(merged, self.state.interfaces)
         if fd.is_server is None:
-            fd.is_server = evt.type.startswith("recv")
-        fd.tuple, fd.name = tup, _sock_name(tup, fd.is_server)
-        if tup.l4proto:
-            fd.l4proto = tup.l4proto
+            fd.is_server = inbound and tup.family == "ipv4"
+        if inbound != fd.is_server:  # libsinsp keeps the client side first
+            merged = inet.swap(merged)
+        inet.set_raw(fd, tup.family, merged, tup.l4proto or l4proto or "udp")
 
     def _socketpair(self, evt: Event, thread: ThreadInfo) -> None:
         params = evt.params

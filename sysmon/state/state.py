@@ -5,6 +5,7 @@ The interface here is what fields, chisels and output read. `StateParser`
 """
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -42,6 +43,14 @@ class FdInfo:
             return ""
         l4 = (self.tuple.l4proto if self.tuple is not None else "") or self.l4proto
         return l4 if l4 == "raw" or self.is_server is not None else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Interface:
+    """A network interface address of the machine (netmask for IPv4 only)."""
+
+    addr: ipaddress.IPv4Address | ipaddress.IPv6Address
+    netmask: ipaddress.IPv4Address | None = None
 
 
 @dataclass(slots=True)
@@ -124,7 +133,7 @@ def _new_pair_fd(evt: Event, thread: ThreadInfo) -> FdInfo | None:
 class State:
     """Threads by tid (threads of a process share one FdTable), plus uid/gid names."""
 
-    __slots__ = ("accounts", "groups", "proc_root", "threads", "users")
+    __slots__ = ("accounts", "groups", "interfaces", "proc_root", "threads", "users")
 
     def __init__(
         self,
@@ -140,6 +149,7 @@ class State:
         self.groups: dict[int, str] = groups if groups is not None else {}
         self.accounts: dict[int, tuple[str, str]] = accounts if accounts is not None else {}  # uid -> (home, shell)
         self.proc_root = proc_root  # the live /proc to read lazily (cgroups); None on replay and in tests
+        self.interfaces: list[Interface] = []  # the machine's addresses, from a scap file's interface list
 
     def thread(self, tid: int) -> ThreadInfo | None:
         return self.threads.get(tid)

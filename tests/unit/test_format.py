@@ -217,6 +217,27 @@ def test_json_outputtime_follows_t(cat: Catalogue, state: State) -> None:
     assert f.format_json(exit_, state) == '{"evt.outputtime":2848}'
 
 
+def test_json_is_what_json_dumps_writes(cat: Catalogue, state: State) -> None:
+    """Both paths, the template (str and int values only) and json (a bool here), give json.dumps' text."""
+    name = 'c"u\\rl\u00e9\x01'
+    state.threads[17497].comm = name
+    e = read_exit(comm=name)
+    want = {"evt.num": 219, "proc.name": name, "thread.tid": 17497, "evt.info": "res=5 data=ab.cd"}
+    for fmt, extra in (("%proc.name %evt.num %proc.name %evt.info %thread.tid", {}),
+                       ("%proc.name %evt.num %evt.is_io %evt.info %thread.tid", {"evt.is_io": True})):
+        line = Formatter(fmt, cat).format_json(e, state)
+        assert line == json.dumps(want | extra, sort_keys=True, separators=(",", ":"))
+    assert Formatter("literal only", cat).format_json(e, state) == "{}"
+
+
+def test_text_template_keeps_literals_widths_and_na(cat: Catalogue, state: State) -> None:
+    e = read_exit()
+    assert Formatter("{%proc.name} %6thread.tid|%3proc.name|%evt.num", cat).format(e, state) == \
+        "{curl} 17497 |cur|219"
+    assert Formatter("*%5fd.cip %evt.is_io %proc.name", cat).format(e, state) == "<NA>  true curl"
+    assert Formatter("%fd.cip %proc.name", cat).format(e, state) is None
+
+
 def test_json_buffer_modes(cat: Catalogue, state: State) -> None:
     line = Formatter("%evt.buffer", cat, bufmode=HEX).format_json(read_exit(), state)
     assert json.loads(line or "") == {"evt.buffer": "\n\t0x0000: 6162 0a63 64"}
@@ -230,7 +251,21 @@ def test_sinks(cat: Catalogue, state: State) -> None:
     sink = TextSink("%proc.name %fd.name", cat, out)
     sink.emit(read_exit(), state)
     sink.emit(ev("mmap", dir=ENTER, params={}), state)  # skipped: no fd
-    assert out.getvalue() == "curl /etc/ld.so.cache\n"
+    sink.emit(read_exit(), state)
+    assert out.getvalue() == ""  # held until the batch ends
+    sink.flush()
+    assert out.getvalue() == "curl /etc/ld.so.cache\ncurl /etc/ld.so.cache\n"
+    sink.flush()
+    assert out.getvalue() == "curl /etc/ld.so.cache\ncurl /etc/ld.so.cache\n"
     out = io.StringIO()
-    JsonSink("%proc.name", cat, out).emit(read_exit(), state)
+    json_sink = JsonSink("%proc.name", cat, out)
+    json_sink.emit(read_exit(), state)
+    json_sink.flush()
     assert out.getvalue() == '{"proc.name":"curl"}\n'
+
+
+def test_unbuffered_sink_writes_each_line(cat: Catalogue, state: State) -> None:
+    out = io.StringIO()
+    sink = TextSink("%proc.name", cat, out, unbuffered=True)
+    sink.emit(read_exit(), state)
+    assert out.getvalue() == "curl\n"

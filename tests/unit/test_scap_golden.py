@@ -1,24 +1,28 @@
 """sysmon reads every corpus .scap like sysdig 0.29.3: output equal line for line, per (file, filter, format).
 
 Expected outputs: tests/golden/scap/expected/*.txt.gz, written by scripts/gen_scap_golden.py (runs sysdig;
-CI only reads them). Lines are compared without trailing blanks: sysdig ends evt.info with a space.
+CI only reads them). Lines are compared without trailing blanks, and blank lines are skipped on both
+sides: sysdig ends evt.info with a space, so a value ending in a newline (a container event's JSON)
+leaves it a line of one space.
 
 Cases where sysmon still differs are listed in tests/golden/scap/known_differences.txt. They are
 strict: a listed case that starts to match fails until it is removed from the list (regenerate it with
-SYSMON_UPDATE_SCAP_KNOWN=1). What is left, by cause (all sysmon's to fix; none is a sysdig bug so far):
-  - UDP sockets (502Error, test_ipv6_client): libsinsp fills a tuple's missing local address from the
-    capture's interface list (`::` -> `::1`, `0.0.0.0` -> an interface address) and renames a UDP
-    socket on sendmsg/connect by its own rules; we keep the tuple as the event gives it.
-  - a clone child whose process sysdig never saw (502Error's curl 842/843): libsinsp builds the process
-    from the clone's parameters (exe, args) with a main thread whose ppid is -1; we leave them unknown.
-  - thread lifetimes at the edges: a clone parent's `res=5885(python)` names a child libsinsp has not
-    created yet, and a few scheduler events of threads libsinsp had already dropped (example4-*,
-    example0-nginx-2017-09).
-  - the container event's thread (privileged): libsinsp makes a fake thread `container:ID` (tid -1).
+SYSMON_UPDATE_SCAP_KNOWN=1). What is left is a sysdig bug, not ours:
+  - 502Error, haproxy's fd 8 (23 cases): a UDP socket the fd list gives as bound (0.0.0.0:55441) sends
+    with sendmsg. libsinsp turns it into a connected socket by reading the bound socket's fields
+    through the other member of a C union (sinsp_sockinfo: ipv4serverinfo {ip, port, l4proto} over
+    ipv4info {sip, dip, sport, dport, l4proto}), so the destination address it prints, 145.216.3.255,
+    is the bytes of port 55441 (0x91 0xd8), of SCAP_L4_UDP (3) and of one uninitialised byte (255);
+    the source 192.168.128.156 is then the first interface that is not loopback, inferred for that
+    bogus address. sysmon applies the same rules to the real values: 127.0.0.1:514 and 127.0.0.1.
 Fixed causes, for the record: PID/UID/path/fd-list rendering with state (events.render.RenderContext),
 unix tuples with the kernel pointers, fd.l4proto by socket role, scheduler events of unknown threads,
 fd.num/fd.typechar/fd.name on fd events without a known fd, the stale fd of an exit without its enter,
-sockets of the fd lists named client->server, generic syscall events shown without arguments.
+sockets of the fd lists named client->server, generic syscall events shown without arguments;
+inet tuples merged as libsinsp does (sysmon.state.inet: the destination kept once set, unset addresses
+inferred from the interface list), a procexit's thread dropped before the next event is read, a clone
+child whose parent libsinsp never saw (the parent made up from the clone's parameters), a clone in a pid
+namespace leaving the child to its own side, the container event's made-up thread `container:ID`.
 """
 from __future__ import annotations
 
@@ -46,7 +50,7 @@ def _expected(stem: str) -> dict[tuple[str, str], list[str]]:
         if line.startswith("### "):
             flt, fmt = line[4:].split(" | ", 1)
             lines = out.setdefault((flt, fmt), [])
-        elif line:
+        elif line.strip():
             lines.append(line.rstrip())
     return out
 
@@ -61,7 +65,7 @@ def _sysmon(capture: Path, flt: str, fmts: list[str]) -> dict[str, list[str]]:
     """sysmon's output for one filter in every format: one pass over the file (CI time)."""
     bufs = [io.StringIO() for _ in fmts]
     replay_formats(capture, flt, list(zip(fmts, bufs)))
-    return {fmt: [line.rstrip() for line in buf.getvalue().split("\n") if line] for fmt, buf in zip(fmts, bufs)}
+    return {fmt: [line.rstrip() for line in buf.getvalue().split("\n") if line.strip()] for fmt, buf in zip(fmts, bufs)}
 
 
 def test_every_capture_and_case_has_a_golden() -> None:
