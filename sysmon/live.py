@@ -50,11 +50,12 @@ class LiveSession:
         return self._stop
 
     def run(self) -> int:
-        probe = Probe(self.schema.capture_specs(), self.probe_opts, self.schema.state_nrs())
+        wanted = self.schema.wanted_nrs(self.kernel_types)
+        pushdown = wanted is not None and not self.args.no_pushdown
+        probe = Probe(self.schema.capture_specs(), self.probe_opts, self.schema.state_nrs(),
+                      wanted if pushdown else None)
         try:
-            wanted = self.schema.wanted_nrs(self.kernel_types)
-            if wanted is not None and not self.args.no_pushdown:
-                probe.select(wanted)
+            if pushdown:
                 plan = self.pipe.plan
                 probe.pin(pids=plan.pids, tids=plan.tids, comms=plan.comms, uids=plan.uids)
             self.source = LiveSource(probe)

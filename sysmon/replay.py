@@ -116,7 +116,8 @@ class ReplaySession:
                     return inspector.state
 
                 self.writer = writer_from_args(self.args, self.pipe.filter_text, src.wall_offset_ns, state)
-            self.pump = Pump(self.decoder, self.inspector, self.writer, self.pipe.schema.wanted_nrs(self.pipe.kernel_types))
+            self.pump = Pump(self.decoder, self.inspector, self.writer, self.pipe.schema.wanted_nrs(self.pipe.kernel_types),
+                             self.pipe.plan)
         return self.pump
 
     def _finish(self) -> None:

@@ -95,8 +95,6 @@ def _add_chisels(pipe: Pipeline, args: argparse.Namespace, filter_text: str, out
 
 
 def run(args: argparse.Namespace, filter_text: str, out: TextIO) -> int:
-    from sysmon.live import LiveSession
-
     pipe = build(args, filter_text, out)
     if args.readfile:
         import sys
@@ -107,6 +105,8 @@ def run(args: argparse.Namespace, filter_text: str, out: TextIO) -> int:
             sys.stderr.write(line + "\n")
 
         return ReplaySession(pipe, args, out, report).run()
+    from sysmon.live import LiveSession  # not for replays: the probe's modules
+
     session = LiveSession(pipe, args, out, self_pid=os.getpid())
 
     def stop(signum: int, _frame: object) -> None:

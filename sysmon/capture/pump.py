@@ -17,6 +17,7 @@ from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 from sysmon.capture.format import NR_OFFSET, STATE_ONLY, Batch, PackedBatch
+from sysmon.capture.screen import EnterScreen
 from sysmon.events.decode import Decoder
 from sysmon.events.schema import EF_MODIFIES_STATE
 
@@ -24,13 +25,15 @@ if TYPE_CHECKING:
     from sysmon.capture.writer import CaptureWriter
     from sysmon.engine import Inspector
     from sysmon.events.model import Event
+    from sysmon.filter.pushdown import KernelPlan
 
 
 class Pump:
     def __init__(self, decoder: Decoder, inspector: Inspector, writer: CaptureWriter | None = None,
-                 wanted: AbstractSet[int] | None = None) -> None:
+                 wanted: AbstractSet[int] | None = None, plan: KernelPlan | None = None) -> None:
         """`wanted` (Schema.wanted_nrs): syscall numbers the filter can match or that change state;
-        other records are skipped undecoded, and neither shown nor written."""
+        other records are skipped undecoded, and neither shown nor written. `plan`: the filter's kernel
+        plan, with which enter records that change nothing shown are left undecoded (screen.py)."""
         self.decoder = decoder
         self.inspector = inspector
         self.writer = writer
@@ -40,6 +43,9 @@ class Pump:
         self._state_nrs = {nr.to_bytes(2, "little") for nr in decoder.schema.state_nrs()}
         # `wanted` as the record's nr bytes: one slice and one set lookup per record
         self._wanted_keys = None if wanted is None else {nr.to_bytes(2, "little") for nr in wanted}
+        self._screen = None  # for printing only: a capture written keeps every enter
+        if plan is not None and plan.selective and not inspector.tickers and inspector.max_ns is None:
+            self._screen = EnterScreen(decoder, plan, inspector.parser.enter_types)
 
     @property
     def done(self) -> bool:
@@ -124,12 +130,19 @@ class Pump:
         decode = decoder.decode
         inspector = self.inspector
         process = inspector.process
+        stats = inspector.stats
         wanted = self._wanted_keys
+        screen = self._screen
         nums = batch.nums
         first = batch.first_num - 1
         at = NR_OFFSET
-        for i, rec in enumerate(batch.records):
+        records = batch.records
+        last = len(records) - 1
+        for i, rec in enumerate(records):
             if wanted is not None and rec[at : at + 2] not in wanted:
+                continue
+            if screen is not None and i < last and stats.first_ns and screen.redundant(rec, records[i + 1]):
+                stats.seen += 1  # counted as decoded, as it would have been
                 continue
             decoder.count = nums[i] - 1 if nums is not None else first + i
             process(decode(rec))

@@ -102,17 +102,18 @@ def extract(argv: Sequence[str], value_options: frozenset[str], find: Callable[[
 
 
 def from_command_line(argv: Sequence[str], value_options: frozenset[str]) -> tuple[list[str], list[ChiselRequest], bool]:
-    """`extract` with the standard chisel places and the default field catalogue."""
+    """`extract` with the standard chisel places and the default field catalogue (made only if a chisel
+    takes optional arguments: most command lines name no chisel)."""
     from sysmon.chisel.loader import Loader
     from sysmon.fields.catalogue import Catalogue
 
     loader = Loader()
-    catalogue = Catalogue.default()
 
     def looks_like_filter(text: str) -> bool:
         words = text.replace("(", " ( ").split()
         if not words:
             return False
-        return words[0] in ("not", "(") or catalogue.lookup(words[0].split("=")[0].split("!")[0]) is not None
+        field = words[0].split("=")[0].split("!")[0]
+        return words[0] in ("not", "(") or Catalogue.default().lookup(field) is not None
 
     return extract(argv, value_options, lambda name: loader.find(name).cls, looks_like_filter)

@@ -10,7 +10,6 @@ write (group/other-writable, or owned by someone else than root or the current u
 from __future__ import annotations
 
 import difflib
-import importlib.metadata
 import importlib.resources
 import importlib.util
 import os
@@ -19,9 +18,13 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sysmon.chisel.api import Chisel
 from sysmon.errors import ChiselError
+
+if TYPE_CHECKING:
+    import importlib.metadata
 
 ENTRY_POINT_GROUP = "sysmon.chisels"
 
@@ -112,6 +115,8 @@ class Loader:
     def _entry_points(self) -> Iterable[importlib.metadata.EntryPoint]:
         if not self.use_entry_points:
             return ()
+        import importlib.metadata  # noqa: PLC0415 (slow to import: only when chisels are looked up)
+
         return importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
 
     def _load_entry_point(self, ep: importlib.metadata.EntryPoint) -> Found:

@@ -116,9 +116,7 @@ class Daemon:
         from sysmon.probe.loader import Probe, ProbeOptions  # noqa: PLC0415 (bcc only where the probe runs)
 
         opts = ProbeOptions(ringbuf_bytes=self.config.buffer_size, snaplen=self.config.snaplen, self_pid=os.getpid())
-        probe = Probe(self.schema.capture_specs(), opts, self.schema.state_nrs())
-        probe.select(self._wanted())
-        return probe
+        return Probe(self.schema.capture_specs(), opts, self.schema.state_nrs(), self._wanted())
 
     def _start_capture(self) -> None:
         from sysmon.probe.ringbuf import RingReader, ring_fd_and_size  # noqa: PLC0415

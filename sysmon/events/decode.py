@@ -55,6 +55,13 @@ class Decoder:
             else:
                 self.count += 1
 
+    def comm(self, raw: bytes) -> str:
+        """A record's 16-byte comm field as text (remembered: a capture holds few names)."""
+        comm = self._comms.get(raw)
+        if comm is None:
+            comm = self._comms[raw] = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+        return comm
+
     def decode(self, rec: bytes) -> Event:
         v = self._unpack(rec)
         nr, direction, nblobs, comm_raw = v[13], v[14], v[15], v[19]
@@ -75,7 +82,7 @@ class Decoder:
             etype = self._by_nr.get(nr) or self.schema.by_nr(nr)
         comm = self._comms.get(comm_raw)
         if comm is None:
-            comm = self._comms[comm_raw] = comm_raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+            comm = self.comm(comm_raw)
         self.count += 1
         ret = v[7]
         evt = Event(

@@ -153,6 +153,12 @@ class Event:
             self._params = self.etype.decode_params(self)
         return self._params
 
+    def param(self, name: str) -> Any:
+        """`params.get(name)`, decoding only that parameter unless all are decoded already."""
+        if self._params is None:
+            return self.etype.param(self, name)
+        return self._params.get(name)
+
     def blob(self, kind: int, slot: int) -> bytes | None:
         for k, s, data in self.blobs:
             if k == kind and s == slot:

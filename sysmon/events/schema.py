@@ -190,12 +190,17 @@ class EventType:
     generic: bool = False  # a syscall without its own row (sysdig's `syscall` event): no arguments shown
     # per direction: whether evt.info needs the thread's state (fds, cwd, names) to render the parameters
     renders_with_state: tuple[bool, bool] = field(init=False, compare=False, repr=False)
+    # per direction: parameter name -> Param, for `param`
+    _by_name: tuple[dict[str, Param], dict[str, Param]] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         from sysmon.events.render import uses_state  # noqa: PLC0415 (render imports this module's types)
 
         object.__setattr__(self, "renders_with_state", tuple(
             not self.generic and any(uses_state(p) for p in params) for params in (self.enter_params, self.exit_params)
+        ))
+        object.__setattr__(self, "_by_name", tuple(
+            {p.name: p for p in params} for params in (self.enter_params, self.exit_params)
         ))
 
     def params_for(self, direction: int) -> tuple[Param, ...]:
@@ -209,6 +214,11 @@ class EventType:
                 conv = p.convert
                 out[p.name] = conv(v) if conv is not None and v.__class__ is int else v
         return out
+
+    def param(self, evt: Event, name: str) -> Any:
+        """One parameter of `evt`, decoded alone (None if absent): what `decode_params(evt).get(name)` gives."""
+        p = self._by_name[evt.dir].get(name)
+        return None if p is None else p.value(evt)
 
     def empty_params(self, evt: Event) -> frozenset[str]:
         """Parameters the event carries with no value (rendered NULL); the live probe has none."""
@@ -327,10 +337,12 @@ def _table() -> list[EventType]:
         EventType("sendto", "net", frozenset({MS, USES, EF_IO_WRITE}),
                   (FD_ARG(0), P("size", "UINT32", A(2)), P("tuple", "SOCKTUPLE", TUPLE)),
                   (RES, DATA, P("tuple", "SOCKTUPLE", TUPLE)),
-                  (Spec(SPEC_BUF, AT_EXIT, 1, SLOT_RET), Spec(SPEC_TUPLE, AT_EXIT, 0), Spec(SPEC_SOCKADDR, AT_ENTER, 4, 5)), 0, ("sendto",)),
+                  (Spec(SPEC_BUF, AT_EXIT, 1, SLOT_RET), Spec(SPEC_TUPLE, AT_ENTER | AT_EXIT, 0),
+                   Spec(SPEC_SOCKADDR, AT_ENTER | AT_EXIT, 4, 5)), 0, ("sendto",)),
         EventType("recvfrom", "net", frozenset({MS, USES, EF_IO_READ}), (FD_ARG(0), P("size", "UINT32", A(2))),
                   (RES, DATA, P("tuple", "SOCKTUPLE", TUPLE)),
-                  (Spec(SPEC_BUF, AT_EXIT, 1, SLOT_RET), Spec(SPEC_TUPLE, AT_EXIT, 0)), 0, ("recvfrom",)),
+                  (Spec(SPEC_BUF, AT_EXIT, 1, SLOT_RET), Spec(SPEC_TUPLE, AT_EXIT, 0),
+                   Spec(SPEC_SOCKADDR, AT_EXIT, 4, 0x10 | 5)), 0, ("recvfrom",)),
         EventType("sendmsg", "net", frozenset({MS, USES, EF_IO_WRITE}), (FD_ARG(0),),
                   (RES, DATA, P("tuple", "SOCKTUPLE", TUPLE)),
                   (Spec(SPEC_MSGHDR, AT_EXIT, 1), Spec(SPEC_TUPLE, AT_EXIT, 0)), 0, ("sendmsg",)),

@@ -450,6 +450,14 @@ static __always_inline int emit_exit(void *ctx, long nr, struct sysmon_sc *sc, s
     return 0;
 }
 
+/* The registers that hold syscall arguments on x86_64, as pt_regs lays them out from r10 to di:
+ * one read instead of six. */
+struct arg_regs {
+    u64 r10, r9, r8, ax, cx, dx, si, di;
+};
+_Static_assert(offsetof(struct pt_regs, di) - offsetof(struct pt_regs, r10) == 7 * sizeof(u64),
+               "pt_regs: r10..di are not contiguous");
+
 /* Two ways in, attached by loader.py: raw_enter/raw_exit on raw_syscalls (every syscall), or, when
  * the kernel plan selects syscalls that all have tracepoints, tp_enter/tp_exit on just their
  * syscalls:sys_{enter,exit}_NAME: the other syscalls then never run a BPF program at all. */
@@ -463,13 +471,10 @@ int raw_enter(struct bpf_raw_tracepoint_args *ctx)
     if (!sc)
         return 0;
     struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
-    struct pending p = {};
-    bpf_probe_read_kernel(&p.args[0], sizeof(u64), &regs->di);
-    bpf_probe_read_kernel(&p.args[1], sizeof(u64), &regs->si);
-    bpf_probe_read_kernel(&p.args[2], sizeof(u64), &regs->dx);
-    bpf_probe_read_kernel(&p.args[3], sizeof(u64), &regs->r10);
-    bpf_probe_read_kernel(&p.args[4], sizeof(u64), &regs->r8);
-    bpf_probe_read_kernel(&p.args[5], sizeof(u64), &regs->r9);
+    struct arg_regs r;
+    if (bpf_probe_read_kernel(&r, sizeof(r), &regs->r10) != 0)
+        __builtin_memset(&r, 0, sizeof(r));
+    struct pending p = {.args = {r.di, r.si, r.dx, r.r10, r.r8, r.r9}};
     return emit_enter(ctx, nr, sc, &p, pid_tgid);
 }
 

@@ -16,6 +16,8 @@ Other differences, by design:
   - execve/clone `args` is argv[1:] in scap; our model's list starts with argv[0] (`exe`).
   - Event types the live probe never emits (switch, signaldeliver, procinfo, container...) keep
     the scap table's category and flags.
+  - Live sendto/sendmsg exits also carry `tuple` (the kernel's view after the send, with the port
+    the send bound), which sysdig's table has on the enter only; recvfrom/recvmsg exits have it in both.
 """
 from __future__ import annotations
 

@@ -77,6 +77,9 @@ class ScapEventType(EventType):
         _to_model(self.name, out)
         return out
 
+    def param(self, evt: Event, name: str) -> Any:
+        return evt.params.get(name)  # values come from all the blobs together (_to_model)
+
     def empty_params(self, evt: Event) -> frozenset[str]:
         """The event's own parameters stored with length 0 (sysdig renders them NULL)."""
         own = self.enter_params if evt.dir == ENTER else self.exit_params

@@ -139,6 +139,11 @@ class StateParser:
         }
         self._exec_paths: dict[int, str] = {}  # tid -> path given to an execve still under way
 
+    @property
+    def enter_types(self) -> frozenset[str]:
+        """Event types whose enter events change the state beyond their thread's header fields."""
+        return frozenset(self._enter_handlers)
+
     def apply(self, evt: Event) -> None:
         self.flush()
         if evt.pid == NO_THREAD:
@@ -248,7 +253,7 @@ class StateParser:
         return [t for t in self.state.threads.values() if t.pid == pid]
 
     def _exec_enter(self, evt: Event, thread: ThreadInfo) -> None:
-        path = evt.params.get("filename") or evt.params.get("pathname")
+        path = evt.param("filename") or evt.param("pathname")
         if path:
             self._exec_paths[evt.tid] = path
 
@@ -288,7 +293,7 @@ class StateParser:
         self._exiting.append(thread)
 
     def _chdir(self, evt: Event, thread: ThreadInfo) -> None:
-        path = evt.params.get("path")
+        path = evt.param("path")
         if evt.res == 0 and path:
             self._set_cwd(thread, _abs(thread.cwd, path))
 
@@ -316,19 +321,18 @@ class StateParser:
         res = evt.res
         if res is None or res < 0:
             return
-        params = evt.params
-        name: str = params.get("name") or ""
+        name: str = evt.param("name") or ""  # only the parameters needed: opens are many
         if evt.type == "creat":
             flags = O_WRONLY | O_CREAT | O_TRUNC
         else:
-            flags = params.get("flags", 0)
+            flags = evt.param("flags") or 0
         base = thread.cwd if evt.type in ("open", "creat") else self._dir_base(thread, s32(evt.raw_args[0]))
         kind = "directory" if flags & O_DIRECTORY and not flags & O_TMPFILE_ONLY else "file"
         self._add(thread, FdInfo(res, kind, _abs(base, name), open_flags=flags, cloexec=bool(flags & O_CLOEXEC)))
 
     def _memfd(self, evt: Event, thread: ThreadInfo) -> None:
         if evt.res is not None and evt.res >= 0:
-            name = evt.params.get("name", "")
+            name = evt.param("name") or ""
             self._add(thread, FdInfo(evt.res, "memfd", f"/memfd:{name}", cloexec=bool(evt.raw_args[1] & MFD_CLOEXEC)))
 
     def _anon_fd(self, evt: Event, thread: ThreadInfo) -> None:
@@ -416,7 +420,7 @@ class StateParser:
         return fd
 
     def _connect(self, evt: Event, thread: ThreadInfo) -> None:
-        tup: SockTuple | None = evt.params.get("tuple")
+        tup: SockTuple | None = evt.param("tuple")
         if evt.res not in (0, -EINPROGRESS) or tup is None:
             return
         fd = self._socket_fd(thread, s32(evt.raw_args[0]), tup.family)
@@ -434,7 +438,7 @@ class StateParser:
             fd.is_server = False
 
     def _bind(self, evt: Event, thread: ThreadInfo) -> None:
-        addr: SockAddr | None = evt.params.get("addr")
+        addr: SockAddr | None = evt.param("addr")
         if evt.res != 0 or addr is None:
             return
         fd = self._socket_fd(thread, s32(evt.raw_args[0]), addr.family)
@@ -451,7 +455,7 @@ class StateParser:
 
     def _accept(self, evt: Event, thread: ThreadInfo) -> None:
         res = evt.res
-        tup: SockTuple | None = evt.params.get("tuple")
+        tup: SockTuple | None = evt.param("tuple")
         if res is None or res < 0:
             return
         listener = thread.fdtable.fds.get(s32(evt.raw_args[0]))
@@ -472,7 +476,7 @@ class StateParser:
         """A socket without a name, or not TCP, takes the tuple of a send/receive by libsinsp's rules
         (sysmon.state.inet); an IPv4 one without a role becomes the server when it received first."""
         fd = thread.fdtable.fds.get(s32(evt.raw_args[0]))
-        tup: SockTuple | None = evt.params.get("tuple")
+        tup: SockTuple | None = evt.param("tuple")
         if fd is None or fd.type not in INET or tup is None or tup.family not in INET or (evt.res or 0) < 0:
             return
         l4proto = (fd.tuple.l4proto if fd.tuple is not None else "") or fd.l4proto

@@ -6,13 +6,17 @@ process whose status is gone is skipped, anything else missing is left empty.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import ipaddress
 import os
+import socket
+import struct
 from collections.abc import Iterable
 
 from sysmon.events.model import SockAddr, SockTuple
-from sysmon.state.state import FdInfo, FdTable, State, ThreadInfo
+from sysmon.state.state import FdInfo, FdTable, Interface, State, ThreadInfo
 
+SIOCGIFADDR, SIOCGIFNETMASK = 0x8915, 0x891B
 O_DIRECTORY = 0o200000
 O_TMPFILE_ONLY = 0o20000000
 O_CLOEXEC = 0o2000000
@@ -52,7 +56,29 @@ def snapshot(root: str = "/proc", *, exclude_pids: Iterable[int] = (), etc: str 
     for name in entries:
         if int(name) not in excluded:
             _read_process(root, int(name), state, sockets)
+    state.interfaces = read_interfaces(root) if root == "/proc" else []
     return state
+
+
+def read_interfaces(root: str = "/proc") -> list[Interface]:
+    """The machine's addresses, as scap's interface list holds them: IPv4 with netmasks (ioctl), IPv6
+    from /proc/net/if_inet6. libsinsp fills a UDP socket's unset local address from these."""
+    out: list[Interface] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for _, name in socket.if_nameindex():
+            req = struct.pack("256s", name.encode()[:15])
+            try:
+                addr = fcntl.ioctl(s.fileno(), SIOCGIFADDR, req)[20:24]
+                mask = fcntl.ioctl(s.fileno(), SIOCGIFNETMASK, req)[20:24]
+            except OSError:  # no IPv4 address on this interface
+                continue
+            out.append(Interface(ipaddress.IPv4Address(addr), ipaddress.IPv4Address(mask)))
+    try:
+        with open(f"{root}/net/if_inet6", encoding="ascii") as f:
+            out += [Interface(ipaddress.IPv6Address(bytes.fromhex(line.split()[0]))) for line in f if line.strip()]
+    except (OSError, ValueError):
+        pass
+    return out
 
 
 def read_names(path: str) -> dict[int, str]:

@@ -120,3 +120,27 @@ def test_threads_share_the_process_fd_table(live, tmp_path):
     rows = live.run([PY, "-c", script], fields=["fd.name", "thread.ismain"])
     reads = [r for r in rows if r["evt.type"] == "read" and r["evt.dir"] == "<" and r["fd.name"] == str(path)]
     assert reads and reads[0]["thread.ismain"] is False
+
+
+def test_udp_sendto_and_recvfrom_name_both_ends(live):
+    """An unconnected UDP socket: the destination comes from sendto's address, the sender's local
+    address from the machine's interfaces (as libsinsp fills it), the peer from recvfrom's address."""
+    script = (
+        "import socket\nr = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(('127.0.0.1', 0))\n"
+        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b'ping', r.getsockname())\n"
+        "data, peer = r.recvfrom(16)\nprint(r.getsockname()[1], peer[1])\n"
+    )
+    out: dict[str, str] = {}
+
+    def workload() -> None:
+        proc = subprocess.run([PY, "-c", script], capture_output=True, text=True, check=True)
+        out["ports"] = proc.stdout
+
+    rows = live.run(workload, fields=["fd.name", "fd.sip", "fd.sport", "fd.cport", "fd.l4proto"])
+    server_port, client_port = (int(p) for p in out["ports"].split())
+    name = f"127.0.0.1:{client_port}->127.0.0.1:{server_port}"
+    sends = [r for r in rows if r["evt.type"] == "sendto" and r["evt.dir"] == "<" and r["fd.sport"] == server_port]
+    recvs = [r for r in rows if r["evt.type"] == "recvfrom" and r["evt.dir"] == "<" and r["fd.cport"] == client_port]
+    assert [r["fd.name"] for r in sends] == [name]
+    assert [r["fd.name"] for r in recvs] == [name]
+    assert sends[0]["fd.l4proto"] == "udp" and sends[0]["fd.sip"] == ipaddress.ip_address("127.0.0.1")

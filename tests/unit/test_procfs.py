@@ -132,3 +132,17 @@ def test_fake_proc_tree(tmp_path: Path) -> None:
 def test_missing_root_gives_empty_state(tmp_path: Path) -> None:
     state = snapshot(str(tmp_path / "nope"), etc=str(tmp_path / "nope"))
     assert (state.threads, state.users) == ({}, {})
+
+
+def test_the_machine_interfaces_are_read_like_scap_s_interface_list() -> None:
+    """The live state knows the machine's addresses (libsinsp fills UDP sockets' unset local address)."""
+    state = snapshot(exclude_pids=(os.getpid(),))
+    v4 = {(str(i.addr), str(i.netmask)) for i in state.interfaces if i.addr.version == 4}
+    assert ("127.0.0.1", "255.0.0.0") in v4
+    with open("/proc/net/if_inet6") as f:
+        v6 = {line.split()[0] for line in f if line.strip()}
+    assert {i.addr.packed.hex() for i in state.interfaces if i.addr.version == 6} == v6
+
+
+def test_a_fake_proc_tree_has_no_interfaces(tmp_path: Path) -> None:
+    assert snapshot(str(tmp_path)).interfaces == []
