@@ -25,7 +25,8 @@ from sysmon.capture.snapshot import state_to_wire
 from sysmon.errors import CaptureError
 from sysmon.state.state import State
 
-QUEUE_BYTES = 64 << 20
+QUEUE_BYTES = 128 << 20  # record bytes queued or being written: ~1M events; absorbs a 4M-event storm with no drop
+WRITE_CHUNK = 4 << 20
 
 
 @dataclass(slots=True)
@@ -175,7 +176,6 @@ class CaptureWriter:
                         self._cond.wait()
                     items = list(self._queue)
                     self._queue.clear()
-                    self._queued_bytes = 0
                 if not self._write_items(items):
                     return
         except CaptureError as e:
@@ -189,27 +189,43 @@ class CaptureWriter:
             self._fd = -1
 
     def _write_items(self, items: list[Batch | PackedBatch | _Open | _Drops | None]) -> bool:
+        """Frame and write the items in writes of about WRITE_CHUNK bytes. A batch counts against the
+        queue's bound until its frame is written, so batches queued plus held here stay within it."""
         frames: list[bytes] = []
         counts: list[int] = []  # events in each frame
-        for item in items:
+        held = framed = 0  # record bytes of the batches in `frames`, and the frames' bytes
+        for i, item in enumerate(items):
+            items[i] = None  # let each batch go once framed
             if isinstance(item, (Batch, PackedBatch)):
-                frames.append(self._framer.batch(item) if isinstance(item, Batch) else self._framer.packed(item))
+                frame = self._framer.batch(item) if isinstance(item, Batch) else self._framer.packed(item)
                 n, size = _count_and_size(item)
+                frames.append(frame)
                 counts.append(n)
+                held += size
+                framed += len(frame)
                 self._raw_out += size
-                self._bytes_out += len(frames[-1])
+                self._bytes_out += len(frame)
+                if framed >= WRITE_CHUNK:
+                    self._write(frames, counts)
+                    frames, counts, held, framed = [], [], self._release(held), 0
             elif isinstance(item, _Drops):
                 frames.append(self._framer.frame(DROPS, {"events": item.events}))
                 counts.append(0)
             else:
                 self._write(frames, counts)
-                frames, counts = [], []
+                frames, counts, held, framed = [], [], self._release(held), 0
                 self._finish_file()
                 if item is None:
                     return False
                 self._open(item)
         self._write(frames, counts)
+        self._release(held)
         return True
+
+    def _release(self, size: int) -> int:
+        with self._cond:
+            self._queued_bytes -= size
+        return 0
 
     def _open(self, item: _Open) -> None:
         # Frames first: a crash between creating the file and writing its start leaves a file that

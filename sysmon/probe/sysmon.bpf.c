@@ -399,9 +399,10 @@ static __always_inline int identity_passes(struct sysmon_sc *sc, u64 pid_tgid)
     return 1;
 }
 
+/* The table entry of a syscall to emit, or NULL: sysmon's own, not selected, or filtered out. */
 static __always_inline struct sysmon_sc *syscall_entry(long nr, u64 pid_tgid)
 {
-    if (nr < 0 || nr >= SYSMON_MAX_SYSCALLS)
+    if ((pid_tgid >> 32) == SELF_PID || nr < 0 || nr >= SYSMON_MAX_SYSCALLS)
         return NULL;
     u32 k = nr;
     struct sysmon_sc *sc = sc_table.lookup(&k);
@@ -464,8 +465,6 @@ _Static_assert(offsetof(struct pt_regs, di) - offsetof(struct pt_regs, r10) == 7
 int raw_enter(struct bpf_raw_tracepoint_args *ctx)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
-    if ((pid_tgid >> 32) == SELF_PID)
-        return 0;
     long nr = ctx->args[1];
     struct sysmon_sc *sc = syscall_entry(nr, pid_tgid);
     if (!sc)
@@ -481,8 +480,6 @@ int raw_enter(struct bpf_raw_tracepoint_args *ctx)
 int raw_exit(struct bpf_raw_tracepoint_args *ctx)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
-    if ((pid_tgid >> 32) == SELF_PID)
-        return 0;
     struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
     long nr = 0;
     bpf_probe_read_kernel(&nr, sizeof(nr), &regs->orig_ax);
@@ -511,10 +508,8 @@ struct tp_sys_exit {
 
 int tp_enter(struct tp_sys_enter *ctx)
 {
-    u64 pid_tgid = bpf_get_current_pid_tgid();
-    if ((pid_tgid >> 32) == SELF_PID)
-        return 0;
     long nr = ctx->nr;
+    u64 pid_tgid = bpf_get_current_pid_tgid();
     struct sysmon_sc *sc = syscall_entry(nr, pid_tgid);
     if (!sc)
         return 0;
@@ -533,14 +528,10 @@ int tp_enter(struct tp_sys_enter *ctx)
 
 int tp_exit(struct tp_sys_exit *ctx)
 {
-    u64 pid_tgid = bpf_get_current_pid_tgid();
-    if ((pid_tgid >> 32) == SELF_PID)
-        return 0;
     long nr = ctx->nr;
+    u64 pid_tgid = bpf_get_current_pid_tgid();
     struct sysmon_sc *sc = syscall_entry(nr, pid_tgid);
-    if (!sc)
-        return 0;
-    return emit_exit(ctx, nr, sc, ctx->ret, pid_tgid);
+    return sc ? emit_exit(ctx, nr, sc, ctx->ret, pid_tgid) : 0;
 }
 
 RAW_TRACEPOINT_PROBE(sched_process_exit)
