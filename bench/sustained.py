@@ -71,7 +71,7 @@ def main() -> None:
     opts = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         mode = [a.format(dir=tmp) for a in MODES[opts.mode]]
-        what = " ".join(MODES[opts.mode]) or "printing sysdig lines to /dev/null"
+        what = {"print": "printing sysdig lines to /dev/null", "json": "-j to /dev/null", "write": "-w FILE"}[opts.mode]
         print(f"# {time.strftime('%Y-%m-%d')} {os.uname().nodename} {os.uname().release}, {os.cpu_count()} CPUs; "
               f"sysmon -v, {what}, every event of the machine; paced getppid() load, {opts.seconds:g} s per rate")
         print(f"{'target ev/s':>12}{'load events':>13}{'delivered':>11}{'dropped':>9}")
