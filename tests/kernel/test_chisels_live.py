@@ -38,7 +38,7 @@ def run_with(args: list[str], workload: Callable[[int], None], *, timeout_s: flo
                 break
         if proc.poll() is None:
             proc.send_signal(stop)
-        proc.wait(timeout=15)
+        proc.wait(timeout=60)  # a loaded machine may still be compiling the probe
     finally:
         if proc.poll() is None:
             proc.kill()
