@@ -27,6 +27,11 @@ class Sink(Protocol):
     def emit(self, evt: Event, state: State) -> None: ...
 
 
+def sink_flushes(sinks: Iterable[Sink]) -> list[Callable[[], None]]:
+    """The `flush` of each sink that has one."""
+    return [f for f in (getattr(s, "flush", None) for s in sinks) if f is not None]
+
+
 @dataclass(slots=True)
 class Stats:
     seen: int = 0  # events decoded
@@ -55,7 +60,7 @@ class Inspector:
         self.clock = clock
         self.predicate = predicate
         self.sinks = list(sinks)
-        self._flushes: list[Callable[[], None]] = [f for f in (getattr(s, "flush", None) for s in self.sinks) if f]
+        self._flushes = sink_flushes(self.sinks)
         self.max_events = max_events
         self.max_ns = int(max_seconds * 1e9) if max_seconds else None
         self.summary = summary

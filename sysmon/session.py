@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from sysmon.chisel.runner import ChiselRunner
-from sysmon.engine import Inspector, Sink
+from sysmon.engine import Inspector, Sink, sink_flushes
 from sysmon.events.schema import Schema
 from sysmon.fields.catalogue import Catalogue
 from sysmon.fields.clock import Clock
@@ -44,10 +44,8 @@ class Pipeline:
 
     def finish(self) -> None:
         """The source is exhausted or stopped: sinks write what they hold, chisels their end-of-capture output."""
-        for sink in self.sinks:
-            flush = getattr(sink, "flush", None)
-            if flush is not None:
-                flush()
+        for flush in sink_flushes(self.sinks):
+            flush()
         if self.chisels is not None:
             self.chisels.end()
 

@@ -68,13 +68,17 @@ class Pump:
             self.feed(packed.unpack())
             return
         if starts:
-            stats = self.inspector.stats
-            stats.seen += len(starts)
-            stats.matched += len(starts)
-            offset = self.decoder.wall_offset_ns
-            stats.first_ns = stats.first_ns or int.from_bytes(data[starts[0] : starts[0] + 8], "little") + offset
-            stats.last_ns = int.from_bytes(data[starts[-1] : starts[-1] + 8], "little") + offset
+            self._count_written(len(starts), data[starts[0] : starts[0] + 8], data[starts[-1] : starts[-1] + 8])
         writer.add(packed)
+
+    def _count_written(self, n: int, first_ts: bytes, last_ts: bytes) -> None:
+        """Stats of n records written undecoded; the times (for -v) from the first and last one's ts_ns bytes."""
+        stats = self.inspector.stats
+        stats.seen += n
+        stats.matched += n
+        offset = self.decoder.wall_offset_ns
+        stats.first_ns = stats.first_ns or int.from_bytes(first_ts, "little") + offset
+        stats.last_ns = int.from_bytes(last_ts, "little") + offset
 
     def feed(self, batch: Batch) -> None:
         if self.passthrough:
@@ -101,13 +105,8 @@ class Pump:
             if writer.rotation.active:
                 self._apply_state_records(batch, start, end)
             writer.add(_slice(batch, start, end))
-            stats = inspector.stats
-            stats.seen += end - start
-            stats.matched += end - start
-            if end > start:  # event times for -v, from the records' first field
-                offset = self.decoder.wall_offset_ns
-                stats.first_ns = stats.first_ns or int.from_bytes(records[start][:8], "little") + offset
-                stats.last_ns = int.from_bytes(records[end - 1][:8], "little") + offset
+            if end > start:
+                self._count_written(end - start, records[start][:8], records[end - 1][:8])
             if not records:
                 break
             start = end

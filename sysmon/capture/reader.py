@@ -188,7 +188,7 @@ class CaptureFile:
                     break
                 kind, body = frame
                 if kind in (BATCH, PACKED):
-                    batch = self._batch(body) if kind == BATCH else self._packed(body)
+                    batch = self._batch(kind, body)
                     self.events_read += len(batch.records)
                     yield batch
                 elif kind == DROPS:
@@ -202,25 +202,20 @@ class CaptureFile:
             self.warning = (f"{self.path} ends without its trailer at byte {self._pos}{self._where} (the writer "
                             f"was stopped abruptly); replayed the {self.events_read} events before")
 
-    def _batch(self, body: Any) -> Batch:
+    def _batch(self, kind: str, body: Any) -> Batch:
         try:
-            first_num, records, nums, flags = body
-            n = len(records)
-            if not isinstance(first_num, int) or (nums is not None and len(nums) != n) or (
-                    flags is not None and len(flags) != n):
-                raise ValueError("inconsistent batch")
-            if self._convert is not None:
-                records = [self._convert(r) for r in records]
-        except Exception as e:  # any malformed body: the crc matched, so the writer or a migration is wrong
-            raise self._corrupt(f"malformed event batch ({e})") from e
-        return Batch(records, first_num, nums, flags)
-
-    def _packed(self, body: Any) -> Batch:
-        try:
-            batch = unpack_packed(body).unpack()
+            if kind == PACKED:
+                batch = unpack_packed(body).unpack()
+            else:
+                first_num, records, nums, flags = body
+                n = len(records)
+                if not isinstance(first_num, int) or (nums is not None and len(nums) != n) or (
+                        flags is not None and len(flags) != n):
+                    raise ValueError("inconsistent batch")
+                batch = Batch(records, first_num, nums, flags)
             if self._convert is not None:
                 batch.records = [self._convert(r) for r in batch.records]
-        except Exception as e:  # as in _batch
+        except Exception as e:  # any malformed body: the crc matched, so the writer or a migration is wrong
             raise self._corrupt(f"malformed event batch ({e})") from e
         return batch
 

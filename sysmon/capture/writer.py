@@ -194,6 +194,16 @@ class CaptureWriter:
         frames: list[bytes] = []
         counts: list[int] = []  # events in each frame
         held = framed = 0  # record bytes of the batches in `frames`, and the frames' bytes
+
+        def write() -> None:
+            nonlocal held, framed
+            self._write(frames, counts)
+            with self._cond:
+                self._queued_bytes -= held
+            frames.clear()
+            counts.clear()
+            held = framed = 0
+
         for i, item in enumerate(items):
             items[i] = None  # let each batch go once framed
             if isinstance(item, (Batch, PackedBatch)):
@@ -206,26 +216,18 @@ class CaptureWriter:
                 self._raw_out += size
                 self._bytes_out += len(frame)
                 if framed >= WRITE_CHUNK:
-                    self._write(frames, counts)
-                    frames, counts, held, framed = [], [], self._release(held), 0
+                    write()
             elif isinstance(item, _Drops):
                 frames.append(self._framer.frame(DROPS, {"events": item.events}))
                 counts.append(0)
             else:
-                self._write(frames, counts)
-                frames, counts, held, framed = [], [], self._release(held), 0
+                write()
                 self._finish_file()
                 if item is None:
                     return False
                 self._open(item)
-        self._write(frames, counts)
-        self._release(held)
+        write()
         return True
-
-    def _release(self, size: int) -> int:
-        with self._cond:
-            self._queued_bytes -= size
-        return 0
 
     def _open(self, item: _Open) -> None:
         # Frames first: a crash between creating the file and writing its start leaves a file that

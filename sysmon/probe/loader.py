@@ -147,13 +147,14 @@ class Probe:
     def _tracepoint_nargs(self, nrs: set[int]) -> dict[int, int] | None:
         """Declared argument count of each syscall's enter tracepoint; None if one has none."""
         out = {}
+        events = self._tracefs / "events" / "syscalls"
         for nr in nrs:
             name = X86_64.get(nr)
-            fmt = self._tracefs / "events" / "syscalls" / f"sys_enter_{name}" / "format"
-            if name is None or not (self._tracefs / "events" / "syscalls" / f"sys_exit_{name}").is_dir():
+            if name is None or not (events / f"sys_exit_{name}").is_dir():
                 return None
             try:
-                fields = [line for line in fmt.read_text().splitlines() if line.strip().startswith("field:")]
+                fmt = (events / f"sys_enter_{name}" / "format").read_text()
+                fields = [line for line in fmt.splitlines() if line.strip().startswith("field:")]
             except OSError:
                 return None
             out[nr] = len(fields) - 5  # after the 4 common fields and __syscall_nr

@@ -44,11 +44,15 @@ class LiveSource:
         bpf.perf_buffer_poll(self.poll_ms)
         bpf.perf_buffer_consume()  # with wakeup_events=64, what is left below the threshold
 
-    def _poll_ring(self) -> None:
+    def _drain_ring(self) -> tuple[bytes, list[int], list[int]]:
+        """What the ring holds, after a poll_ms wait if it held nothing."""
         chunk, starts, lengths = self._ring.drain()
         if not starts:
             time.sleep(self.poll_ms / 1000)
-            return
+        return chunk, starts, lengths
+
+    def _poll_ring(self) -> None:
+        chunk, starts, lengths = self._drain_ring()
         self._batch = [chunk[s : s + n] for s, n in zip(starts, lengths)]
 
     @property
@@ -58,9 +62,7 @@ class LiveSource:
 
     def poll_packed(self) -> tuple[bytes, list[int], list[int]]:
         """Like poll(), but the records stay in the ring's bytes: (chunk, starts, lengths)."""
-        chunk, starts, lengths = self._ring.drain()
-        if not starts:
-            time.sleep(self.poll_ms / 1000)
+        chunk, starts, lengths = self._drain_ring()
         self.delivered += len(starts)
         return chunk, starts, lengths
 
