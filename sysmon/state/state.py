@@ -42,7 +42,13 @@ class FdInfo:
         if self.type not in ("ipv4", "ipv6"):
             return ""
         l4 = (self.tuple.l4proto if self.tuple is not None else "") or self.l4proto
-        return l4 if l4 == "raw" or self.is_server is not None else ""
+        return l4 if l4 == "raw" or self.is_server is not None or self.is_servsock() else ""
+
+    def is_servsock(self) -> bool:
+        """Bound to a port with no peer: libsinsp's SERVSOCK, whose fd.sport and fd.l4proto show
+        whatever its role (a server socket of the fd lists has none until it sends or receives)."""
+        tup = self.tuple
+        return tup is not None and tup.family in ("ipv4", "ipv6") and tup.local.port > 0 and not tup.remote.port
 
 
 @dataclass(frozen=True, slots=True)

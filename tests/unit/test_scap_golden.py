@@ -5,31 +5,21 @@ CI only reads them). Lines are compared without trailing blanks, and blank lines
 sides: sysdig ends evt.info with a space, so a value ending in a newline (a container event's JSON)
 leaves it a line of one space.
 
-Cases where sysmon still differs are listed in tests/golden/scap/known_differences.txt. They are
-strict: a listed case that starts to match fails until it is removed from the list (regenerate it with
-SYSMON_UPDATE_SCAP_KNOWN=1). What is left is a sysdig bug, not ours:
-  - 502Error, haproxy's fd 8 (23 cases): a UDP socket the fd list gives as bound (0.0.0.0:55441) sends
-    with sendmsg. libsinsp turns it into a connected socket by reading the bound socket's fields
-    through the other member of a C union (sinsp_sockinfo: ipv4serverinfo {ip, port, l4proto} over
-    ipv4info {sip, dip, sport, dport, l4proto}), so the destination address it prints, 145.216.3.255,
-    is the bytes of port 55441 (0x91 0xd8), of SCAP_L4_UDP (3) and of one uninitialised byte (255);
-    the source 192.168.128.156 is then the first interface that is not loopback, inferred for that
-    bogus address. sysmon applies the same rules to the real values: 127.0.0.1:514 and 127.0.0.1.
-Fixed causes, for the record: PID/UID/path/fd-list rendering with state (events.render.RenderContext),
-unix tuples with the kernel pointers, fd.l4proto by socket role, scheduler events of unknown threads,
-fd.num/fd.typechar/fd.name on fd events without a known fd, the stale fd of an exit without its enter,
-sockets of the fd lists named client->server, generic syscall events shown without arguments;
-inet tuples merged as libsinsp does (sysmon.state.inet: the destination kept once set, unset addresses
-inferred from the interface list), a procexit's thread dropped before the next event is read, a clone
-child whose parent libsinsp never saw (the parent made up from the clone's parameters), a clone in a pid
-namespace leaving the child to its own side, the container event's made-up thread `container:ID`.
+Lines where sysmon differs on purpose are listed one by one in tests/golden/scap/known_differences.tsv:
+(file, filter, format, line, sysdig's line, sysmon's line, reason), the reason an id defined in that
+file's `#reason` lines, each naming the libsinsp source (falcosecurity/libs e5c53d64, the libsinsp
+Debian's sysdig 0.29.3 links) that makes sysdig print what it prints. Any other difference fails, and
+so does a listed one that went away. SYSMON_UPDATE_SCAP_KNOWN=1 drops the lines that went away and
+writes new differences with the reason `?`, which fails until someone checks them and names a reason.
 """
 from __future__ import annotations
 
+import difflib
 import gzip
 import io
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,9 +27,11 @@ import pytest
 from sysmon.scap.replay import replay_formats
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "scap"
-KNOWN = GOLDEN / "known_differences.txt"
+KNOWN = GOLDEN / "known_differences.tsv"
 CAPTURES = sorted((GOLDEN / "captures").glob("*.scap"))
 CASES = json.loads((GOLDEN / "cases.json").read_text())
+UNREVIEWED = "?"
+Line = tuple[str, str, str, str, str, str]  # file, filter, format, line, sysdig, sysmon
 
 
 def _expected(stem: str) -> dict[tuple[str, str], list[str]]:
@@ -55,10 +47,42 @@ def _expected(stem: str) -> dict[tuple[str, str], list[str]]:
     return out
 
 
-def _known() -> set[tuple[str, str, str]]:
-    if not KNOWN.exists():
-        return set()
-    return {tuple(line.split("\t")) for line in KNOWN.read_text().splitlines() if line and not line.startswith("#")}  # type: ignore[misc]
+def _known() -> tuple[dict[str, str], dict[Line, str]]:
+    """(reason id -> text, allowed line -> reason id)."""
+    reasons: dict[str, str] = {}
+    lines: dict[Line, str] = {}
+    for row in KNOWN.read_text().splitlines():
+        if row.startswith("#reason\t"):
+            _, rid, text = row.split("\t", 2)
+            reasons[rid] = text
+        elif row and not row.startswith("#"):
+            *key, reason = row.split("\t")
+            assert len(key) == 6, f"{KNOWN.name}: want 7 tab-separated fields: {row!r}"
+            lines[tuple(key)] = reason  # type: ignore[index]
+    return reasons, lines
+
+
+def _write_known(reasons: dict[str, str], lines: dict[Line, str]) -> None:
+    head = [row for row in KNOWN.read_text().splitlines() if row.startswith("#")]
+    body = ["\t".join((*key, reason)) for key, reason in sorted(lines.items(), key=_order)]
+    KNOWN.write_text("\n".join(head + body) + "\n")
+
+
+def _order(item: tuple[Line, str]) -> tuple[str, str, str, int]:
+    key = item[0]
+    return key[0], key[1], key[2], int(key[3].lstrip("+"))
+
+
+def differences(want: list[str], got: list[str]) -> Iterator[tuple[str, str, str]]:
+    """(line, sysdig's, sysmon's) for each line that differs: `line` numbers sysdig's output, `+N`
+    sysmon's for a line sysdig does not have; a missing side is ''."""
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, want, got, autojunk=False).get_opcodes():
+        if op == "equal":
+            continue
+        for k in range(max(i2 - i1, j2 - j1)):
+            i, j = i1 + k, j1 + k
+            w, g = (want[i] if i < i2 else ""), (got[j] if j < j2 else "")
+            yield (str(i + 1) if i < i2 else f"+{j + 1}"), w, g
 
 
 def _sysmon(capture: Path, flt: str, fmts: list[str]) -> dict[str, list[str]]:
@@ -74,28 +98,39 @@ def test_every_capture_and_case_has_a_golden() -> None:
         assert len(_expected(capture.stem)) == len(CASES["filters"]) * len(CASES["formats"]), capture.name
 
 
+def test_every_allowed_line_has_a_checked_reason() -> None:
+    reasons, lines = _known()
+    assert all("libsinsp" in text or "libs " in text for text in reasons.values()), "a reason names no source"
+    unchecked = [key for key, reason in lines.items() if reason not in reasons]
+    assert not unchecked, f"{len(unchecked)} lines of {KNOWN.name} have no checked reason, e.g. {unchecked[0]}"
+    assert all("\t" not in field for key in lines for field in key)
+
+
+def test_differences_pair_lines() -> None:
+    assert list(differences(["a", "b", "c"], ["a", "x", "c"])) == [("2", "b", "x")]
+    assert list(differences(["a", "c"], ["a", "b", "c"])) == [("+2", "", "b")]
+    assert list(differences(["a", "b"], ["a"])) == [("2", "b", "")]
+
+
 @pytest.mark.parametrize("capture", CAPTURES, ids=lambda p: p.stem)
 def test_scap_output_equals_sysdig(capture: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TZ", "UTC")
-    known = _known()
-    unexpected, fixed, still = [], [], []
+    reasons, known = _known()
+    mine = {key: reason for key, reason in known.items() if key[0] == capture.stem}
     expected = _expected(capture.stem)
     outputs = {flt: _sysmon(capture, flt, CASES["formats"]) for flt in CASES["filters"]}
+    found: set[Line] = set()
     for (flt, fmt), want in expected.items():
-        got = outputs[flt][fmt]
-        key = (capture.stem, flt, fmt)
-        if got == want:
-            (fixed if key in known else []).append(key)
-            continue
-        still.append(key)
-        if key not in known:
-            first = next(i for i, (a, b) in enumerate(zip([*want, "<EOF>"], [*got, "<EOF>"])) if a != b)
-            unexpected.append(f"[{flt}] [{fmt}] line {first + 1}:\n  sysdig: {([*want, '<EOF>'])[first]}\n"
-                              f"  sysmon: {([*got, '<EOF>'])[first]}")
+        found.update((capture.stem, flt, fmt, *d) for d in differences(want, outputs[flt][fmt]))
+    unexpected = sorted(found - mine.keys(), key=lambda k: _order((k, "")))
+    gone = sorted(mine.keys() - found, key=lambda k: _order((k, "")))
     if os.environ.get("SYSMON_UPDATE_SCAP_KNOWN"):
-        rest = {k for k in known if k[0] != capture.stem} | set(still)
-        header = "# (file, filter, format) cases where sysmon differs from sysdig 0.29.3; see test_scap_golden.py\n"
-        KNOWN.write_text(header + "".join("\t".join(k) + "\n" for k in sorted(rest)))
+        rest = {k: r for k, r in known.items() if k[0] != capture.stem or k in found}
+        rest.update(dict.fromkeys(unexpected, UNREVIEWED))
+        _write_known(reasons, rest)
+        assert not unexpected, f"{len(unexpected)} new differences written to {KNOWN.name} with reason " \
+                               f"{UNREVIEWED!r}: check each against libsinsp and name its reason"
         return
-    assert not unexpected, "\n".join(unexpected)
-    assert not fixed, f"now equal to sysdig, remove from {KNOWN.name}: {fixed}"
+    shown = "\n".join(f"[{k[1]}] [{k[2]}] line {k[3]}:\n  sysdig: {k[4]}\n  sysmon: {k[5]}" for k in unexpected[:10])
+    assert not unexpected, f"{len(unexpected)} lines differ from sysdig:\n{shown}"
+    assert not gone, f"now equal to sysdig, remove from {KNOWN.name}: {gone[:5]}"
