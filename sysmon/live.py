@@ -90,6 +90,9 @@ class LiveSession:
                     break
         except KeyboardInterrupt:
             pass
+        probe.select(())  # detached: what the kernel sent is all in the ring now, and -v can compare
+        if not pump.done:
+            _drain(step)
 
     def _current_state(self) -> State:
         self.inspector.parser.flush()  # removals due before the next event: not part of the next file
@@ -105,13 +108,24 @@ class LiveSession:
             self.out.write(format_summary(self.inspector.stats))
             self.out.flush()
         if self.verbose:
-            lost = self.source.lost if self.source else 0
-            sys.stderr.write(format_stats(self.inspector.stats, probe.counters(), lost))
+            lost, received = (self.source.lost, self.source.delivered) if self.source else (0, 0)
+            sys.stderr.write(format_stats(self.inspector.stats, probe.counters(), lost, received))
         if self.writer is not None:
             self.writer.close()
             if self.verbose:
                 sys.stderr.write(f"sysmon: wrote {self.writer.written} events to {', '.join(self.writer.files)}; "
                                  f"{self.writer.dropped} dropped (disk too slow)\n")
+
+
+def _drain(step: Callable[[], bool], limit_s: float = 5.0) -> None:
+    """Stopped (Ctrl-C, SIGTERM, -M) and detached: read what the ring still holds, so that what the
+    kernel sent is what we received (-v); at most `limit_s`."""
+    end = time.monotonic() + limit_s
+    try:
+        while step() and time.monotonic() < end:
+            pass
+    except KeyboardInterrupt:  # a second Ctrl-C: stop now, `-v` shows what was left unread
+        pass
 
 
 def _record_step(source: LiveSource, pump: Pump) -> Callable[[], bool]:
