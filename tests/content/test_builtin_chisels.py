@@ -146,7 +146,7 @@ def test_topprocs_net_table_and_json():
 
 
 def test_topconns_topports_and_errors():
-    assert run("topconns").splitlines()[2:] == ["38B                 10.0.0.2:5555->10.0.0.1:80"]
+    assert run("topconns").splitlines()[2:] == ["38B                 tcp                 10.0.0.2:5555->10.0.0.1:80"]
     assert run("topports_server").splitlines()[2:] == ["38B                 80"]
     assert run("topfiles_errors").splitlines()[2:] == ["1                   /var/log/nginx/access.log"]
     assert run("topfiles_time").splitlines()[2:] == []  # no file I/O with a seen enter
@@ -192,10 +192,9 @@ def test_proc_exec_time_iobytes_and_logs():
 def test_slow_calls_and_bottlenecks():
     assert run("fileslower", "0").splitlines()[2:] == []
     net = run("netlower", "100").splitlines()
-    assert net[:2] == ["evt.datetime            proc.name    container.name       evt.type LATENCY(ms)  fd.name",
-                       "----------------------- ------------ -------------------- -------- ------------ " + "-" * 41]
-    assert net[2:] == ["2023-11-14 22:13:21.200 nginx        host                 read              200 "
-                       "10.0.0.2:5555->10.0.0.1:80"]
+    assert net[:2] == ["evt.datetime            proc.name    evt.type LATENCY(ms)  fd.name",
+                       "----------------------- ------------ -------- ------------ " + "-" * 41]
+    assert net[2:] == ["2023-11-14 22:13:21.200 nginx        read              200 10.0.0.2:5555->10.0.0.1:80"]
     assert run("bottlenecks").splitlines()[:2] == [
         "0) 0.000000000 nginx (200) > read fd=5(<4t>10.0.0.2:5555->10.0.0.1:80)",
         "0) 0.200000000 nginx (200) < read res=18 data=GET / HTTP/1.1....",
