@@ -42,7 +42,7 @@ class IoBytesChisel(Chisel):
 
 
 class FdEchoChisel(Chisel):
-    """The data a process writes to (or reads from) one standard fd, as it is."""
+    """The data a process writes to (or reads from) one standard fd, as it is, one buffer a line."""
 
     category = "I/O"
     fd_num: ClassVar[int]
@@ -59,7 +59,7 @@ class FdEchoChisel(Chisel):
         data = self.get_data(evt)
         if data:
             text = data.decode("utf-8", "replace")
-            self.ctx.write(f"{self.ctx.color(self.paint)}{text}" if self.paint else text)
+            self.ctx.print(f"{self.ctx.color(self.paint)}{text}" if self.paint else text)  # sysdig: print(buf)
         return True
 
 
