@@ -182,7 +182,9 @@ def test_lsof_ps_netstat_list_the_state_at_the_first_event():
 
 
 def test_proc_exec_time_iobytes_and_logs():
-    assert run("proc_exec_time") == "5.50s) curl http://10.0.0.1/\n"
+    assert run("proc_exec_time").splitlines() == ["proc.duration proc.name    proc.args",
+                                                  "------------- ------------ --------------------",
+                                                  "5.50s         curl         http://10.0.0.1/"]
     assert run("iobytes_net").splitlines() == ["22:13:22 in:28 out:10 tot:38", "22:13:23 in:0 out:0 tot:0"]
     assert run("spy_logs").splitlines() == ["nginx /var/log/nginx/access.log GET / 200",
                                             "nginx /var/log/nginx/access.log warn: slow"]
