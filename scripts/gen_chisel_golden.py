@@ -8,36 +8,18 @@ Needs sysdig (Debian: `apt-get install --no-install-recommends sysdig`, which br
 """
 from __future__ import annotations
 
-import gzip
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent / "tests" / "golden"
-ORACLE = ROOT / "chisel_oracle"
+from gen_scap_golden import write_goldens  # scripts/ is on sys.path when a script there runs
+
+ORACLE = Path(__file__).resolve().parent.parent / "tests" / "golden" / "chisel_oracle"
 
 
 def main() -> int:
     cases = json.loads((ORACLE / "cases.json").read_text())["chisels"]
-    version = subprocess.run(["sysdig", "--version"], capture_output=True, text=True, check=True).stdout.strip()
-    if version != "sysdig version 0.29.3":
-        print(f"warning: expected sysdig 0.29.3, found {version!r}", file=sys.stderr)
-    out_dir = ORACLE / "expected"
-    out_dir.mkdir(exist_ok=True)
-    env = {**os.environ, "TZ": "UTC"}
-    for capture in sorted((ROOT / "scap" / "captures").glob("*.scap")):
-        parts = []
-        for chisel in cases:
-            cmd = ["sysdig", "-r", str(capture), "-c", chisel[0], *chisel[1:]]
-            res = subprocess.run(cmd, capture_output=True, env=env, check=False, timeout=120)
-            if res.returncode != 0:
-                raise SystemExit(f"sysdig failed on {capture.name} {chisel}: {res.stderr.decode()}")
-            parts.append(f"### {' '.join(chisel)}\n" + res.stdout.decode("utf-8", "surrogateescape"))
-        data = "".join(parts).encode("utf-8", "surrogateescape")
-        (out_dir / f"{capture.stem}.txt.gz").write_bytes(gzip.compress(data, mtime=0))
-        print(f"{capture.name}: {len(parts)} chisels")
+    write_goldens(ORACLE / "expected", [(" ".join(chisel), ["-c", *chisel]) for chisel in cases])
     return 0
 
 

@@ -176,4 +176,5 @@ class FdProbe:
 
 
 def user_name(state: State, uid: int) -> str:
-    return state.user_name(uid) or str(uid)
+    """As get_thread_table's `username`: <NA> for a uid the user list does not have."""
+    return state.user_name(uid) or "<NA>"
