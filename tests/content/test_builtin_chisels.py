@@ -3,7 +3,6 @@ are compared with the output sysdig's chisels give (same columns, sizes and word
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -28,13 +27,7 @@ ARGS = {"fdbytes_by": "proc.name", "fdcount_by": "fd.type", "fdtime_by": "fd.nam
         "netlower": "0", "scallslower": "100", "spy_ip": "10.0.0.2", "spy_port": "80"}
 
 
-@pytest.fixture(autouse=True)
-def utc(monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc_tz")  # tests/conftest.py
 
 
 def state() -> State:

@@ -5,15 +5,14 @@ Expected outputs: tests/golden/chisel_oracle/expected/*.txt.gz, written by scrip
 does (the replayed state and events, the chisel runner). Lines are compared without trailing blanks,
 ordered as cases.json's "order" says where sysdig's order comes from a Lua hash, and without ANSI
 colour codes: sysdig 0.29.3's echo_fds, spy_port, scallslower... call terminal.enable_color(true) at load,
-so they colour pipes too, where sysmon colours only a terminal. Every line that still differs is listed in tests/golden/chisel_oracle/known_differences.tsv (tests/allowlist.py) with a reason.
+so they colour pipes too, where sysmon colours only a terminal (removed on both sides: some data holds
+colour codes of its own). Every line that still differs is listed in tests/golden/chisel_oracle/known_differences.tsv (tests/allowlist.py) with a reason.
 """
 from __future__ import annotations
 
 import gzip
 import json
 import re
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,15 +27,7 @@ KNOWN = ORACLE / "known_differences.tsv"
 CAPTURES = sorted((GOLDEN / "scap" / "captures").glob("*.scap"))
 CASES = json.loads((ORACLE / "cases.json").read_text())
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc_tz")
 
 
 def _expected(stem: str) -> dict[str, list[str]]:
@@ -74,7 +65,7 @@ def _sysmon(capture: Path, chisel: list[str]) -> list[str]:
         out, err, _ = run_chisels([(chisel[0], " ".join(chisel[1:]) or None)], cap.events(), cap.state)
     finally:
         cap.close()
-    return [line.rstrip() for line in out.split("\n") if line.strip()]
+    return [ANSI.sub("", line).rstrip() for line in out.split("\n") if ANSI.sub("", line).strip()]
 
 
 def test_ordered() -> None:
