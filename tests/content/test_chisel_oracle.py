@@ -6,7 +6,8 @@ does (the replayed state and events, the chisel runner). Lines are compared with
 ordered as cases.json's "order" says where sysdig's order comes from a Lua hash, and without ANSI
 colour codes: sysdig 0.29.3's echo_fds, spy_port, scallslower... call terminal.enable_color(true) at load,
 so they colour pipes too, where sysmon colours only a terminal (removed on both sides: some data holds
-colour codes of its own). Every line that still differs is listed in tests/golden/chisel_oracle/known_differences.tsv (tests/allowlist.py) with a reason.
+colour codes of its own). Every line that still differs is listed with a reason in
+tests/golden/chisel_oracle/known_differences.tsv (tests/allowlist.py).
 """
 from __future__ import annotations
 
