@@ -53,7 +53,7 @@ class LiveSession:
         wanted = self.schema.wanted_nrs(self.kernel_types)
         pushdown = wanted is not None and not self.args.no_pushdown
         probe = Probe(self.schema.capture_specs(), self.probe_opts, self.schema.state_nrs(),
-                      wanted if pushdown else None)
+                      wanted if pushdown else None, on_compile=self._compiling)
         try:
             if pushdown:
                 plan = self.pipe.plan
@@ -68,7 +68,15 @@ class LiveSession:
         finally:
             self._finish(probe)
             probe.close()
+            if self.source is not None:
+                self.source.close()
         return 0
+
+    def _compiling(self) -> None:
+        """Nothing usable in the probe cache: say so where someone is waiting (-v says it afterwards)."""
+        if sys.stderr.isatty():
+            sys.stderr.write("sysmon: compiling the probe for this kernel (once; later starts use the cache)...\n")
+            sys.stderr.flush()
 
     def _loop(self, probe: Probe, source: LiveSource) -> None:
         decoder = Decoder(self.schema)

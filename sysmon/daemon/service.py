@@ -124,11 +124,11 @@ class Daemon:
         return probe
 
     def _start_capture(self) -> None:
-        from sysmon.probe.ringbuf import RingReader, ring_fd_and_size  # noqa: PLC0415
+        from sysmon.probe.ringbuf import RingReader  # noqa: PLC0415
 
         self.inspector = Inspector(procfs.snapshot(exclude_pids=(os.getpid(),)), self.clock, self.predicate, [])
         self.decoder = Decoder(self.schema)
-        self.ring = RingReader(*ring_fd_and_size(self.probe.bpf[b"events"]))
+        self.ring = RingReader(*self.probe.ring())
         for path in retention.remove_empty(self.config.capture_dir):
             log.warning("removed %s: empty (an earlier daemon was killed as it created it)", path)
         self.writer = self._open_writer()
@@ -274,10 +274,8 @@ class Daemon:
                 log.warning("%s changes when the daemon restarts; keeping %r", key, getattr(old, key))
         self.predicate, self.plan = self._compile(new.filter)
         if self.probe is not None:
-            import ctypes  # noqa: PLC0415
-
             self.probe.select(self._wanted())
-            self.probe.bpf[b"sysmon_config"][ctypes.c_int(0)] = ctypes.c_uint64(new.snaplen)
+            self.probe.set_snaplen(new.snaplen)
         if self.writer is not None:
             old_writer, self.writer = self.writer, self._open_writer()
             self._retire(old_writer)
