@@ -55,7 +55,8 @@ def probe_start() -> str:
     code = ("import time, resource; t = time.perf_counter()\n"
             "from sysmon.events.schema import Schema\nfrom sysmon.probe.loader import Probe, ProbeOptions\n"
             "s = Schema.default(); p = Probe(s.capture_specs(), ProbeOptions(), s.state_nrs())\n"
-            "print(f'{time.perf_counter() - t:.2f} s, peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB')\n"
+            "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+            "print(f'{time.perf_counter() - t:.2f} s, peak RSS {rss:.0f} MB')\n"
             "p.close()")
     return _run(PY, "-c", code).strip().splitlines()[-1]
 

@@ -76,13 +76,13 @@ class Cell:
 
 def tracers(capture_dir: str, available: set[str]) -> list[Tracer]:
     out = [Tracer("untraced")]
-    out.append(Tracer("sysmon (no filter, print to /dev/null)", SYSMON + ["-v"], "capturing", stats="sysmon"))
+    out.append(Tracer("sysmon (no filter, print to /dev/null)", SYSMON + ["-v"], "sysmon: probe:", stats="sysmon"))
     if "write" in available:
-        out.append(Tracer("sysmon -w FILE", SYSMON + ["-v", "-w", f"{capture_dir}/bench.smc"], "capturing",
+        out.append(Tracer("sysmon -w FILE", SYSMON + ["-v", "-w", f"{capture_dir}/bench.smc"], "sysmon: probe:",
                           stats="sysmon"))
-    out.append(Tracer("sysmon evt.type=connect", SYSMON + ["-v", "evt.type=connect"], "capturing", stats="sysmon"))
+    out.append(Tracer("sysmon evt.type=connect", SYSMON + ["-v", "evt.type=connect"], "sysmon: probe:", stats="sysmon"))
     if "chisel" in available:
-        out.append(Tracer("sysmon -c topscalls", SYSMON + ["-v", "-c", "topscalls"], "capturing", stats="sysmon"))
+        out.append(Tracer("sysmon -c topscalls", SYSMON + ["-v", "-c", "topscalls"], "sysmon: probe:", stats="sysmon"))
     if shutil.which("strace"):
         out.append(Tracer("strace -f -o /dev/null", wrap=["strace", "-f", "-o", "/dev/null"]))
     if shutil.which("perf"):

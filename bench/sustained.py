@@ -58,7 +58,7 @@ def run_rate(mode: list[str], events_per_s: int, seconds: float, pacers: int) ->
                             cwd=ROOT)
     assert proc.stderr is not None
     line = proc.stderr.readline()
-    if "capturing" not in line:
+    if not line.startswith("sysmon: probe:"):  # attached
         raise SystemExit(f"sysmon did not start: {line}{proc.stderr.read()}")
     load = [subprocess.Popen([sys.executable, "-c", PACER, str(events_per_s / 2 / pacers), str(seconds)],
                              stdout=subprocess.PIPE, text=True) for _ in range(pacers)]

@@ -1,9 +1,9 @@
 """Per-line allowlists of differences from sysdig's output, each line with a reason checked in sysdig's source.
 
 A list is a tab-separated file: `#reason<TAB>id<TAB>text` lines define the reasons, other `#` lines are
-comments, and each other line is one allowed difference (a tab in a field written \\t): the case's fields (file, filter, format... as
-the test defines them), the line number (`+N`: a line only sysmon prints), sysdig's line, sysmon's line,
-and a reason id. `check` fails on any difference not listed and on any listed one that went away; with
+comments, and each other line is one allowed difference (a tab in a field written \\t): the case's
+fields (file, filter, format... as the test defines them), the line number (`+N`: a line only sysmon
+prints), sysdig's line, sysmon's line, and a reason id. `check` fails on any difference not listed and on any listed one that went away; with
 SYSMON_UPDATE_SCAP_KNOWN=1 it drops those that went away and writes new ones with the reason `?`, which
 `unchecked` reports until someone names a reason: nothing is ever added silently.
 """

@@ -137,7 +137,8 @@ def test_sysmon_never_reports_its_own_syscalls(live, tmp_path):
     rows = live.run(own_work, fields=["evt.info"])
     assert not [r for r in rows if r["proc.pid"] == os.getpid() or str(marker) in (r["evt.info"] or "")]
     rows = live.run([PY, "-c", f"import os\nfor _ in range(50): os.stat({str(marker)!r})"], fields=["evt.info"])
-    theirs = [r for r in rows if r["evt.dir"] == "<" and r["evt.type"] != "execve" and str(marker) in (r["evt.info"] or "")]
+    theirs = [r for r in rows if r["evt.dir"] == "<" and r["evt.type"] != "execve"
+              and str(marker) in (r["evt.info"] or "")]
     assert len(theirs) == 50 and {r["proc.pid"] for r in theirs} == {live.last_pid}
 
 

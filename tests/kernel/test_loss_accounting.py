@@ -28,7 +28,7 @@ def test_pinned_storm_of_known_size_is_counted_end_to_end(tmp_path: Path) -> Non
     out = tmp_path / "storm.smc"
     proc = subprocess.Popen([sys.executable, "-m", "sysmon", "-v", "--buffer-size", "64M", "-w", str(out),
                              "proc.name=stormdd and evt.type=write"], stderr=subprocess.PIPE, text=True)
-    assert proc.stderr is not None and "capturing" in proc.stderr.readline()
+    assert proc.stderr is not None and proc.stderr.readline().startswith("sysmon: probe:")  # attached
     subprocess.run([str(storm), "if=/dev/zero", "of=/dev/null", "bs=1", f"count={N}", "status=none"], check=True)
     proc.send_signal(signal.SIGINT)  # at once: the records still in the ring must be read, not lost
     _, err = proc.communicate(timeout=120)

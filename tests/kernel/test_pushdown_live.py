@@ -2,9 +2,10 @@
 prints the same lines with the probe selecting and pinning (pushdown) as with it sending everything
 (--no-pushdown).
 
-Two probes watch one workload at once: `live` sends every syscall, the other is configured per filter
-as `sysmon FILTER` configures it (Probe.select of the filter's types, Probe.pin of its pids, tids, comms
-and uids). Each side's records go through the same Pump, filter and format. The workload is one helper
+Two probes watch one workload at once: `live` sends every syscall, the other is loaded per filter as
+`sysmon FILTER` loads it (the filter's types selected, its pids, tids, comms and uids pinned; a start
+from the probe cache costs little). Each side's records go through the same Pump, filter and format.
+The workload is one helper
 process (a main thread named pdwork, a second thread, a child running as uid 65534) that repeats the
 same syscalls on each request, so pids and tids are known before the filters are drawn.
 """
@@ -81,26 +82,15 @@ def workload() -> Iterator[tuple[subprocess.Popen[str], int, int]]:
     proc.wait()
 
 
-@pytest.fixture(scope="module")
-def pushdown_probe(live: Any) -> Iterator[Any]:
+def _pushdown_probe(schema: Any, plan: Any) -> tuple[Any, Any]:
+    """As LiveSession.run: a probe selecting the filter's types, its identities pinned."""
     from sysmon.probe.loader import Probe, ProbeOptions
     from sysmon.probe.source import LiveSource
 
-    schema = live.schema
-    probe = Probe(schema.capture_specs(), ProbeOptions(snaplen=256, ringbuf_bytes=16 << 20), schema.state_nrs())
-    yield probe, LiveSource(probe)
-    probe.close()
-
-
-def _configure(probe: Any, schema: Any, plan: Any) -> None:
-    """As LiveSession.run: the filter's types selected, its identities pinned (the old pins cleared).
-    Through raw_syscalls: Probe.select from one tracepoint set straight to another sharing some fails
-    (it attaches the new before detaching the old: EEXIST on the shared ones)."""
-    probe.select(None)
-    probe.select(schema.wanted_nrs(plan.types))
-    for name in (b"pid_filter", b"tid_filter", b"uid_filter", b"comm_filter"):
-        probe.bpf[name].clear()
+    probe = Probe(schema.capture_specs(), ProbeOptions(snaplen=256, ringbuf_bytes=16 << 20), schema.state_nrs(),
+                  schema.wanted_nrs(plan.types))
     probe.pin(pids=plan.pids, tids=plan.tids, comms=plan.comms, uids=plan.uids)
+    return probe, LiveSource(probe)
 
 
 def _lines(schema: Any, flt: str, records: list[bytes]) -> list[str]:
@@ -108,7 +98,8 @@ def _lines(schema: Any, flt: str, records: list[bytes]) -> list[str]:
     catalogue = Catalogue.default(clock)
     predicate, plan = compile_filter(flt, catalogue)
     out = io.StringIO()
-    inspector = Inspector(procfs.snapshot(exclude_pids=(os.getpid(),)), clock, predicate, [TextSink(FMT, catalogue, out)])
+    state = procfs.snapshot(exclude_pids=(os.getpid(),))
+    inspector = Inspector(state, clock, predicate, [TextSink(FMT, catalogue, out)])
     pump = Pump(Decoder(schema), inspector, None, schema.wanted_nrs(plan.types), plan)
     pump.feed_live(records)
     inspector.flush()
@@ -131,9 +122,8 @@ def _run(workload: subprocess.Popen[str], sources: list[Any]) -> list[list[bytes
     return got
 
 
-def test_pushdown_prints_what_no_pushdown_prints(live: Any, pushdown_probe: Any, workload: Any) -> None:
+def test_pushdown_prints_what_no_pushdown_prints(live: Any, workload: Any) -> None:
     proc, pid, tid = workload
-    probe, source = pushdown_probe
     seed = int(os.environ.get("SYSMON_PUSHDOWN_SEED", "21"))
     rng = random.Random(seed)
     catalogue = Catalogue.default(Clock())
@@ -141,11 +131,16 @@ def test_pushdown_prints_what_no_pushdown_prints(live: Any, pushdown_probe: Any,
     for flt in _filters(pid, tid, rng):
         plan = compile_filter(flt, catalogue)[1]
         assert plan.pids or plan.tids or plan.uids or plan.comms, f"nothing pinned by {flt!r}"
-        _configure(probe, live.schema, plan)
-        everything, pushed = _run(proc, [live.source, source])
+        probe, source = _pushdown_probe(live.schema, plan)
+        try:
+            everything, pushed = _run(proc, [live.source, source])
+        finally:
+            source.close()
+            probe.close()
         want, got = _lines(live.schema, flt, everything), _lines(live.schema, flt, pushed)
         assert want, f"seed {seed}: {flt!r} matched nothing: a vacuous comparison"
-        assert got == want, f"seed {seed}: {flt!r}\n--no-pushdown:\n" + "\n".join(want) + "\npushdown:\n" + "\n".join(got)
+        shown = "\n".join(want) + "\npushdown:\n" + "\n".join(got)
+        assert got == want, f"seed {seed}: {flt!r}\n--no-pushdown:\n{shown}"
         assert len(pushed) < len(everything), f"{flt!r}: the kernel filtered nothing"
         checked += 1
     assert checked == 8
