@@ -5,9 +5,9 @@ prints the same lines with the probe selecting and pinning (pushdown) as with it
 Two probes watch one workload at once: `live` sends every syscall, the other is loaded per filter as
 `sysmon FILTER` loads it (the filter's types selected, its pids, tids, comms and uids pinned; a start
 from the probe cache costs little). Each side's records go through the same Pump, filter and format.
-The workload is one helper
-process (a main thread named pdwork, a second thread, a child running as uid 65534) that repeats the
-same syscalls on each request, so pids and tids are known before the filters are drawn.
+The workload is one helper process (a main thread named pdwork, a second thread, a child running as
+uid 65534) that repeats the same syscalls on each request, so pids and tids are known before the
+filters are drawn.
 """
 from __future__ import annotations
 
