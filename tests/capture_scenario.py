@@ -112,13 +112,14 @@ def live_run(argv: list[str], batches: list[list[bytes]], state: State | None = 
     return out.lines()
 
 
-def replay_run(argv: list[str]) -> tuple[list[str], list[str]]:
-    """What `sysmon ARGV` (with -r) prints on stdout, and its stderr report lines."""
+def replay_run(argv: list[str], out: Out | None = None) -> tuple[list[str], list[str]]:
+    """What `sysmon ARGV` (with -r) prints on stdout, and its stderr report lines; `out` keeps what
+    was printed before an error."""
     from sysmon.replay import ReplaySession
     from sysmon.session import build
 
     args = cli_args(*argv)
-    out = Out()
+    out = Out() if out is None else out
     reports: list[str] = []
     pipe = build(args, " ".join(args.filter), out)
     ReplaySession(pipe, args, out, reports.append).run()
