@@ -86,7 +86,8 @@ FIGURES = [
            "('User-memory reads that failed: N') but no script computes the share"),
     Figure("LRU hash: ~225 ns per syscall more", "NO SCRIPT: measured once while choosing task storage"),
     Figure("~2-3 s of compiling the probe, ~220 MB of RSS (compiler and ring)",
-           "Probe() construction timed in a fresh process (below)", probe_start),
+           "Probe() construction timed in a fresh process (below; with the probe cache a start compiles "
+           "nothing: bench/startup.py measures cold and cached starts)", probe_start),
     Figure("storm table (dd bs=1 x1M): slowdowns, delivered/dropped, CPU s, RSS per tracer",
            "bench/run.py --runs 3 --only storm"),
     Figure("sustained with zero drops: 300k ev/s printing, 300k -j, 1M -w",
