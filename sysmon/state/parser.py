@@ -191,13 +191,14 @@ class StateParser:
             if "exe" in evt.params:  # a scap clone event, with the child's identity
                 self._child_first(evt, thread, _clone_flags(evt) or 0)
                 self._set_cgroups(evt, thread)
-                vtid, vpid = evt.params.get("vtid"), evt.params.get("vpid")
-                if isinstance(vtid, int) and isinstance(vpid, int):  # the child's ids in its pid namespace
-                    thread.vtid, thread.vpid = vtid, vpid
             else:
                 parent = self.state.process(evt.ppid)
                 if parent is not None:
                     _inherit(thread, parent, share_fds=bool((_clone_flags(evt) or 0) & CLONE_FILES))
+        if evt.type in CLONE_TYPES and evt.dir == EXIT and evt.res == 0:
+            vtid, vpid = evt.params.get("vtid"), evt.params.get("vpid")
+            if isinstance(vtid, int) and isinstance(vpid, int):  # scap: the child's ids in its pid namespace
+                thread.vtid, thread.vpid = vtid, vpid
         thread.exe = thread.exe or NA_COMM  # unknown, as libsinsp names the exe of a thread it made up
         return thread
 
