@@ -1,8 +1,9 @@
 """The capture file format (docs/capture-format.md): magic, framed msgpack records, the header.
 
 A file is MAGIC followed by a msgpack stream of frames `[kind, payload, crc32(payload)]`:
-`H` header (plain msgpack map), then `S` state snapshot, `B` event batches, `D` drop notices and an
-`E` trailer. S/B/D/E payloads are msgpack, zstd-compressed when the header says so. Event batches
+`H` header (plain msgpack map), then `S` state snapshot, `B` event batches, `C` container records
+(containers and cgroup ids learned since the snapshot or the last `C`), `D` drop notices and an
+`E` trailer. S/B/C/D/E payloads are msgpack, zstd-compressed when the header says so. Event batches
 hold the probe's raw records unchanged; the header's `layout` says how to read them.
 """
 from __future__ import annotations
@@ -27,8 +28,8 @@ from sysmon.events.schema import PROCEXIT_NR, SCHEMA_VERSION
 MAGIC = b"\x89SMC\r\n\x1a\n"  # PNG-style: catches text-mode and 7-bit transfers
 CAPTURE_VERSION = 1
 
-HEADER, SNAPSHOT, BATCH, PACKED, DROPS, END = "H", "S", "B", "P", "D", "E"
-KINDS = frozenset({HEADER, SNAPSHOT, BATCH, PACKED, DROPS, END})
+HEADER, SNAPSHOT, BATCH, PACKED, DROPS, END, CONTAINERS = "H", "S", "B", "P", "D", "E", "C"
+KINDS = frozenset({HEADER, SNAPSHOT, BATCH, PACKED, DROPS, END, CONTAINERS})
 
 STATE_ONLY = 1  # event flag: written only because it changes state; replay applies it, never shows it
 

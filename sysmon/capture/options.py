@@ -32,10 +32,14 @@ def rotation_from_args(args: argparse.Namespace) -> Rotation:
 
 def writer_from_args(args: argparse.Namespace, filter_text: str, wall_offset_ns: int,
                      state: Callable[[], State]) -> CaptureWriter:
+    """`state()` is the inspector's state: snapshots of it start each file, its container table's news
+    go in as `C` records."""
     compression = "zstd" if args.compress else None
 
     def header(seq: int) -> dict[str, object]:
         return make_header(wall_offset_ns=wall_offset_ns, snaplen=args.snaplen, filter_text=filter_text,
                            compression=compression, seq=seq)
 
-    return CaptureWriter(args.writefile, header, state, rotation=rotation_from_args(args), compression=compression)
+    current = state()  # the same object all along (a replay swaps its contents in place)
+    return CaptureWriter(args.writefile, header, state, rotation=rotation_from_args(args), compression=compression,
+                         containers=lambda: current.containers.take_delta())

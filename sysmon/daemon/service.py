@@ -39,6 +39,7 @@ from sysmon.fields.catalogue import Catalogue
 from sysmon.fields.clock import Clock
 from sysmon.filter import KernelPlan, Predicate, compile_filter
 from sysmon.state import procfs
+from sysmon.state.runtime import Runtimes, RuntimeSockets
 from sysmon.state.state import State
 
 log = logging.getLogger("sysmon.daemon")
@@ -78,6 +79,7 @@ class Daemon:
         self._timer: asyncio.Handle | None = None
         self.probe: Any = None
         self.ring: Any = None
+        self.runtimes: Runtimes | None = None
         self.inspector: Inspector | None = None
         self.decoder: Decoder | None = None
         self.writer: CaptureWriter | None = None
@@ -122,6 +124,7 @@ class Daemon:
         from sysmon.probe.ringbuf import RingReader, ring_fd_and_size  # noqa: PLC0415
 
         self.inspector = Inspector(procfs.snapshot(exclude_pids=(os.getpid(),)), self.clock, self.predicate, [])
+        self.runtimes = Runtimes(self.inspector.state.containers, RuntimeSockets())
         self.decoder = Decoder(self.schema)
         self.ring = RingReader(*ring_fd_and_size(self.probe.bpf[b"events"]))
         for path in retention.remove_empty(self.config.capture_dir):
@@ -150,6 +153,8 @@ class Daemon:
                 writer.check()
             except CaptureError as e:
                 self._failure = self._failure or e
+        if self.runtimes is not None:
+            self.runtimes.stop()
         self.notifier.close()
 
     def stop(self) -> None:
@@ -223,7 +228,8 @@ class Daemon:
             return inspector.state
 
         rotation = Rotation(size_bytes=cfg.rotation_size, seconds=cfg.rotation_seconds)
-        return CaptureWriter(base, header, state, rotation=rotation, compression=cfg.compression)
+        return CaptureWriter(base, header, state, rotation=rotation, compression=cfg.compression,
+                             containers=inspector.state.containers.take_delta)
 
     def _retire(self, writer: CaptureWriter) -> None:
         """Close a writer off the loop: its queue is flushed and its file synced by its own thread."""
