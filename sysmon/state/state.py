@@ -212,8 +212,10 @@ class State:
             if cid is not None:
                 return cid
         thread = self.threads.get(evt.tid) or self.process(evt.pid)
-        if thread is None:
-            return None
+        return None if thread is None else self.thread_container_id(thread)
+
+    def thread_container_id(self, thread: ThreadInfo) -> str | None:
+        """Short id of the container of `thread`'s process ("" on the host), from its cgroups."""
         main = self.process(thread.pid) or thread
         if main.container_id is None:
             cgroups = self.cgroups(main)
