@@ -15,6 +15,7 @@ from sysmon.events.decode import Decoder
 from sysmon.probe.loader import Probe, ProbeOptions
 from sysmon.probe.source import LiveSource
 from sysmon.state import procfs
+from sysmon.state.containers import cgroup2_mount
 from sysmon.state.runtime import DOCKER_SOCKET, PODMAN_SOCKET, Runtimes, RuntimeSockets
 from sysmon.state.state import State
 from sysmon.session import Pipeline
@@ -32,6 +33,7 @@ class LiveSession:
                                        snaplen=args.snaplen, self_pid=self_pid)
         self.probe_opts.validate()
         self.inspector = pipe.inspector(procfs.snapshot(exclude_pids=(self_pid,)), args)
+        self.inspector.state.containers.cgroup_root = cgroup2_mount()
         self.runtimes = Runtimes(self.inspector.state.containers, RuntimeSockets(
             getattr(args, "docker_socket", DOCKER_SOCKET) or None, getattr(args, "podman_socket", PODMAN_SOCKET) or None))
         self.out = out

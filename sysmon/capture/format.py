@@ -36,7 +36,7 @@ STATE_ONLY = 1  # event flag: written only because it changes state; replay appl
 # The record layout of probe/sysmon.h, named field by field so that a later sysmon can read records
 # of an older layout (see migrate.py). `args` is 6 consecutive u64.
 RECORD_FIELDS = ("ts_ns", "arg0", "arg1", "arg2", "arg3", "arg4", "arg5", "ret", "tid", "pid", "ppid", "uid",
-                 "gid", "nr", "dir", "nblobs", "cpu", "size", "flags", "comm")
+                 "gid", "nr", "dir", "nblobs", "cpu", "size", "flags", "comm", "cgroup_id")
 BLOB_FIELDS = ("len", "kind", "slot")
 ARCH = "x86_64"
 
@@ -178,9 +178,24 @@ def encode_record(evt: Event, wall_offset_ns: int) -> bytes:
     res = evt.res if evt.res is not None else 0
     head = RECORD_HEADER.pack(
         evt.ts_ns - wall_offset_ns, *evt.raw_args, res, evt.tid, evt.pid, evt.ppid, evt.uid, evt.gid, evt.nr,
-        evt.dir, len(evt.blobs), evt.cpu, min(size, 0xFFFF), 0, evt.comm.encode()[:16],
+        evt.dir, len(evt.blobs), evt.cpu, min(size, 0xFFFF), 0, evt.comm.encode()[:16], evt.cgroup_id,
     )
     return head + blobs
 
 
 NR_OFFSET = struct.calcsize("<Q6QqIIIII")  # where the u16 syscall number sits in a record
+CGROUP_OFFSET = struct.calcsize("<Q6QqIIIIIHBBHHI16s")  # where the u64 cgroup id sits
+
+
+def cgroup_ids(batch: Batch | PackedBatch) -> set[int]:
+    """The distinct cgroup ids of a batch's records."""
+    at = CGROUP_OFFSET
+    if isinstance(batch, PackedBatch):
+        import numpy as np
+
+        if not batch.starts:
+            return set()
+        raw = np.frombuffer(batch.data, np.uint8)
+        idx = np.asarray(batch.starts, np.int64)[:, None] + np.arange(at, at + 8)
+        return set(np.unique(raw[idx].copy().view("<u8")).tolist())
+    return {int.from_bytes(k, "little") for k in {r[at : at + 8] for r in batch.records}}

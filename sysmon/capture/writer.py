@@ -57,11 +57,11 @@ class CaptureWriter:
         rotation: Rotation = Rotation(),
         compression: str | None = None,
         queue_bytes: int = QUEUE_BYTES,
-        containers: Callable[[], Delta] | None = None,
+        containers: Callable[[Batch | PackedBatch | None], Delta] | None = None,
     ) -> None:
         """`header(seq)` makes the header of file number seq; `state()` gives the current state for
-        the snapshot that starts each file; `containers()` what the container table learned since it
-        was last asked, written as a `C` record before the next batch."""
+        the snapshot that starts each file; `containers(batch)` what the container table learned since it
+        was last asked (the batch's cgroup ids included), written as a `C` record before the batch."""
         self.base = base
         self.rotation = rotation
         self.queue_bytes = queue_bytes
@@ -111,7 +111,7 @@ class CaptureWriter:
         """Queue a batch (never blocks); rotate afterwards if the current file is due."""
         self.check()
         n, size = _count_and_size(batch)
-        delta = self._containers() if self._containers is not None else None
+        delta = self._containers(batch) if self._containers is not None else None
         if delta:
             with self._cond:
                 self._queue.append(_Containers(delta.to_wire()))
@@ -165,7 +165,7 @@ class CaptureWriter:
 
     def _next_open(self) -> _Open:
         if self._containers is not None:
-            self._containers()  # the snapshot holds every container
+            self._containers(None)  # the snapshot holds every container
         self.files.append(self.rotation.file_name(self.base, len(self.files)))
         self._file_events = 0
         self._file_raw = 0

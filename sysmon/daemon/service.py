@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sysmon.capture.format import make_header
+from sysmon.capture.options import container_news
 from sysmon.capture.pump import Pump
 from sysmon.capture.rotate import Rotation
 from sysmon.capture.writer import CaptureWriter
@@ -39,6 +40,7 @@ from sysmon.fields.catalogue import Catalogue
 from sysmon.fields.clock import Clock
 from sysmon.filter import KernelPlan, Predicate, compile_filter
 from sysmon.state import procfs
+from sysmon.state.containers import cgroup2_mount
 from sysmon.state.runtime import Runtimes, RuntimeSockets
 from sysmon.state.state import State
 
@@ -124,6 +126,7 @@ class Daemon:
         from sysmon.probe.ringbuf import RingReader, ring_fd_and_size  # noqa: PLC0415
 
         self.inspector = Inspector(procfs.snapshot(exclude_pids=(os.getpid(),)), self.clock, self.predicate, [])
+        self.inspector.state.containers.cgroup_root = cgroup2_mount()
         self.runtimes = Runtimes(self.inspector.state.containers, RuntimeSockets())
         self.decoder = Decoder(self.schema)
         self.ring = RingReader(*ring_fd_and_size(self.probe.bpf[b"events"]))
@@ -229,7 +232,7 @@ class Daemon:
 
         rotation = Rotation(size_bytes=cfg.rotation_size, seconds=cfg.rotation_seconds)
         return CaptureWriter(base, header, state, rotation=rotation, compression=cfg.compression,
-                             containers=inspector.state.containers.take_delta)
+                             containers=container_news(lambda: inspector.state.containers))
 
     def _retire(self, writer: CaptureWriter) -> None:
         """Close a writer off the loop: its queue is flushed and its file synced by its own thread."""

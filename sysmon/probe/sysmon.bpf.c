@@ -350,6 +350,7 @@ static __always_inline void fill_header(struct sysmon_hdr *h, u32 nr, u8 dir, s6
     h->cpu = bpf_get_smp_processor_id();
     h->flags = 0;
     bpf_get_current_comm(h->comm, sizeof(h->comm));
+    h->cgroup_id = bpf_get_current_cgroup_id();
 }
 
 static __always_inline void submit(void *ctx, struct scratch *s, u32 size)

@@ -64,6 +64,20 @@ def parse_cgroups(raw: bytes | str | None) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+def cgroup2_mount(mountinfo: str = "/proc/self/mountinfo") -> str | None:
+    """Where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid
+    systems): the probe's cgroup ids are the inodes of its directories. None if it is not mounted."""
+    try:
+        with open(mountinfo, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                left, _, right = line.partition(" - ")
+                if right.split(" ", 1)[0] == "cgroup2":
+                    return left.split(" ")[4].replace("\\040", " ")
+    except OSError:
+        pass
+    return None
+
+
 def short_id(runtime: str, full_id: str) -> str:
     return full_id if runtime == "lxc" else full_id[:SHORT_ID]
 
@@ -172,7 +186,8 @@ class ContainerTable:
         return ""
 
     def of_cgroup_id(self, cgid: int) -> str | None:
-        """Short id ("" for the host) of a kernel cgroup id; None when it cannot be resolved."""
+        """Short id ("" for the host) of a kernel cgroup id; None when it cannot be resolved. Ids are
+        looked for in the cgroup filesystem once each (live), or come from a capture's records."""
         cid = self.cgroup_ids.get(cgid)
         if cid is not None or self.cgroup_root is None or cgid in self._scanned:
             return cid
@@ -193,6 +208,13 @@ class ContainerTable:
                 continue
             rel = dirpath[len(root):] or "/"
             self.set_cgroup_id(ino, self.of_cgroups((("", rel),)))
+
+    def note_cgroup_ids(self, cgids: Iterable[int]) -> None:
+        """Resolve the cgroup ids of records about to be written (live), so the capture maps them too."""
+        if self.cgroup_root is not None:
+            for cgid in cgids:
+                if cgid and cgid not in self.cgroup_ids:
+                    self.of_cgroup_id(cgid)
 
     def set_cgroup_id(self, cgid: int, cid: str) -> None:
         self.cgroup_ids[cgid] = cid

@@ -143,11 +143,9 @@ class RuntimeClient:
             self._inspect(ref)
 
     def _follow(self) -> None:
-        """List what exists, then follow the event stream; reconnect when the runtime goes away."""
+        """Follow the event stream (and have what exists looked up); reconnect when the runtime goes away."""
         while not self._stop.is_set():
             try:
-                for item in get_json(self.path, "/containers/json?all=1"):
-                    self._inspect(str(item.get("Id")))
                 self._stream()
             except (OSError, ValueError, TypeError, AttributeError, http.client.HTTPException) as e:
                 log.debug("%s events: %s", self.runtime, e)
@@ -160,6 +158,8 @@ class RuntimeClient:
             resp = conn.getresponse()
             if resp.status != 200:
                 raise ValueError(f"/events: HTTP {resp.status}")
+            for item in get_json(self.path, "/containers/json?all=1"):  # followed from here: what exists
+                self._requests.put(str(item.get("Id")))
             while not self._stop.is_set():
                 line = resp.readline(MAX_BODY)
                 if not line:

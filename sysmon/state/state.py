@@ -209,7 +209,7 @@ class State:
         kernel's cgroup id when the record has one, else from the process's cgroups."""
         if evt.cgroup_id:
             cid = self.containers.of_cgroup_id(evt.cgroup_id)
-            if cid is not None:
+            if cid:  # not for "" (the host): on hybrid systems a runtime may leave the v2 hierarchy alone
                 return cid
         thread = self.threads.get(evt.tid) or self.process(evt.pid)
         return None if thread is None else self.thread_container_id(thread)

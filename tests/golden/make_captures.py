@@ -83,7 +83,7 @@ class Script:
         raw = tuple(a & 0xFFFFFFFFFFFFFFFF for a in args) + (0,) * (6 - len(args))
         ts = round(ts_ms * 1000) * 1000  # whole microseconds
         rec = RECORD_HEADER.pack(ts, *raw, ret, p.tid, p.tid, p.ppid, p.uid, p.uid, nr, direction, len(blobs),
-                                 len(self.records) % 2, RECORD_HEADER.size + len(body), 0, p.comm.encode())
+                                 len(self.records) % 2, RECORD_HEADER.size + len(body), 0, p.comm.encode(), 0)
         self.records.append((ts, len(self.records), rec + body))
 
     def call(self, p: Proc, name: str, ts_ms: float, *, args: tuple[int, ...] = (), ret: int = 0, dur_ms: float = 0.02,
