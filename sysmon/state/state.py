@@ -207,12 +207,14 @@ class State:
     def container_id(self, evt: Event) -> str | None:
         """Short id of the container `evt` happened in, "" on the host, None when unknown: from the
         kernel's cgroup id when the record has one, else from the process's cgroups."""
-        if evt.cgroup_id:
-            cid = self.containers.of_cgroup_id(evt.cgroup_id)
-            if cid:  # not for "" (the host): on hybrid systems a runtime may leave the v2 hierarchy alone
-                return cid
+        by_id = self.containers.of_cgroup_id(evt.cgroup_id) if evt.cgroup_id else None
+        if by_id:
+            return by_id
+        # The host by the cgroup id: confirmed by the process's cgroups when they can be read (on hybrid
+        # systems a runtime may leave the v2 hierarchy alone), else taken as it is.
         thread = self.threads.get(evt.tid) or self.process(evt.pid)
-        return None if thread is None else self.thread_container_id(thread)
+        cid = None if thread is None else self.thread_container_id(thread)
+        return by_id if cid is None else cid
 
     def thread_container_id(self, thread: ThreadInfo) -> str | None:
         """Short id of the container of `thread`'s process ("" on the host), from its cgroups."""
