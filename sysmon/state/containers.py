@@ -178,9 +178,9 @@ class ContainerTable:
     def of_cgroups(self, cgroups: Iterable[tuple[str, str]]) -> str:
         """Short id of the container these (controllers, path) cgroups are in; "" for the host."""
         for _, path in cgroups:
-            found = self._paths.get(path, False)
-            if found is False:
-                found = self._paths[path] = container_of(path)
+            if path not in self._paths:
+                self._paths[path] = container_of(path)
+            found = self._paths[path]
             if found is not None:
                 return self.observe(*found)
         return ""
