@@ -124,49 +124,43 @@ def _cleanup_dir(root: Path) -> None:
 
 
 @contextmanager
-def dockerd() -> Iterator[Docker]:
-    for tool in ("/usr/sbin/dockerd", DOCKER_CLI):
-        if not os.path.exists(tool):
-            pytest.fail(f"{tool} is missing: apt-get install docker.io (scripts/setup.sh installs it)")
-    root = Path(tempfile.mkdtemp(prefix="sysmon-dk-", dir="/tmp"))
-    log = root / "dockerd.log"
-    cmd = ["/usr/sbin/dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
-           "-H", f"unix://{root / 'docker.sock'}", "--pidfile", str(root / "docker.pid"),
-           "--containerd-namespace", f"sysmon-{root.name}", "--containerd-plugins-namespace", f"sysmon-p-{root.name}",
-           "--bridge", "none", "--iptables=false", "--ip6tables=false", "--ip-masq=false", "--storage-driver", "vfs"]
+def _serving(cls: type[Docker], root: Path, argv: list[str], what: str) -> Iterator[Docker]:
+    """Start a runtime's API server (argv), import the image, and at the end remove its containers,
+    stop it by pid and remove its directory."""
+    log = root / f"{cls.runtime}.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    docker = Docker(root, proc)
-    assert docker.socket == root / "docker.sock"
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    rt = cls(root, proc)
     try:
-        _wait_for_socket(docker.socket, proc, log, "dockerd")
-        docker.cli("import", str(image_tarball(root)), IMAGE)
-        yield docker
+        _wait_for_socket(rt.socket, proc, log, what)
+        rt.cli("import", str(image_tarball(root)), IMAGE)
+        yield rt
     finally:
         if proc.poll() is None:
-            ids = docker.cli("ps", "-aq", check=False).split()
+            ids = rt.cli("ps", "-aq", check=False).split()
             if ids:
-                docker.cli("rm", "-f", *ids, check=False)
+                rt.cli("rm", "-f", *ids, check=False)
         _stop(proc)
         _cleanup_dir(root)
 
 
 @contextmanager
-def podman_service() -> Iterator[Podman]:
+def dockerd() -> Iterator[Docker]:
+    for tool in ("/usr/sbin/dockerd", DOCKER_CLI):
+        if not os.path.exists(tool):
+            pytest.fail(f"{tool} is missing: apt-get install docker.io (scripts/setup.sh installs it)")
+    root = Path(tempfile.mkdtemp(prefix="sysmon-dk-", dir="/tmp"))
+    argv = ["/usr/sbin/dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
+            "-H", f"unix://{root / 'docker.sock'}", "--pidfile", str(root / "docker.pid"),
+            "--containerd-namespace", f"sysmon-{root.name}", "--containerd-plugins-namespace", f"sysmon-p-{root.name}",
+            "--bridge", "none", "--iptables=false", "--ip6tables=false", "--ip-masq=false", "--storage-driver", "vfs"]
+    with _serving(Docker, root, argv, "dockerd") as docker:
+        yield docker
+
+
+@contextmanager
+def podman_service() -> Iterator[Docker]:
     root = Path(tempfile.mkdtemp(prefix="sysmon-pm-", dir="/tmp"))
-    log = root / "podman.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([*podman_base(root), "system", "service", "--time=0", f"unix://{root / 'podman.sock'}"],
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    podman = Podman(root, proc)
-    assert podman.socket == root / "podman.sock"
-    try:
-        _wait_for_socket(podman.socket, proc, log, "podman system service")
-        podman.cli("import", str(image_tarball(root)), IMAGE)
+    argv = [*podman_base(root), "system", "service", "--time=0", f"unix://{root / 'podman.sock'}"]
+    with _serving(Podman, root, argv, "podman system service") as podman:
         yield podman
-    finally:
-        ids = podman.cli("ps", "-aq", check=False).split()
-        if ids:
-            podman.cli("rm", "-f", *ids, check=False)
-        _stop(proc)
-        _cleanup_dir(root)
