@@ -33,7 +33,7 @@ class LiveSession:
                                        snaplen=args.snaplen, self_pid=self_pid)
         self.probe_opts.validate()
         self.inspector = pipe.inspector(procfs.snapshot(exclude_pids=(self_pid,)), args)
-        self.inspector.state.containers.cgroup_root = cgroup2_mount()
+        self.inspector.state.containers.go_live(cgroup2_mount())
         self.runtimes = Runtimes(self.inspector.state.containers, RuntimeSockets(
             getattr(args, "docker_socket", DOCKER_SOCKET) or None, getattr(args, "podman_socket", PODMAN_SOCKET) or None))
         self.out = out
@@ -102,6 +102,7 @@ class LiveSession:
 
     def _finish(self, probe: Probe) -> None:
         self.runtimes.stop()
+        self.inspector.state.containers.stop()
         self.pipe.finish()
         try:
             self.out.flush()

@@ -126,7 +126,7 @@ class Daemon:
         from sysmon.probe.ringbuf import RingReader, ring_fd_and_size  # noqa: PLC0415
 
         self.inspector = Inspector(procfs.snapshot(exclude_pids=(os.getpid(),)), self.clock, self.predicate, [])
-        self.inspector.state.containers.cgroup_root = cgroup2_mount()
+        self.inspector.state.containers.go_live(cgroup2_mount())
         self.runtimes = Runtimes(self.inspector.state.containers, RuntimeSockets())
         self.decoder = Decoder(self.schema)
         self.ring = RingReader(*ring_fd_and_size(self.probe.bpf[b"events"]))
@@ -158,6 +158,8 @@ class Daemon:
                 self._failure = self._failure or e
         if self.runtimes is not None:
             self.runtimes.stop()
+        if self.inspector is not None:
+            self.inspector.state.containers.stop()
         self.notifier.close()
 
     def stop(self) -> None:

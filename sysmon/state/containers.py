@@ -15,6 +15,7 @@ files carry container records in event order and a replay shows what the live ru
 """
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import re
@@ -22,6 +23,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from sysmon.state.cgroupwatch import CgroupWatch
+
+log = logging.getLogger(__name__)
 HOST = "host"
 SHORT_ID = 12  # sysdig shows the first 12 hex digits, like `docker ps`
 
@@ -161,7 +165,7 @@ class Delta:
 class ContainerTable:
     """Containers by short id; cgroup paths and kernel cgroup ids resolved once each."""
 
-    __slots__ = ("by_id", "cgroup_ids", "cgroup_root", "_delta", "_inbox", "_lookup", "_paths", "_scanned")
+    __slots__ = ("by_id", "cgroup_ids", "cgroup_root", "_delta", "_inbox", "_lookup", "_paths", "_scanned", "_watch")
 
     def __init__(self, cgroup_root: str | None = None) -> None:
         self.by_id: dict[str, ContainerInfo] = {}
@@ -172,6 +176,21 @@ class ContainerTable:
         self._inbox: queue.SimpleQueue[ContainerInfo] = queue.SimpleQueue()
         self._lookup: Callable[[str, str], None] | None = None  # asks the runtimes (runtime.py)
         self._delta = Delta()
+        self._watch: CgroupWatch | None = None
+
+    def go_live(self, cgroup_root: str | None) -> None:
+        """Resolve the probe's cgroup ids in this cgroup v2 tree, and note its new cgroups as they appear."""
+        self.cgroup_root = cgroup_root
+        if cgroup_root is not None:
+            try:
+                self._watch = CgroupWatch(cgroup_root)
+            except OSError as e:  # no inotify: ids are still found by walking the tree
+                log.warning("cannot watch %s for new cgroups: %s", cgroup_root, e)
+
+    def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.stop()
+            self._watch = None
 
     # -- identity --------------------------------------------------------------------------------
 
@@ -191,6 +210,10 @@ class ContainerTable:
         cid = self.cgroup_ids.get(cgid)
         if cid is not None or self.cgroup_root is None or cgid in self._scanned:
             return cid
+        path = self._watch.paths.get(cgid) if self._watch is not None else None
+        if path is not None:  # created since the start, maybe removed since
+            self.set_cgroup_id(cgid, self.of_cgroups((("", path),)))
+            return self.cgroup_ids[cgid]
         self._scan()
         self._scanned.add(cgid)
         return self.cgroup_ids.get(cgid)

@@ -4,6 +4,7 @@ and capture files that carry containers in event order (C records) and in every 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,20 @@ def test_capture_carries_containers_in_event_order(tmp_path: Path) -> None:
             cid = src.state.container_id(evt)
             seen.append(None if not cid else src.state.containers.get(cid).name)  # type: ignore[union-attr]
     assert seen == [None, None, "web1", "web1"]
+
+
+def test_new_cgroups_are_noted_as_they_appear(tmp_path: Path) -> None:
+    """A cgroup made and removed before its id is looked up is still resolved (inotify on the tree)."""
+    table = ContainerTable()
+    table.go_live(str(tmp_path))
+    try:
+        made = tmp_path / "docker" / ID
+        made.mkdir(parents=True)
+        ino = os.stat(made).st_ino
+        deadline = time.monotonic() + 5
+        while ino not in table._watch.paths and time.monotonic() < deadline:  # type: ignore[union-attr]
+            time.sleep(0.01)
+        made.rmdir()
+        assert table.of_cgroup_id(ino) == ID[:12]
+    finally:
+        table.stop()
