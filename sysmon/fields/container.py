@@ -124,8 +124,9 @@ def field_classes() -> list[FieldClass]:
         FieldClass("container", "Container information. If the event is not happening inside a container, both id "
                    "and name are 'host'. Identity from the cgroups of the calling task; metadata from the Docker and "
                    "Podman API sockets, or the container records of a capture.", (
-            Field("container.id", T.STR, "the container id (12 hex digits; the name for lxc), or 'host'.", container_id),
-            Field("container.name", T.STR, "the container name, or 'host'.", _name),
+            Field("container.id", T.STR, "the container id (12 hex digits; the name for lxc), or 'host'.", container_id,
+                  kernel="container"),
+            Field("container.name", T.STR, "the container name, or 'host'.", _name, kernel="container"),
             Field("container.image", T.STR, "the container image name (e.g. falcosecurity/falco:latest for docker).",
                   _of_info(lambda c: c.image)),
             Field("container.image.id", T.STR, "the container image id (e.g. 6f7e2741b66b).",

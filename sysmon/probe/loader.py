@@ -20,7 +20,7 @@ SPECS_PER_SYSCALL = 4
 SNAPLEN_MAX = 16384
 COUNTER_NAMES = ("sent", "dropped", "read_failed", "tgid_mismatch")
 SC_ENABLED, SC_STATE = 1, 2  # sysmon.h
-IDF_PIDS, IDF_TIDS, IDF_COMMS, IDF_UIDS = 1, 2, 4, 8
+IDF_PIDS, IDF_TIDS, IDF_COMMS, IDF_UIDS, IDF_CGROUPS = 1, 2, 4, 8, 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,9 +194,10 @@ class Probe:
             list(pool.map(detach, points))
 
     def pin(self, *, pids: Iterable[int] | None = None, tids: Iterable[int] | None = None,
-            comms: Iterable[str] | None = None, uids: Iterable[int] | None = None) -> None:
-        """Identity pushdown: deliver non-state syscalls only of these pids/tids/comms/uids (None: any)."""
-        mask = 0
+            comms: Iterable[str] | None = None, uids: Iterable[int] | None = None, cgroups: bool = False) -> None:
+        """Identity pushdown: deliver non-state syscalls only of these pids/tids/comms/uids (None: any),
+        and with `cgroups`, none of the cgroups `deny_cgroups` names."""
+        mask = IDF_CGROUPS if cgroups else 0
         for bit, name, values in ((IDF_PIDS, b"pid_filter", pids), (IDF_TIDS, b"tid_filter", tids),
                                   (IDF_UIDS, b"uid_filter", uids)):
             if values is not None:
@@ -212,6 +213,12 @@ class Probe:
                 key.comm = comm.encode()[:15]
                 table[key] = ctypes.c_uint8(1)
         self.bpf[b"sysmon_config"][ctypes.c_int(1)] = ctypes.c_uint64(mask)
+
+    def deny_cgroups(self, ids: Iterable[int]) -> None:
+        """Cgroups whose tasks' non-state syscalls stay in the kernel (with `pin(cgroups=True)`)."""
+        table = self.bpf[b"cgroup_deny"]
+        for cgid in ids:
+            table[ctypes.c_uint64(cgid)] = ctypes.c_uint8(1)
 
     def counters(self) -> dict[str, int]:
         table = self.bpf[b"counters"]

@@ -83,6 +83,7 @@ struct sysmon_sc {
 #define IDF_TIDS 2
 #define IDF_COMMS 4
 #define IDF_UIDS 8
+#define IDF_CGROUPS 16 /* cgroup_deny holds cgroups outside a container selection */
 
 /* Kernel socket tuple (SYSMON_BLOB_TUPLE), 40 bytes; ports in host order. */
 struct sysmon_tuple {

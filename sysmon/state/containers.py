@@ -15,6 +15,7 @@ files carry container records in event order and a replay shows what the live ru
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import queue
@@ -165,7 +166,8 @@ class Delta:
 class ContainerTable:
     """Containers by short id; cgroup paths and kernel cgroup ids resolved once each."""
 
-    __slots__ = ("by_id", "cgroup_ids", "cgroup_root", "_delta", "_inbox", "_lookup", "_paths", "_scanned", "_watch")
+    __slots__ = ("by_id", "cgroup_ids", "cgroup_root", "_delta", "_inbox", "_judged", "_lookup", "_paths", "_scanned",
+                 "_waiting", "_watch")
 
     def __init__(self, cgroup_root: str | None = None) -> None:
         self.by_id: dict[str, ContainerInfo] = {}
@@ -177,6 +179,8 @@ class ContainerTable:
         self._lookup: Callable[[str, str], None] | None = None  # asks the runtimes (runtime.py)
         self._delta = Delta()
         self._watch: CgroupWatch | None = None
+        self._judged = 0  # cgroup ids (in insertion order) `outside` has looked at
+        self._waiting: list[int] = []  # ... of which those whose container's name is not known yet
 
     def go_live(self, cgroup_root: str | None) -> None:
         """Resolve the probe's cgroup ids in this cgroup v2 tree, and note its new cgroups as they appear."""
@@ -285,6 +289,31 @@ class ContainerTable:
             if old is not None and not info.full_id:
                 info = replace(info, full_id=old.full_id)
             self.add(info)
+
+    def outside(self, selection: frozenset[str]) -> list[int]:
+        """Cgroup ids newly known to hold none of the selected containers (names or ids; "host" selects the
+        host), for the probe to keep their syscalls in the kernel. A container not described yet is
+        judged once its name is known; each id is returned once."""
+        if not self._inbox.empty():
+            self.drain()
+        fresh = list(itertools.islice(self.cgroup_ids, self._judged, None))
+        if not fresh and not self._waiting:
+            return []
+        self._judged = len(self.cgroup_ids)
+        candidates, self._waiting, out = self._waiting + fresh, [], []
+        for cgid in candidates:
+            cid = self.cgroup_ids[cgid]
+            if cid == "":
+                inside = HOST in selection
+            else:
+                info = self.by_id.get(cid)
+                if info is None or (not info.complete and cid not in selection and info.full_id not in selection):
+                    self._waiting.append(cgid)  # its name may be selected: judged once it is known
+                    continue
+                inside = bool({cid, info.full_id, info.name} & selection)
+            if not inside:
+                out.append(cgid)
+        return out
 
     # -- captures --------------------------------------------------------------------------------
 

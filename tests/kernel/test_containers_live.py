@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -176,3 +177,26 @@ def test_written_capture_replays_the_same_container_lines(docker: Docker, tmp_pa
         for batch in src.batches():  # type: ignore[union-attr]
             seen |= {e.cgroup_id for e in map(decoder.decode, batch.records) if e.comm == "cat"}
     assert ino in seen, (ino, seen)
+
+
+def produced(err: str) -> int:
+    """Events the probe sent to userspace (-v's statistics)."""
+    return int(re.search(r"Kernel events: (\d+) produced", err).group(1))  # type: ignore[union-attr]
+
+
+def test_container_selection_keeps_the_hosts_storm_in_the_kernel(docker: Docker) -> None:
+    """`container.name=web-p` is pushed down: once the host's cgroup is known to hold no such container,
+    the probe keeps the host's non-state syscalls (a dd storm: 400k syscalls) in the kernel, while web-p's
+    openat is delivered and shown. The same run with --no-pushdown is the reference."""
+    storm = ["dd", "if=/dev/zero", "of=/dev/null", "bs=1", "count=200000"]
+    sent = {}
+    for mode in ("pushdown", "no-pushdown"):
+        name = f"web-p-{mode}"
+        args = [*sockets(docker), "-p", "%container.name %proc.name %evt.type %fd.name", f"container.name={name}"]
+        lines, err = capture(args + (["--no-pushdown"] if mode == "no-pushdown" else []),
+                             lambda: (docker.run(name, "cat", "/etc/hostname"),
+                                      subprocess.run(storm, capture_output=True, check=True)))
+        if mode == "pushdown":
+            assert f"{name} cat openat /etc/hostname" in lines, "\n".join(lines[-20:]) + err
+        sent[mode] = produced(err)
+    assert sent["no-pushdown"] > 800_000 and sent["pushdown"] < sent["no-pushdown"] / 2, sent
