@@ -212,12 +212,14 @@ class ContainerTable:
         """Short id ("" for the host) of a kernel cgroup id; None when it cannot be resolved. Ids are
         looked for in the cgroup filesystem once each (live), or come from a capture's records."""
         cid = self.cgroup_ids.get(cgid)
-        if cid is not None or self.cgroup_root is None or cgid in self._scanned:
+        if cid is not None or self.cgroup_root is None:
             return cid
         path = self._watch.paths.get(cgid) if self._watch is not None else None
-        if path is not None:  # created since the start, maybe removed since
+        if path is not None:  # created since the start (maybe removed since): noted by the watch
             self.set_cgroup_id(cgid, self.of_cgroups((("", path),)))
             return self.cgroup_ids[cgid]
+        if cgid in self._scanned:
+            return None
         self._scan()
         self._scanned.add(cgid)
         return self.cgroup_ids.get(cgid)

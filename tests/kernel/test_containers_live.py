@@ -137,11 +137,12 @@ def test_podman_containers_by_id_at_once_and_by_name_once_described(podman: Dock
 def test_k8s_labels_give_pod_and_namespace(docker: Docker) -> None:
     labels = {"io.kubernetes.pod.name": "p1", "io.kubernetes.pod.namespace": "ns1", "io.kubernetes.pod.uid": "u-1",
               "app": "web"}
+    ids: list[str] = []
     lines, err = capture([*sockets(docker), "-p", "*%k8s.pod.name %k8s.ns.name %k8s.pod.uid %k8s.pod.label.app "
-                          "%container.label.app %container.name %proc.name %evt.type", CAT_OPEN],
-                         lambda: (docker.run("k8s1", "cat", "/etc/hostname", labels=labels), host_cat()))
-    assert "p1 ns1 u-1 web web k8s1 cat openat" in lines, "\n".join(lines) + err
-    assert "<NA> <NA> <NA> <NA> <NA> host cat openat" in lines, "\n".join(lines)
+                          "%container.label.app %container.name %container.id %proc.name %evt.type", CAT_OPEN],
+                         lambda: (ids.append(docker.run("k8s1", "cat", "/etc/hostname", labels=labels)), host_cat()))
+    assert f"p1 ns1 u-1 web web k8s1 {ids[0][:12]} cat openat" in lines, "\n".join(lines) + err
+    assert "<NA> <NA> <NA> <NA> <NA> host host cat openat" in lines, "\n".join(lines)
 
 
 def test_written_capture_replays_the_same_container_lines(docker: Docker, tmp_path: Path) -> None:
