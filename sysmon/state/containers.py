@@ -309,7 +309,7 @@ class ContainerTable:
                 inside = HOST in selection
             else:
                 info = self.by_id.get(cid)
-                if info is None or (not info.complete and cid not in selection and info.full_id not in selection):
+                if info is None or not (info.name or cid in selection or info.full_id in selection):
                     self._waiting.append(cgid)  # its name may be selected: judged once it is known
                     continue
                 inside = bool({cid, info.full_id, info.name} & selection)

@@ -105,6 +105,22 @@ def from_inspect(runtime: str, data: Mapping[str, Any]) -> ContainerInfo:
                          healthcheck=healthcheck, complete=True)
 
 
+def from_event(runtime: str, event: Mapping[str, Any]) -> ContainerInfo | None:
+    """What a container event says at once (name, image; Docker: its labels too), before the inspect
+    answer completes it: a short process that starts right after the event already shows them."""
+    actor = event.get("Actor") or {}
+    full_id = str(event.get("id") or actor.get("ID") or "")
+    attrs = {str(k): str(v) for k, v in (actor.get("Attributes") or {}).items()}
+    if not full_id or "name" not in attrs:
+        return None
+    image = attrs.pop("image", "")
+    name = attrs.pop("name")
+    repo, tag, digest = split_image(image)
+    return ContainerInfo(short_id(runtime, full_id), runtime, full_id, name=name, image=image, image_repo=repo,
+                         image_tag=tag or ("latest" if repo and not digest else ""), image_digest=digest,
+                         labels=attrs if runtime == "docker" else {})
+
+
 class RuntimeClient:
     """The metadata threads of one runtime socket."""
 
@@ -165,9 +181,10 @@ class RuntimeClient:
                 if not line:
                     return
                 event = json.loads(line)
-                ref = event.get("id") or (event.get("Actor") or {}).get("ID")
-                if ref:
-                    self._inspect(str(ref))
+                first = from_event(self.runtime, event)
+                if first is not None:
+                    self._deliver(first)
+                    self._inspect(first.full_id)
         finally:
             conn.close()
 

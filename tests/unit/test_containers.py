@@ -19,7 +19,7 @@ from sysmon.events.schema import Schema
 from sysmon.state.containers import (
     ContainerInfo, ContainerTable, Mount, cgroup2_mount, container_of, parse_cgroups, split_image,
 )
-from sysmon.state.runtime import from_inspect
+from sysmon.state.runtime import from_event, from_inspect
 from sysmon.state.state import State, ThreadInfo
 from tests.capture_scenario import record
 from tests.factories import make_event
@@ -191,3 +191,17 @@ def test_new_cgroups_are_noted_as_they_appear(tmp_path: Path) -> None:
         assert table.of_cgroup_id(ino) == ID[:12]
     finally:
         table.stop()
+
+
+def test_a_create_event_names_the_container_at_once() -> None:
+    event = {"status": "create", "id": ID, "Type": "container", "Action": "create",
+             "Actor": {"ID": ID, "Attributes": {"image": "local/busybox:test", "name": "k8s1",
+                                                "io.kubernetes.pod.name": "p1"}}}
+    c = from_event("docker", event)
+    assert c is not None and (c.id, c.name, c.image, c.image_tag, c.complete) == (ID[:12], "k8s1",
+                                                                                  "local/busybox:test", "test", False)
+    assert c.labels == {"io.kubernetes.pod.name": "p1"}
+    table = ContainerTable()
+    table.add(c)
+    table.add(from_inspect("docker", INSPECT))  # the inspect answer completes it
+    assert table.by_id[ID[:12]].complete
