@@ -57,8 +57,10 @@ def capture(args: list[str], workload: Callable[[], None], settle_s: float = 2.0
                             stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stderr is not None
-        first = proc.stderr.readline()
-        assert "capturing" in first, first + proc.stderr.read()
+        head = [proc.stderr.readline() for _ in range(1)]
+        while head[-1] and not head[-1].startswith("sysmon: probe:"):  # -v says so once attached
+            head.append(proc.stderr.readline())
+        assert head[-1], "".join(head)
         workload()
         time.sleep(settle_s)
         proc.send_signal(signal.SIGINT)
