@@ -15,7 +15,6 @@ import logging
 import queue
 import socket
 import threading
-import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -208,13 +207,3 @@ class Runtimes:
         for client in self.clients.values():
             client.stop()
 
-
-def wait_for(table: ContainerTable, cid: str, timeout_s: float) -> ContainerInfo | None:
-    """Test helper for callers that may block: the complete metadata of `cid`, or None at the timeout."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        info = table.get(cid)
-        if info is not None and info.complete:
-            return info
-        time.sleep(0.01)
-    return None
