@@ -3,6 +3,8 @@
 
 For each capture and each (filter, format) of tests/golden/scap/cases.json, runs
 `TZ=UTC sysdig -r CAPTURE -p FORMAT FILTER` and stores its output under a `### <filter> | <format>` header.
+With --containers: the same for tests/golden/scap/containers.json (its captures only; a one-letter format
+is a preset, `-pc`) into tests/golden/scap/expected_containers/.
 Needs sysdig (Debian: `apt-get install --no-install-recommends sysdig`); CI only reads the results.
 """
 from __future__ import annotations
@@ -17,15 +19,16 @@ from pathlib import Path
 GOLDEN = Path(__file__).resolve().parent.parent / "tests" / "golden" / "scap"
 
 
-def write_goldens(out_dir: Path, cases: list[tuple[str, list[str]]]) -> None:
-    """For every corpus capture, `TZ=UTC sysdig -r CAPTURE ARGS...` per (header, ARGS) of `cases`, each
-    output under a `### header` line, gzipped into out_dir/CAPTURE.txt.gz."""
+
+def write_goldens(out_dir: Path, cases: list[tuple[str, list[str]]], captures: list[Path] | None = None) -> None:
+    """For every corpus capture (or `captures`), `TZ=UTC sysdig -r CAPTURE ARGS...` per (header, ARGS) of
+    `cases`, each output under a `### header` line, gzipped into out_dir/CAPTURE.txt.gz."""
     version = subprocess.run(["sysdig", "--version"], capture_output=True, text=True, check=True).stdout.strip()
     if version != "sysdig version 0.29.3":
         print(f"warning: expected sysdig 0.29.3, found {version!r}", file=sys.stderr)
     out_dir.mkdir(exist_ok=True)
     env = {**os.environ, "TZ": "UTC"}
-    for capture in sorted((GOLDEN / "captures").glob("*.scap")):
+    for capture in captures if captures is not None else sorted((GOLDEN / "captures").glob("*.scap")):
         parts = []
         for header, args in cases:
             res = subprocess.run(["sysdig", "-r", str(capture), *args], capture_output=True, env=env, check=False,
@@ -39,9 +42,14 @@ def write_goldens(out_dir: Path, cases: list[tuple[str, list[str]]]) -> None:
 
 
 def main() -> int:
-    cases = json.loads((GOLDEN / "cases.json").read_text())
-    write_goldens(GOLDEN / "expected", [(f"{flt} | {fmt}", ["-p", fmt] + ([flt] if flt else []))
-                                        for flt in cases["filters"] for fmt in cases["formats"]])
+    containers = "--containers" in sys.argv[1:]
+    cases = json.loads((GOLDEN / ("containers.json" if containers else "cases.json")).read_text())
+    captures = sorted((GOLDEN / "captures").glob("*.scap"))
+    if containers:
+        captures = [c for c in captures if c.stem in cases["captures"]]
+    write_goldens(GOLDEN / ("expected_containers" if containers else "expected"),
+                  [(f"{flt} | {fmt}", [f"-p{fmt}"] + ([flt] if flt else []))
+                   for flt in cases["filters"] for fmt in cases["formats"]], captures)
     return 0
 
 
