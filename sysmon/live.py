@@ -113,7 +113,7 @@ class LiveSession:
             pass
         probe.select(())  # detached: what the kernel sent is all in the ring now, and -v can compare
         if not pump.done:
-            _drain(step)
+            _drain(step, lambda: source.delivered + source.lost >= probe.counters()["sent"])
 
     def _current_state(self) -> State:
         self.inspector.parser.flush()  # removals due before the next event: not part of the next file
@@ -140,12 +140,12 @@ class LiveSession:
                                  f"{self.writer.dropped} dropped (disk too slow)\n")
 
 
-def _drain(step: Callable[[], bool], limit_s: float = 5.0) -> None:
-    """Stopped (Ctrl-C, SIGTERM, -M) and detached: read what the ring still holds, so that what the
-    kernel sent is what we received (-v); at most `limit_s`."""
+def _drain(step: Callable[[], bool], caught_up: Callable[[], bool], limit_s: float = 5.0) -> None:
+    """Stopped (Ctrl-C, SIGTERM, -M) and detached: read what the ring still holds (a record may still
+    be being committed) until we have what the kernel sent, so -v's counts agree; at most `limit_s`."""
     end = time.monotonic() + limit_s
     try:
-        while step() and time.monotonic() < end:
+        while (step() or not caught_up()) and time.monotonic() < end:
             pass
     except KeyboardInterrupt:  # a second Ctrl-C: stop now, `-v` shows what was left unread
         pass
