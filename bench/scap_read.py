@@ -12,8 +12,10 @@ import sys
 import time
 from pathlib import Path
 
+from sysmon.config import RunConfig
+from sysmon.pipeline import Pipeline
+from sysmon.replay import ReplaySession
 from sysmon.scap.reader import open_scap
-from sysmon.scap.replay import replay
 
 DEFAULT = Path(__file__).resolve().parent.parent / "tests" / "golden" / "scap" / "captures" / "502Error.scap"
 
@@ -38,12 +40,19 @@ def _read(path: Path, decode: bool) -> int:
     return cap.numbering.read
 
 
+def _pipeline(path: Path, events: int) -> int:
+    out = io.StringIO()
+    ReplaySession(Pipeline.build(RunConfig(inputs=(str(path),)), out), out, print).run()
+    return events
+
+
 def main() -> None:
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
+    blocks = _read(path, False)
     for label, fn in (
         ("read", lambda: _read(path, False)),
         ("read+params", lambda: _read(path, True)),
-        ("pipeline (-p default)", lambda: replay(path, "", None, io.StringIO())),
+        ("pipeline (-p default)", lambda: _pipeline(path, blocks)),
     ):
         secs, n = _best(fn)
         print(f"{path.name} {label}: {n} events (blocks) in {secs:.3f} s = {n / secs:,.0f} events/s")

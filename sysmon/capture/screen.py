@@ -8,7 +8,7 @@ is ever shown when
   headers): the exit's latency and time delta, the only things the enter feeds, are never shown,
   and the clock ends up the same after the exit;
 - no chisel ticks on every event's time, and the capture's first event has been seen (it starts the clock).
-The pump then only counts the enter. Records of another event table (BLOB_ETYPE, .scap events
+The feed then only counts the enter. Records of another event table (BLOB_ETYPE, .scap events
 written with -w) are never judged redundant: their type is not their syscall number.
 """
 from __future__ import annotations

@@ -10,13 +10,14 @@ from __future__ import annotations
 import ctypes
 import struct
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from sysmon.probe.loader import Probe
 from sysmon.probe.ringbuf import RingReader, ring_fd_and_size
 
 _TS = struct.Struct("<Q")
+DRAIN_BYTES = 8 << 20  # ring bytes walked per poll
 
 
 class LiveSource:
@@ -24,9 +25,8 @@ class LiveSource:
         self.probe = probe
         self.poll_ms = poll_ms
         self.lost = 0  # perf buffer records the kernel overwrote (ring buffer drops are in the counters)
-        self.callback_errors = 0
         self._batch: list[bytes] = []
-        self._stopped = False
+        self._ring: RingReader | None = None
         bpf = probe.bpf
         self._poll: Callable[[], None]
         if probe.opts.transport == "perf":
@@ -38,16 +38,16 @@ class LiveSource:
         else:
             self._ring = RingReader(*ring_fd_and_size(bpf[b"events"]))
             self._poll = self._poll_ring
-        self.delivered = 0
 
     def _poll_perf(self, bpf: Any) -> None:
         bpf.perf_buffer_poll(self.poll_ms)
         bpf.perf_buffer_consume()  # with wakeup_events=64, what is left below the threshold
 
-    def _drain_ring(self) -> tuple[bytes, list[int], list[int]]:
-        """What the ring holds, after a poll_ms wait if it held nothing."""
-        chunk, starts, lengths = self._ring.drain()
-        if not starts:
+    def _drain_ring(self, limit: int = DRAIN_BYTES, wait: bool = True) -> tuple[bytes, list[int], list[int]]:
+        """What the ring holds (up to about `limit` bytes), after a poll_ms wait if it held nothing and `wait`."""
+        assert self._ring is not None
+        chunk, starts, lengths = self._ring.drain(limit)
+        if not starts and wait:
             time.sleep(self.poll_ms / 1000)
         return chunk, starts, lengths
 
@@ -60,33 +60,30 @@ class LiveSource:
         """Whether poll_packed() works: the ring buffer does, perf buffers come record by record."""
         return self.probe.opts.transport != "perf"
 
-    def poll_packed(self) -> tuple[bytes, list[int], list[int]]:
-        """Like poll(), but the records stay in the ring's bytes: (chunk, starts, lengths)."""
-        chunk, starts, lengths = self._drain_ring()
-        self.delivered += len(starts)
-        return chunk, starts, lengths
+    def poll_packed(self, limit: int = DRAIN_BYTES, wait: bool = True) -> tuple[bytes, list[int], list[int]]:
+        """Like poll(), but the records stay in the ring's bytes: (chunk, starts, lengths). `wait=False`:
+        return at once when the ring is empty (a caller on its own timer, the daemon)."""
+        return self._drain_ring(limit, wait)
 
     def _on_perf(self, _cpu: int, data: int, size: int) -> None:
-        try:
-            self._batch.append(ctypes.string_at(data, size))
-        except Exception:  # bcc swallows callback exceptions: count them instead
-            self.callback_errors += 1
+        self._batch.append(ctypes.string_at(data, size))
 
     def _on_lost(self, lost: int) -> None:
         self.lost += lost
-
-    def stop(self) -> None:
-        self._stopped = True
 
     def poll(self) -> list[bytes]:
         """Wait up to poll_ms, then return every record that arrived (possibly none)."""
         self._poll()
         batch, self._batch = self._batch, []
-        self.delivered += len(batch)
         if self.probe.opts.transport == "perf" and len(batch) > 1:
             batch.sort(key=lambda r: _TS.unpack_from(r)[0])  # per-CPU buffers: merge by time
         return batch
 
-    def batches(self) -> Iterator[list[bytes]]:
-        while not self._stopped:
-            yield self.poll()
+    def set_snaplen(self, snaplen: int) -> None:
+        """Bytes of buffers the probe copies from now on (a reloaded configuration)."""
+        self.probe.bpf[b"sysmon_config"][ctypes.c_int(0)] = ctypes.c_uint64(snaplen)
+
+    def close(self) -> None:
+        """Unmap the ring; call after Probe.close() and a last drain (the mapping outlives the probe)."""
+        if self._ring is not None:
+            self._ring.close()

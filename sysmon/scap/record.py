@@ -76,7 +76,7 @@ class ScapRecords:
     """A .scap source as a record source (capture.reader.ReplaySource), for -w.
 
     One event per batch: the scap reader takes an event's process identity from the state, so the
-    next event may only be read once the previous one was applied to it (the pump must inspect
+    next event may only be read once the previous one was applied to it (the feed must inspect
     every event, never pass records through undecoded).
     """
 

@@ -34,7 +34,10 @@ from pathlib import Path
 
 import pytest
 
-from sysmon.scap.replay import replay_formats
+from sysmon.config import OutputConfig, RunConfig
+from sysmon.output.sinks import TextSink
+from sysmon.pipeline import Pipeline
+from sysmon.replay import ReplaySession
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "scap"
 KNOWN = GOLDEN / "known_differences.txt"
@@ -64,7 +67,10 @@ def _known() -> set[tuple[str, str, str]]:
 def _sysmon(capture: Path, flt: str, fmts: list[str]) -> dict[str, list[str]]:
     """sysmon's output for one filter in every format: one pass over the file (CI time)."""
     bufs = [io.StringIO() for _ in fmts]
-    replay_formats(capture, flt, list(zip(fmts, bufs)))
+    out = io.StringIO()
+    pipe = Pipeline.build(RunConfig(filter=flt, inputs=(str(capture),), output=OutputConfig(quiet=True)), out)
+    pipe.sinks += [TextSink(fmt, pipe.catalogue, buf) for fmt, buf in zip(fmts, bufs)]
+    ReplaySession(pipe, out, lambda line: None).run()
     return {fmt: [line.rstrip() for line in buf.getvalue().split("\n") if line.strip()] for fmt, buf in zip(fmts, bufs)}
 
 
