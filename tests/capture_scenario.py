@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 from sysmon.cli import build_parser, run_config
 from sysmon.config import RunConfig
-from sysmon.events.decode import BLOB_HEADER, RECORD_HEADER
+from sysmon.events.record import BLOB_HEADER, RECORD_HEADER
 from sysmon.events.model import BLOB_BUF, BLOB_STR, ENTER, EXIT
 from sysmon.events.syscalls import BY_NAME
 from sysmon.state.state import FdInfo, FdTable, State, ThreadInfo

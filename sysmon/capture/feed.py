@@ -17,10 +17,11 @@ from __future__ import annotations
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
-from sysmon.capture.format import NR_OFFSET, STATE_ONLY, Batch, PackedBatch
+from sysmon.capture.format import STATE_ONLY, Batch, PackedBatch
 from sysmon.capture.screen import EnterScreen
 from sysmon.engine import Verdict
 from sysmon.events.decode import Decoder
+from sysmon.events.record import NR_OFFSET
 
 if TYPE_CHECKING:
     from sysmon.capture.writer import CaptureWriter

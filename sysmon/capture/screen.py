@@ -13,24 +13,23 @@ written with -w) are never judged redundant: their type is not their syscall num
 """
 from __future__ import annotations
 
-import struct
 from typing import TYPE_CHECKING
 
-from sysmon.capture.format import NR_OFFSET
-from sysmon.events.decode import RECORD_HEADER, Decoder
+from sysmon.events.decode import Decoder
 from sysmon.events.model import BLOB_ETYPE, ENTER, EXIT
+from sysmon.events.record import (
+    COMM_OFFSET,
+    DIR_OFFSET,
+    FIRST_BLOB_KIND,
+    NBLOBS_OFFSET,
+    NR_OFFSET,
+    PID_OFFSET,
+    TID_OFFSET,
+    UID_OFFSET,
+)
 
 if TYPE_CHECKING:
     from sysmon.filter.pushdown import KernelPlan
-
-# Byte offsets of the header fields read here (probe/sysmon.h, RECORD_HEADER).
-TID_OFFSET = struct.calcsize("<Q6Qq")
-PID_OFFSET = TID_OFFSET + 4
-UID_OFFSET = struct.calcsize("<Q6QqIII")
-DIR_OFFSET = NR_OFFSET + 2
-NBLOBS_OFFSET = NR_OFFSET + 3
-COMM_OFFSET = struct.calcsize("<Q6QqIIIIIHBBHHI")
-FIRST_BLOB_KIND = RECORD_HEADER.size + 2  # the first blob's kind (BLOB_HEADER <HBB: after its u16 length)
 
 
 class EnterScreen:

@@ -11,7 +11,8 @@ from sysmon.capture.format import STATE_ONLY
 from sysmon.capture.reader import open_source
 from sysmon.chisel.dump import Windows
 from sysmon.errors import ChiselError
-from sysmon.events.decode import RECORD_HEADER, Decoder
+from sysmon.events.decode import Decoder
+from sysmon.events.record import RECORD_HEADER
 from sysmon.events.model import BLOB_BUF, BLOB_STR, ENTER, EXIT
 from sysmon.events.schema import Schema
 from tests import capture_scenario as sc
