@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from sysmon.config import CaptureConfig, OutputConfig, ProbeConfig, RunConfig, parse_size
 from sysmon.errors import CaptureError, FilterError, SysmonError
-from sysmon.output import buffers
+from sysmon.events import buffers
 
 
 def _size(text: str) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from sysmon.fields.catalogue import Field, FieldClass, FieldType
+from sysmon.fields.field import Field, FieldClass, FieldType
 
 if TYPE_CHECKING:
     from sysmon.events.model import Event

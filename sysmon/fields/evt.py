@@ -10,8 +10,8 @@ from sysmon.events.model import DIR_CHARS, ENTER, EXIT
 from sysmon.events.render import AT_FDCWD, NO_CONTEXT, RenderContext, render_params_with, render_value
 from sysmon.events.schema import EF_IO_READ, EF_IO_WRITE, EF_WAIT, PROCEXIT_NR, Schema, s32
 from sysmon.fields import clock as tm
-from sysmon.fields.catalogue import ArgKind, Extractor, Field, FieldClass, FieldType
-from sysmon.output.buffers import NORMAL, render_buffer
+from sysmon.fields.field import ArgKind, Extractor, Field, FieldClass, FieldType
+from sysmon.events.buffers import NORMAL, render_buffer
 
 if TYPE_CHECKING:
     from sysmon.events.model import Event
