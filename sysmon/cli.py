@@ -30,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("filter", nargs="*", help="sysdig filter expression (words are joined with spaces)")
     p.add_argument("-p", "--print", dest="format", metavar="FORMAT", help="output format (default: sysdig's)")
-    p.add_argument("-j", "--json", action="store_true", help="one JSON object per event")
+    p.add_argument("-j", "--json", action="store_true", help="one JSON object per event (--sink json)")
+    p.add_argument("--sink", default="text", metavar="NAME", help="where events go: text (default), json, or "
+                   "another printer listed in sysmon/pipeline.py SINKS")
     bufs = p.add_mutually_exclusive_group()
     bufs.add_argument("-A", "--print-ascii", dest="bufmode", action="store_const", const=buffers.ASCII, help="buffers as text")
     bufs.add_argument("-x", "--print-hex", dest="bufmode", action="store_const", const=buffers.HEX, help="buffers in hex")
@@ -129,10 +131,12 @@ def run_config(args: argparse.Namespace, chisels: Sequence[tuple[str, str | None
     """The parsed command line as a RunConfig; capture options that make no sense together are errors."""
     return RunConfig(
         filter=" ".join(args.filter),
-        output=OutputConfig(format=args.format, json=args.json, bufmode=args.bufmode or "", full_buffers=args.verbose,
+        output=OutputConfig(format=args.format, sink="json" if args.json else args.sink, bufmode=args.bufmode or "",
+                            full_buffers=args.verbose,
                             time_type=args.timetype, unbuffered=args.unbuffered,
                             # -w implies -q, as sysdig, unless -p or -j ask for output
-                            quiet=args.quiet or bool(args.writefile and not args.format and not args.json)),
+                            quiet=args.quiet or bool(args.writefile and not args.format and not args.json
+                                                     and args.sink == "text")),
         probe=ProbeConfig(transport=args.transport, buffer_size=args.buffer_size, snaplen=args.snaplen,
                           pushdown=not args.no_pushdown),
         capture=_capture_config(args),

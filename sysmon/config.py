@@ -50,7 +50,7 @@ class CaptureConfig:
 @dataclass(frozen=True, slots=True)
 class OutputConfig:
     format: str | None = None  # -p (None: sysdig's default)
-    json: bool = False
+    sink: str = "text"  # the event printer, by name (pipeline.SINKS): "json" under -j
     bufmode: str = ""  # one of sysmon.events.buffers' modes ("" = normal)
     full_buffers: bool = False  # -v: buffers not cut at 80 bytes
     time_type: str = "h"

@@ -9,12 +9,12 @@ Inspector over a state, the capture writer, and the Feed that routes a source's 
 
 Live runs (live.py), replays (replay.py), the daemon and `sysmon seccomp` all build it here, so a
 replay prints what the live run printed. An output sink is one class with `emit(evt, state)` (and
-optionally `flush()`), added in `_output_sinks`.
+optionally `flush()`) and its line in SINKS, which makes it `--sink NAME`.
 """
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -26,6 +26,7 @@ from sysmon.chisel.api import Chisel, RunOptions
 from sysmon.chisel.runner import ChiselRunner, load_chisels, start
 from sysmon.config import CaptureConfig, OutputConfig, RunConfig
 from sysmon.engine import Inspector, Sink, sink_flushes
+from sysmon.errors import SysmonError
 from sysmon.events.decode import Decoder
 from sysmon.events.schema import Schema
 from sysmon.fields.catalogue import Catalogue
@@ -63,7 +64,7 @@ class Pipeline:
         if chisels is not None or cfg.chisels:  # chisels print instead of the event formatter, as in sysdig
             pipe._add_chisels(out, err, chisels)
         elif not cfg.output.quiet:
-            pipe.sinks += _output_sinks(cfg.output, catalogue, out)
+            pipe.sinks.append(_output_sink(cfg.output, catalogue, out))
         return pipe
 
     def set_filter(self, text: str) -> None:
@@ -81,7 +82,7 @@ class Pipeline:
 
     def _add_chisels(self, out: TextIO, err: TextIO, chisels: Sequence[tuple[Chisel, str]] | None) -> None:
         cfg = self.config
-        options = RunOptions(is_live=cfg.live, is_tty=out.isatty(), output_format="json" if cfg.output.json else "text",
+        options = RunOptions(is_live=cfg.live, is_tty=out.isatty(), output_format="json" if cfg.output.sink == "json" else "text",
                              bufmode=cfg.output.bufmode, user_filter=cfg.filter, snaplen=cfg.probe.snaplen)
         found = load_chisels(cfg.chisels) if chisels is None else chisels
         runner = start(found, self.catalogue, out, err, options)
@@ -147,9 +148,22 @@ class Pipeline:
             out.flush()
 
 
-def _output_sinks(out_cfg: OutputConfig, catalogue: Catalogue, out: TextIO) -> list[Sink]:
-    """The event printers -p/-j ask for. A new output is a Sink class chosen here."""
-    sink_class = JsonSink if out_cfg.json else TextSink
-    return [sink_class(out_cfg.format or DEFAULT_FORMAT, catalogue, out, time_type=out_cfg.time_type,
-                       bufmode=out_cfg.bufmode, max_buf=None if out_cfg.full_buffers else 80,
-                       unbuffered=out_cfg.unbuffered)]
+def _line_sink(cls: type[TextSink | JsonSink]) -> Callable[[OutputConfig, Catalogue, TextIO], Sink]:
+    def make(cfg: OutputConfig, catalogue: Catalogue, out: TextIO) -> Sink:
+        return cls(cfg.format or DEFAULT_FORMAT, catalogue, out, time_type=cfg.time_type, bufmode=cfg.bufmode,
+                   max_buf=None if cfg.full_buffers else 80, unbuffered=cfg.unbuffered)
+    return make
+
+
+# The event printers, by name (--sink NAME; -j is "json"): a new output is a Sink class and a line here.
+SINKS: dict[str, Callable[[OutputConfig, Catalogue, TextIO], Sink]] = {
+    "text": _line_sink(TextSink),
+    "json": _line_sink(JsonSink),
+}
+
+
+def _output_sink(cfg: OutputConfig, catalogue: Catalogue, out: TextIO) -> Sink:
+    make = SINKS.get(cfg.sink)
+    if make is None:
+        raise SysmonError(f"unknown sink {cfg.sink!r}", hints=[f"use one of: {', '.join(SINKS)}"])
+    return make(cfg, catalogue, out)
