@@ -60,7 +60,7 @@ class OutputConfig:
 
 @dataclass(frozen=True, slots=True)
 class ProbeConfig:
-    transport: str = "ringbuf"
+    transport: str = "auto"  # "ringbuf", "perf", or "auto" (the ring buffer where the kernel has it)
     buffer_size: int = 64 << 20
     snaplen: int = 80
     pushdown: bool = True

@@ -11,7 +11,7 @@ from sysmon.capture.writer import CaptureWriter
 from sysmon.errors import SetupError
 from sysmon.events.decode import Decoder
 from sysmon.pipeline import Pipeline
-from sysmon.probe.loader import Probe, ProbeOptions
+from sysmon.probe.loader import Probe, ProbeOptions, describe_probe
 from sysmon.probe.source import LiveSource
 from sysmon.state import procfs
 from sysmon.summary import format_stats
@@ -65,10 +65,11 @@ class LiveSession:
         probe = open_probe(self.pipe, self.probe_opts)
         try:
             self.source = LiveSource(probe)
+            for warning in probe.warnings:
+                sys.stderr.write(f"sysmon: warning: {warning}\n")
             if self.pipe.config.verbose:
-                sys.stderr.write(f"sysmon: capturing ({self.probe_opts.transport}, "
-                                 f"{self.probe_opts.ringbuf_bytes >> 10} KiB, {probe.describe_hooks()})\n")
-                sys.stderr.flush()
+                sys.stderr.write(describe_probe(probe))
+            sys.stderr.flush()
             self._loop(probe, self.source)
         finally:
             self._finish(probe)

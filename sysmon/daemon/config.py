@@ -49,7 +49,8 @@ class DaemonConfig:
     def run_config(self) -> RunConfig:
         """The pipeline's part: the filter and the probe (files are named per generation by the service)."""
         return RunConfig(filter=self.filter, output=OutputConfig(quiet=True),
-                         probe=ProbeConfig(buffer_size=self.buffer_size, snaplen=self.snaplen))
+                         # the daemon drains the ring buffer itself (every supported kernel, 5.10 up, has it)
+                         probe=ProbeConfig(transport="ringbuf", buffer_size=self.buffer_size, snaplen=self.snaplen))
 
 
 def _string(value: Any) -> str:

@@ -105,8 +105,11 @@ class Daemon:
     def _load_probe(self) -> Any:
         from sysmon.live import open_probe, probe_options  # noqa: PLC0415 (bcc only where the probe runs)
 
-        # not pinned to the filter's pids/comms: a reload may widen the filter, and pins only add
-        return open_probe(self.pipe, probe_options(self.pipe, os.getpid()), pin=False)
+        # Not pinned to the filter's pids/comms: a reload may widen the filter, and pins only add.
+        probe = open_probe(self.pipe, probe_options(self.pipe, os.getpid()), pin=False)
+        for note in probe.fallbacks():
+            log.warning("fallback: %s", note)
+        return probe
 
     def _start_capture(self) -> None:
         from sysmon.probe.source import LiveSource  # noqa: PLC0415
@@ -281,6 +284,7 @@ class Daemon:
             "disk": {"dir": cfg.capture_dir, "files": len(files), "bytes": sum(size for _, _, size in files),
                      "max_bytes": cfg.retention_bytes, "max_age_s": cfg.retention_seconds},
             "tail_clients": len(self.hub.clients),
+            "probe": {**self.probe.describe(), "fallbacks": self.probe.fallbacks()} if self.probe else None,
         }
 
     def _status_line(self) -> str:
