@@ -65,10 +65,10 @@ class LiveSession:
         probe = open_probe(self.pipe, self.probe_opts)
         try:
             self.source = LiveSource(probe)
+            if self.pipe.config.verbose:  # its first line tells that the probe is attached
+                sys.stderr.write(describe_probe(probe))
             for warning in probe.warnings:
                 sys.stderr.write(f"sysmon: warning: {warning}\n")
-            if self.pipe.config.verbose:
-                sys.stderr.write(describe_probe(probe))
             sys.stderr.flush()
             self._loop(probe, self.source)
         finally:
