@@ -53,16 +53,17 @@ class Pipeline:
     inspector: Inspector | None = None
 
     @classmethod
-    def build(cls, cfg: RunConfig, out: TextIO, err: TextIO = sys.stderr,
+    def build(cls, cfg: RunConfig, out: TextIO, err: TextIO | None = None,
               chisels: Sequence[tuple[Chisel, str]] | None = None) -> Pipeline:
-        """`chisels`: chisel instances with their origin, instead of loading cfg.chisels by name."""
+        """Events are printed on `out`, chisel errors on `err` (stderr); `chisels`: chisel instances with
+        their origin, instead of loading cfg.chisels by name."""
         schema = Schema.default()
         clock = Clock()
         catalogue = Catalogue.default(clock)
         pipe = cls(cfg, schema, clock, catalogue, snaplen=cfg.probe.snaplen)
         pipe.set_filter(cfg.filter)
         if chisels is not None or cfg.chisels:  # chisels print instead of the event formatter, as in sysdig
-            pipe._add_chisels(out, err, chisels)
+            pipe._add_chisels(out, err or sys.stderr, chisels)
         elif not cfg.output.quiet:
             pipe.sinks.append(_output_sink(cfg.output, catalogue, out))
         return pipe
@@ -75,7 +76,7 @@ class Pipeline:
             self.inspector.predicate = self.predicate
 
     def reconfigure(self, cfg: RunConfig) -> None:
-        """A new configuration for a running pipeline (the daemon's reload): filter, limits, snaplen."""
+        """A new configuration for a running pipeline (the daemon's reload): its filter and snaplen."""
         self.config = cfg
         self.snaplen = cfg.probe.snaplen
         self.set_filter(cfg.filter)

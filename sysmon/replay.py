@@ -41,7 +41,7 @@ class ReplaySession:
     @property
     def done(self) -> bool:
         """-n or -M reached, or -W's last file written."""
-        return self.inspector.done or (self.writer is not None and self.writer.finished)
+        return self.feed.done if self.feed is not None else self.inspector.done
 
     def run(self) -> int:
         failures: list[SysmonError] = []
