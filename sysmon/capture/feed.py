@@ -28,9 +28,6 @@ if TYPE_CHECKING:
     from sysmon.engine import Inspector
     from sysmon.filter.pushdown import KernelPlan
 
-_FLAGS = {Verdict.MATCH: 0, Verdict.STATE_ONLY: STATE_ONLY, Verdict.DROP: -1}  # verdict -> record flag (-1: not written)
-
-
 class Feed:
     def __init__(self, decoder: Decoder, inspector: Inspector, writer: CaptureWriter | None = None,
                  wanted: AbstractSet[int] | None = None, plan: KernelPlan | None = None) -> None:
@@ -153,7 +150,7 @@ class Feed:
         decoder = self.decoder
         inspector = self.inspector
         process, state_only = inspector.process, inspector.process_state_only
-        flag_of = _FLAGS
+        match, keep_state = Verdict.MATCH, Verdict.STATE_ONLY  # verdicts -> record flags below
         writer = self.writer
         flags_in = batch.flags
         room = writer.room() if writer is not None else None
@@ -167,7 +164,8 @@ class Feed:
                 continue
             decoder.count = batch.num(i) - 1
             evt = decoder.decode(rec)
-            flag = flag_of[state_only(evt) if flags_in is not None and flags_in[i] & STATE_ONLY else process(evt)]
+            verdict = state_only(evt) if flags_in is not None and flags_in[i] & STATE_ONLY else process(evt)
+            flag = 0 if verdict is match else STATE_ONLY if verdict is keep_state else -1  # -1: not written
             if writer is not None and flag >= 0:
                 kept.append(i)
                 kept_flags.append(flag)
