@@ -25,12 +25,14 @@ def probe_options(pipe: Pipeline, self_pid: int) -> ProbeOptions:
     return opts
 
 
-def open_probe(pipe: Pipeline, opts: ProbeOptions, *, pin: bool = True) -> Probe:
+def open_probe(pipe: Pipeline, opts: ProbeOptions, *, pin: bool = True,
+               on_compile: Callable[[], None] | None = None) -> Probe:
     """The probe, loaded and attached to the syscalls the pipeline needs (all of them without pushdown),
-    with `pin`: delivering only the pids, tids, comms and uids its filter pins."""
+    with `pin`: delivering only the pids, tids, comms and uids its filter pins. `on_compile`: called
+    when the probe must be compiled (nothing usable in the cache)."""
     schema = pipe.schema
     wanted = pipe.wanted_nrs if pipe.config.probe.pushdown else None
-    probe = Probe(schema.capture_specs(), opts, schema.state_nrs(), wanted)
+    probe = Probe(schema.capture_specs(), opts, schema.state_nrs(), wanted, on_compile=on_compile)
     if wanted is not None and pin:
         try:
             plan = pipe.plan
@@ -62,7 +64,7 @@ class LiveSession:
         return self._stop
 
     def run(self) -> int:
-        probe = open_probe(self.pipe, self.probe_opts)
+        probe = open_probe(self.pipe, self.probe_opts, on_compile=self._compiling)
         try:
             self.source = LiveSource(probe)
             if self.pipe.config.verbose:  # its first line tells that the probe is attached
@@ -74,7 +76,15 @@ class LiveSession:
         finally:
             self._finish(probe)
             probe.close()
+            if self.source is not None:
+                self.source.close()
         return 0
+
+    def _compiling(self) -> None:
+        """Nothing usable in the probe cache: say so where someone is waiting (-v says it afterwards)."""
+        if sys.stderr.isatty():
+            sys.stderr.write("sysmon: compiling the probe for this kernel (once; later starts use the cache)...\n")
+            sys.stderr.flush()
 
     def _loop(self, probe: Probe, source: LiveSource) -> None:
         decoder = Decoder(self.pipe.schema)

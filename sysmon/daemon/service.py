@@ -249,8 +249,7 @@ class Daemon:
         self.pipe.reconfigure(new.run_config())
         if self.probe is not None:
             self.probe.select(self.pipe.wanted_nrs)
-        if self.source is not None:
-            self.source.set_snaplen(new.snaplen)
+            self.probe.set_snaplen(new.snaplen)
         if self.writer is not None:
             old_writer, self.writer = self.writer, self._open_writer()
             self._retire(old_writer)

@@ -3,18 +3,16 @@
 The probe submits without waking the reader (a wakeup costs ~10 us per event on these
 machines), so the reader polls on a short timer and drains whatever accumulated. The ring
 buffer is read through mmap in one slice per poll (sysmon/probe/ringbuf.py); perf buffers go
-through bcc's per-event callback, which only copies bytes. Decoding happens outside, in batches.
+through libbcc's per-record callback, which only copies bytes. Decoding happens outside, in batches.
 """
 from __future__ import annotations
 
-import ctypes
 import struct
 import time
-from collections.abc import Callable
-from typing import Any
 
 from sysmon.probe.loader import Probe
-from sysmon.probe.ringbuf import RingReader, ring_fd_and_size
+from sysmon.probe.perfbuf import PerfBuffers
+from sysmon.probe.ringbuf import RingReader
 
 _TS = struct.Struct("<Q")
 DRAIN_BYTES = 8 << 20  # ring bytes walked per poll
@@ -26,64 +24,50 @@ class LiveSource:
         self.poll_ms = poll_ms
         self.lost = 0  # perf buffer records the kernel overwrote (ring buffer drops are in the counters)
         self._batch: list[bytes] = []
+        self._perf: PerfBuffers | None = None
         self._ring: RingReader | None = None
-        bpf = probe.bpf
-        self._poll: Callable[[], None]
         if probe.transport == "perf":
-            ncpu = max(1, len(bpf[b"events"]))
-            pages = max(1, probe.opts.ringbuf_bytes // 4096 // ncpu)
-            pages = 1 << (pages.bit_length() - 1)  # a power of two per CPU
-            bpf[b"events"].open_perf_buffer(self._on_perf, page_cnt=pages, lost_cb=self._on_lost, wakeup_events=64)
-            self._poll = lambda: self._poll_perf(bpf)
+            ncpu = probe.objects.maps["events"][1].max_entries
+            self._perf = PerfBuffers(probe.perf_map_fd(), ncpu, probe.opts.ringbuf_bytes, self._on_record,
+                                     self._on_lost)
         else:
-            self._ring = RingReader(*ring_fd_and_size(bpf[b"events"]))
-            self._poll = self._poll_ring
+            self._ring = RingReader(*probe.ring())
 
-    def _poll_perf(self, bpf: Any) -> None:
-        bpf.perf_buffer_poll(self.poll_ms)
-        bpf.perf_buffer_consume()  # with wakeup_events=64, what is left below the threshold
+    @property
+    def packs(self) -> bool:
+        """Whether poll_packed() works: the ring buffer does, perf buffers come record by record."""
+        return self._ring is not None
 
-    def _drain_ring(self, limit: int = DRAIN_BYTES, wait: bool = True) -> tuple[bytes, list[int], list[int]]:
-        """What the ring holds (up to about `limit` bytes), after a poll_ms wait if it held nothing and `wait`."""
+    def poll_packed(self, limit: int = DRAIN_BYTES, wait: bool = True) -> tuple[bytes, list[int], list[int]]:
+        """What the ring holds (about `limit` bytes at most), the records left in the ring's bytes:
+        (chunk, starts, lengths); after a poll_ms wait if it held nothing, unless not `wait` (a caller
+        on its own timer, the daemon)."""
         assert self._ring is not None
         chunk, starts, lengths = self._ring.drain(limit)
         if not starts and wait:
             time.sleep(self.poll_ms / 1000)
         return chunk, starts, lengths
 
-    def _poll_ring(self) -> None:
-        chunk, starts, lengths = self._drain_ring()
-        self._batch = [chunk[s : s + n] for s, n in zip(starts, lengths)]
-
-    @property
-    def packs(self) -> bool:
-        """Whether poll_packed() works: the ring buffer does, perf buffers come record by record."""
-        return self.probe.transport != "perf"
-
-    def poll_packed(self, limit: int = DRAIN_BYTES, wait: bool = True) -> tuple[bytes, list[int], list[int]]:
-        """Like poll(), but the records stay in the ring's bytes: (chunk, starts, lengths). `wait=False`:
-        return at once when the ring is empty (a caller on its own timer, the daemon)."""
-        return self._drain_ring(limit, wait)
-
-    def _on_perf(self, _cpu: int, data: int, size: int) -> None:
-        self._batch.append(ctypes.string_at(data, size))
+    def _on_record(self, record: bytes) -> None:
+        self._batch.append(record)
 
     def _on_lost(self, lost: int) -> None:
         self.lost += lost
 
     def poll(self) -> list[bytes]:
         """Wait up to poll_ms, then return every record that arrived (possibly none)."""
-        self._poll()
+        if self._perf is None:
+            chunk, starts, lengths = self.poll_packed()
+            return [chunk[s : s + n] for s, n in zip(starts, lengths)]
+        self._perf.poll(self.poll_ms)
         batch, self._batch = self._batch, []
-        if self.probe.transport == "perf" and len(batch) > 1:
+        if len(batch) > 1:
             batch.sort(key=lambda r: _TS.unpack_from(r)[0])  # per-CPU buffers: merge by time
         return batch
 
-    def set_snaplen(self, snaplen: int) -> None:
-        """Bytes of buffers the probe copies from now on (a reloaded configuration)."""
-        self.probe.bpf[b"sysmon_config"][ctypes.c_int(0)] = ctypes.c_uint64(snaplen)
-
     def close(self) -> None:
-        """Unmap the ring; call after Probe.close() and a last drain (the mapping outlives the probe)."""
+        """Unmap the buffers; after Probe.close() and a last drain (the ring's mapping outlives the probe)."""
+        if self._perf is not None:
+            self._perf.close()
         if self._ring is not None:
             self._ring.close()

@@ -590,7 +590,8 @@ int tp_exit(struct tp_sys_exit *ctx)
     return sc ? emit_exit(ctx, nr, sc, ctx->ret, pid_tgid) : 0;
 }
 
-RAW_TRACEPOINT_PROBE(sched_process_exit)
+/* On sched:sched_process_exit (a raw tracepoint), attached by loader.py. */
+int proc_exit(struct bpf_raw_tracepoint_args *ctx)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
     if ((pid_tgid >> 32) == SELF_PID)
