@@ -78,6 +78,7 @@ class RunConfig:
     max_seconds: float | None = None  # -M
     summary: bool = False  # -S
     verbose: bool = False  # -v: statistics on stderr at the end
+    runtime_sockets: tuple[str | None, str | None] | None = None  # docker, podman (None: each its default)
 
     @property
     def live(self) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from sysmon.capture.feed import Feed
+from sysmon.capture.format import Batch, cgroup_ids
 from sysmon.capture.writer import CaptureWriter
 from sysmon.errors import SetupError
 from sysmon.events.decode import Decoder
@@ -14,6 +15,8 @@ from sysmon.pipeline import Pipeline
 from sysmon.probe.loader import Probe, ProbeOptions, describe_probe
 from sysmon.probe.source import LiveSource
 from sysmon.state import procfs
+from sysmon.state.containers import ContainerTable, cgroup2_mount
+from sysmon.state.runtime import Runtimes, RuntimeSockets
 from sysmon.summary import format_stats
 
 
@@ -28,18 +31,22 @@ def probe_options(pipe: Pipeline, self_pid: int) -> ProbeOptions:
 def open_probe(pipe: Pipeline, opts: ProbeOptions, *, pin: bool = True,
                on_compile: Callable[[], None] | None = None) -> Probe:
     """The probe, loaded and attached to the syscalls the pipeline needs (all of them without pushdown),
-    with `pin`: delivering only the pids, tids, comms and uids its filter pins. `on_compile`: called
-    when the probe must be compiled (nothing usable in the cache)."""
+    with `pin`: delivering only the pids, tids, comms and uids its filter pins, and the cgroups of the
+    containers it selects. `on_compile`: called when the probe must be compiled (nothing usable in the cache)."""
     schema = pipe.schema
-    wanted = pipe.wanted_nrs if pipe.config.probe.pushdown else None
+    pushdown = pipe.config.probe.pushdown
+    wanted = pipe.wanted_nrs if pushdown else None
     probe = Probe(schema.capture_specs(), opts, schema.state_nrs(), wanted, on_compile=on_compile)
-    if wanted is not None and pin:
-        try:
-            plan = pipe.plan
-            probe.pin(pids=plan.pids, tids=plan.tids, comms=plan.comms, uids=plan.uids)
-        except BaseException:
-            probe.close()
-            raise
+    plan = pipe.plan
+    try:
+        if pin and wanted is not None:
+            probe.pin(pids=plan.pids, tids=plan.tids, comms=plan.comms, uids=plan.uids,
+                      cgroups=plan.containers is not None)
+        elif pin and pushdown and plan.containers is not None:
+            probe.pin(cgroups=True)
+    except BaseException:
+        probe.close()
+        raise
     return probe
 
 
@@ -52,6 +59,10 @@ class LiveSession:
         self.on_ready = on_ready
         self.probe_opts = probe_options(pipe, self_pid)
         self.inspector = pipe.start(procfs.snapshot(exclude_pids=(self_pid,)))
+        containers = self.inspector.state.containers
+        containers.go_live(cgroup2_mount())
+        sockets = pipe.config.runtime_sockets
+        self.runtimes = Runtimes(containers, RuntimeSockets(*sockets) if sockets else RuntimeSockets())
         self._stop = False
         self.source: LiveSource | None = None
         self.writer: CaptureWriter | None = None
@@ -98,6 +109,9 @@ class LiveSession:
         deadline = time.monotonic() + max_ns / 1e9 if max_ns else None
         checked = False
         step = _packed_step(source, feed) if feed.passthrough and source.packs else _record_step(source, feed)
+        selection = self.pipe.plan.containers if self.pipe.config.probe.pushdown else None
+        if selection is not None:  # other containers' cgroups go to the probe as they become known
+            step = _denying_step(source, feed, probe, self.inspector.state.containers, selection)
         try:
             while not self._stop and not feed.done:
                 if step() and not checked:
@@ -109,6 +123,8 @@ class LiveSession:
             pass
 
     def _finish(self, probe: Probe) -> None:
+        self.runtimes.stop()
+        self.inspector.state.containers.stop()
         self.pipe.finish(self.out)
         verbose = self.pipe.config.verbose
         if verbose:
@@ -124,6 +140,21 @@ class LiveSession:
 def _record_step(source: LiveSource, feed: Feed) -> Callable[[], bool]:
     def step() -> bool:
         batch = source.poll()
+        feed.feed_live(batch)
+        return bool(batch)
+    return step
+
+
+def _denying_step(source: LiveSource, feed: Feed, probe: Probe, table: ContainerTable,
+                  selection: frozenset[str]) -> Callable[[], bool]:
+    """A container selection pushed down: the records' cgroups are placed, and those holding no
+    selected container are handed to the probe, which keeps their tasks' syscalls from then on."""
+    def step() -> bool:
+        batch = source.poll()
+        table.note_cgroup_ids(cgroup_ids(Batch(batch)))
+        outside = table.outside(selection)
+        if outside:  # before the batch is inspected: the probe drops them while it is
+            probe.deny_cgroups(outside)
         feed.feed_live(batch)
         return bool(batch)
     return step

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from sysmon.capture.feed import Feed
-from sysmon.capture.format import make_header
+from sysmon.capture.format import Batch, PackedBatch, cgroup_ids, make_header
 from sysmon.capture.rotate import Rotation
 from sysmon.capture.writer import CaptureWriter
 from sysmon.chisel.api import Chisel, RunOptions
@@ -32,8 +32,9 @@ from sysmon.events.schema import Schema
 from sysmon.fields.catalogue import Catalogue
 from sysmon.fields.clock import Clock
 from sysmon.filter import KernelPlan, Predicate, compile_filter
-from sysmon.output.format import DEFAULT_FORMAT
+from sysmon.output.format import format_text
 from sysmon.output.sinks import JsonSink, TextSink
+from sysmon.state.containers import ContainerTable, Delta
 from sysmon.state.state import State
 from sysmon.summary import format_summary
 
@@ -127,7 +128,10 @@ class Pipeline:
 
         rotation = Rotation(size_bytes=capture.size_bytes, seconds=capture.seconds, files=capture.files,
                             events=capture.events)
-        return CaptureWriter(capture.path, header, self.snapshot_state, rotation=rotation, compression=compression)
+        assert self.inspector is not None
+        state = self.inspector.state  # the same object all along (a replay swaps its contents in place)
+        return CaptureWriter(capture.path, header, self.snapshot_state, rotation=rotation, compression=compression,
+                             containers=container_news(lambda: state.containers))
 
     def feed(self, decoder: Decoder, writer: CaptureWriter | None = None, *, screen: bool = False) -> Feed:
         """The Feed of batches into the Inspector (and `writer`); `screen`: skip redundant enters (screen.py)."""
@@ -149,9 +153,21 @@ class Pipeline:
             out.flush()
 
 
+def container_news(table: Callable[[], ContainerTable]) -> Callable[[Batch | PackedBatch | None], Delta]:
+    """The writer's `containers` hook: the batch's cgroup ids resolved, then the table's news (`C` records)."""
+
+    def news(batch: Batch | PackedBatch | None) -> Delta:
+        containers = table()
+        if batch is not None and containers.cgroup_root is not None:
+            containers.note_cgroup_ids(cgroup_ids(batch))
+        return containers.take_delta()
+
+    return news
+
+
 def _line_sink(cls: type[TextSink | JsonSink]) -> Callable[[OutputConfig, Catalogue, TextIO], Sink]:
     def make(cfg: OutputConfig, catalogue: Catalogue, out: TextIO) -> Sink:
-        return cls(cfg.format or DEFAULT_FORMAT, catalogue, out, time_type=cfg.time_type, bufmode=cfg.bufmode,
+        return cls(format_text(cfg.format), catalogue, out, time_type=cfg.time_type, bufmode=cfg.bufmode,
                    max_buf=None if cfg.full_buffers else 80, unbuffered=cfg.unbuffered)
     return make
 

@@ -1,8 +1,9 @@
 """The capture file format (docs/capture-format.md): magic, framed msgpack records, the header.
 
 A file is MAGIC followed by a msgpack stream of frames `[kind, payload, crc32(payload)]`:
-`H` header (plain msgpack map), then `S` state snapshot, `B` event batches, `D` drop notices and an
-`E` trailer. S/B/D/E payloads are msgpack, zstd-compressed when the header says so. Event batches
+`H` header (plain msgpack map), then `S` state snapshot, `B` event batches, `C` container records
+(containers and cgroup ids learned since the snapshot or the last `C`), `D` drop notices and an
+`E` trailer. S/B/C/D/E payloads are msgpack, zstd-compressed when the header says so. Event batches
 hold the probe's raw records unchanged; the header's `layout` says how to read them.
 """
 from __future__ import annotations
@@ -19,14 +20,14 @@ from typing import Any
 import msgpack
 
 from sysmon.errors import CaptureError
-from sysmon.events.record import BLOB_FIELDS, BLOB_HEADER, RECORD_FIELDS, RECORD_HEADER
+from sysmon.events.record import BLOB_FIELDS, BLOB_HEADER, CGROUP_OFFSET, RECORD_FIELDS, RECORD_HEADER
 from sysmon.events.schema import PROCEXIT_NR, SCHEMA_VERSION
 
 MAGIC = b"\x89SMC\r\n\x1a\n"  # PNG-style: catches text-mode and 7-bit transfers
 CAPTURE_VERSION = 1
 
-HEADER, SNAPSHOT, BATCH, PACKED, DROPS, END = "H", "S", "B", "P", "D", "E"
-KINDS = frozenset({HEADER, SNAPSHOT, BATCH, PACKED, DROPS, END})
+HEADER, SNAPSHOT, BATCH, PACKED, DROPS, END, CONTAINERS = "H", "S", "B", "P", "D", "E", "C"
+KINDS = frozenset({HEADER, SNAPSHOT, BATCH, PACKED, DROPS, END, CONTAINERS})
 
 STATE_ONLY = 1  # event flag: written only because it changes state; replay applies it, never shows it
 
@@ -161,3 +162,16 @@ def frame_crc(kind: str, payload: bytes) -> int:
     """CRC-32 of the kind and the payload: a flipped kind must not pass for a record to skip."""
     return zlib.crc32(payload, zlib.crc32(kind.encode()))
 
+
+
+def cgroup_ids(batch: Batch | PackedBatch) -> set[int]:
+    """The distinct cgroup ids of a batch's records. A packed batch holds the ring's bytes, where every
+    record starts 8-byte aligned: it is read as u64 words, one index per record."""
+    at = CGROUP_OFFSET
+    if isinstance(batch, PackedBatch):
+        words = memoryview(batch.data)[: len(batch.data) & ~7].cast("Q")
+        try:
+            return {words[(s + at) >> 3] for s in batch.starts}
+        finally:
+            words.release()
+    return {int.from_bytes(k, "little") for k in {r[at : at + 8] for r in batch.records}}

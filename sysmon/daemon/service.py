@@ -34,6 +34,8 @@ from sysmon.errors import CaptureError, SysmonError
 from sysmon.events.decode import Decoder
 from sysmon.pipeline import Pipeline
 from sysmon.state import procfs
+from sysmon.state.containers import cgroup2_mount
+from sysmon.state.runtime import Runtimes, RuntimeSockets
 
 log = logging.getLogger("sysmon.daemon")
 POLL_S = 0.002
@@ -69,6 +71,7 @@ class Daemon:
         self._timer: asyncio.Handle | None = None
         self.probe: Any = None
         self.source: Any = None  # LiveSource over the probe's ring
+        self.runtimes: Runtimes | None = None
         self.decoder: Decoder | None = None
         self.writer: CaptureWriter | None = None
         self.feed: Feed | None = None
@@ -114,7 +117,9 @@ class Daemon:
     def _start_capture(self) -> None:
         from sysmon.probe.source import LiveSource  # noqa: PLC0415
 
-        self.pipe.start(procfs.snapshot(exclude_pids=(os.getpid(),)))
+        containers = self.pipe.start(procfs.snapshot(exclude_pids=(os.getpid(),))).state.containers
+        containers.go_live(cgroup2_mount())
+        self.runtimes = Runtimes(containers, RuntimeSockets())
         self.decoder = Decoder(self.pipe.schema)
         self.source = LiveSource(self.probe)
         for path in retention.remove_empty(self.config.capture_dir):
@@ -143,6 +148,10 @@ class Daemon:
                 writer.check()
             except CaptureError as e:
                 self._failure = self._failure or e
+        if self.runtimes is not None:
+            self.runtimes.stop()
+        if self.pipe.inspector is not None:
+            self.pipe.inspector.state.containers.stop()
         self.notifier.close()
 
     def stop(self) -> None:

@@ -68,7 +68,7 @@ class Decoder:
         ret = v[7]
         evt = Event(
             v[0] + self.wall_offset_ns, v[16], v[8], v[9], v[10], v[11], v[12], comm, nr, direction,
-            ret if direction == EXIT or nr == PROCEXIT_NR else None, v[1:7], blobs, etype, self.count,
+            ret if direction == EXIT or nr == PROCEXIT_NR else None, v[1:7], blobs, etype, self.count, v[20],
         )
         if etype is UNTYPED:
             return self.typed(evt)  # type: ignore[misc]

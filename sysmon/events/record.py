@@ -10,12 +10,12 @@ from collections.abc import Sequence
 
 from sysmon.events.model import Event
 
-RECORD_HEADER = struct.Struct("<Q6QqIIIIIHBBHHI16s")
+RECORD_HEADER = struct.Struct("<Q6QqIIIIIHBBHHI16sQ")
 BLOB_HEADER = struct.Struct("<HBB")
 # The header's fields by name, in order (`args` is 6 consecutive u64), and the blob header's: written
 # into capture headers, so that a later sysmon can read records of an older layout (capture/migrate.py).
 RECORD_FIELDS = ("ts_ns", "arg0", "arg1", "arg2", "arg3", "arg4", "arg5", "ret", "tid", "pid", "ppid", "uid",
-                 "gid", "nr", "dir", "nblobs", "cpu", "size", "flags", "comm")
+                 "gid", "nr", "dir", "nblobs", "cpu", "size", "flags", "comm", "cgroup_id")
 BLOB_FIELDS = ("len", "kind", "slot")
 
 F_NO_ENTER = 1  # SYSMON_F_NO_ENTER: an exit without a recorded enter (args are zero)
@@ -37,6 +37,7 @@ NR_OFFSET = _offset("nr")  # u16
 DIR_OFFSET = _offset("dir")
 NBLOBS_OFFSET = _offset("nblobs")
 COMM_OFFSET = _offset("comm")
+CGROUP_OFFSET = _offset("cgroup_id")  # u64
 FIRST_BLOB_KIND = RECORD_HEADER.size + 2  # the first blob's kind (after its u16 length)
 
 
@@ -49,6 +50,6 @@ def encode(evt: Event, wall_offset_ns: int = 0,
     head = RECORD_HEADER.pack(
         evt.ts_ns - wall_offset_ns, *evt.raw_args, evt.res or 0, evt.tid & U32, evt.pid & U32, evt.ppid & U32,
         evt.uid & U32, evt.gid & U32, evt.nr & U16, evt.dir, len(blobs), evt.cpu,
-        min(RECORD_HEADER.size + len(body), U16), 0, evt.comm.encode("utf-8", "surrogateescape")[:16],
+        min(RECORD_HEADER.size + len(body), U16), 0, evt.comm.encode("utf-8", "surrogateescape")[:16], evt.cgroup_id,
     )
     return head + body

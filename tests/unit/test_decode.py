@@ -15,7 +15,7 @@ from sysmon.state.state import FdInfo
 def record(nr, direction, ret=0, args=(0,) * 6, blobs=(), tid=42, pid=42, comm=b"cat", ts=1_000):
     body = b"".join(BLOB_HEADER.pack(len(d), k, s) + d for k, s, d in blobs)
     size = RECORD_HEADER.size + len(body)
-    hdr = RECORD_HEADER.pack(ts, *args, ret, tid, pid, 1, 1000, 1000, nr, direction, len(blobs), 1, size, 0, comm)
+    hdr = RECORD_HEADER.pack(ts, *args, ret, tid, pid, 1, 1000, 1000, nr, direction, len(blobs), 1, size, 0, comm, 0)
     return hdr + body
 
 

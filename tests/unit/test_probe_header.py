@@ -43,6 +43,7 @@ MIRRORS = {
     "IDF_TIDS": loader.IDF_TIDS,
     "IDF_COMMS": loader.IDF_COMMS,
     "IDF_UIDS": loader.IDF_UIDS,
+    "IDF_CGROUPS": loader.IDF_CGROUPS,
     "CNT_SENT": loader.COUNTER_NAMES.index("sent"),
     "CNT_DROPPED": loader.COUNTER_NAMES.index("dropped"),
     "CNT_READ_FAILED": loader.COUNTER_NAMES.index("read_failed"),
@@ -95,10 +96,10 @@ def test_the_record_header_is_the_c_struct_field_by_field() -> None:
     codes = [code for _, code in members]
     assert tuple(name for name, _ in members) == record.RECORD_FIELDS
     assert "<" + "".join(codes) == "<" + record.RECORD_HEADER.format[1:].replace("6Q", "QQQQQQ")
-    assert _size("sysmon_hdr") == record.RECORD_HEADER.size == 112
-    for name in ("ts_ns", "tid", "pid", "uid", "nr", "dir", "nblobs", "comm"):
+    assert _size("sysmon_hdr") == record.RECORD_HEADER.size == 120
+    for name in ("ts_ns", "tid", "pid", "uid", "nr", "dir", "nblobs", "comm", "cgroup_id"):
         offset = struct.calcsize("<" + "".join(codes[: record.RECORD_FIELDS.index(name)]))
-        assert getattr(record, f"{name.split('_')[0].upper()}_OFFSET") == offset, name
+        assert getattr(record, f"{name.split('_')[0].upper()}_OFFSET") == offset, name  # cgroup_id: CGROUP_OFFSET
 
 
 def test_the_blob_header_and_the_socket_tuple_are_the_c_structs() -> None:
