@@ -13,8 +13,10 @@ import sys
 import time
 from pathlib import Path
 
+from sysmon.config import RunConfig
+from sysmon.pipeline import Pipeline
+from sysmon.replay import ReplaySession
 from sysmon.scap.reader import open_scap
-from sysmon.scap.replay import replay
 
 DEFAULT = Path(__file__).resolve().parent.parent / "tests" / "golden" / "scap" / "captures" / "502Error.scap"
 
@@ -43,7 +45,7 @@ def _read(path: Path, decode: bool) -> int:
 def _printed(path: Path) -> int:
     """Lines the whole pipeline prints (one per event)."""
     out = io.StringIO()
-    replay(path, "", None, out)
+    ReplaySession(Pipeline.build(RunConfig(inputs=(str(path),)), out), out, print).run()
     return out.getvalue().count("\n")
 
 

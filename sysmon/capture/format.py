@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import socket
-import struct
 import sys
 import time
 import zlib
@@ -21,8 +20,7 @@ from typing import Any
 import msgpack
 
 from sysmon.errors import CaptureError
-from sysmon.events.decode import BLOB_HEADER, RECORD_HEADER
-from sysmon.events.model import Event
+from sysmon.events.record import BLOB_FIELDS, BLOB_HEADER, CGROUP_OFFSET, RECORD_FIELDS, RECORD_HEADER
 from sysmon.events.schema import PROCEXIT_NR, SCHEMA_VERSION
 
 MAGIC = b"\x89SMC\r\n\x1a\n"  # PNG-style: catches text-mode and 7-bit transfers
@@ -33,11 +31,6 @@ KINDS = frozenset({HEADER, SNAPSHOT, BATCH, PACKED, DROPS, END, CONTAINERS})
 
 STATE_ONLY = 1  # event flag: written only because it changes state; replay applies it, never shows it
 
-# The record layout of probe/sysmon.h, named field by field so that a later sysmon can read records
-# of an older layout (see migrate.py). `args` is 6 consecutive u64.
-RECORD_FIELDS = ("ts_ns", "arg0", "arg1", "arg2", "arg3", "arg4", "arg5", "ret", "tid", "pid", "ppid", "uid",
-                 "gid", "nr", "dir", "nblobs", "cpu", "size", "flags", "comm", "cgroup_id")
-BLOB_FIELDS = ("len", "kind", "slot")
 ARCH = "x86_64"
 
 
@@ -169,22 +162,6 @@ def frame_crc(kind: str, payload: bytes) -> int:
     """CRC-32 of the kind and the payload: a flipped kind must not pass for a record to skip."""
     return zlib.crc32(payload, zlib.crc32(kind.encode()))
 
-
-def encode_record(evt: Event, wall_offset_ns: int) -> bytes:
-    """An Event back into the probe's record layout (for events that did not come from the probe,
-    e.g. another capture format; decode(encode(e)) gives e back)."""
-    blobs = b"".join(BLOB_HEADER.pack(len(data), kind, slot) + data for kind, slot, data in evt.blobs)
-    size = RECORD_HEADER.size + len(blobs)
-    res = evt.res if evt.res is not None else 0
-    head = RECORD_HEADER.pack(
-        evt.ts_ns - wall_offset_ns, *evt.raw_args, res, evt.tid, evt.pid, evt.ppid, evt.uid, evt.gid, evt.nr,
-        evt.dir, len(evt.blobs), evt.cpu, min(size, 0xFFFF), 0, evt.comm.encode()[:16], evt.cgroup_id,
-    )
-    return head + blobs
-
-
-NR_OFFSET = struct.calcsize("<Q6QqIIIII")  # where the u16 syscall number sits in a record
-CGROUP_OFFSET = struct.calcsize("<Q6QqIIIIIHBBHHI16s")  # where the u64 cgroup id sits
 
 
 def cgroup_ids(batch: Batch | PackedBatch) -> set[int]:

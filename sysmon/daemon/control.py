@@ -39,7 +39,7 @@ _PEERCRED = struct.Struct("3i")  # pid, uid, gid
 class TailClient:
     def __init__(self, text: str, catalogue: Catalogue, *, as_json: bool, peer_pid: int,
                  max_lines: int = TAIL_QUEUE_LINES) -> None:
-        self.predicate = compile_filter(text, catalogue)[0] if text.strip() else None
+        self.predicate = compile_filter(text, catalogue)[0]
         formatter = Formatter(DEFAULT_FORMAT, catalogue)
         self.format: Callable[[Event, State], str | None] = formatter.format_json if as_json else formatter.format
         self.peer_pid = peer_pid  # its own syscalls (writing the lines out) are never shown back to it

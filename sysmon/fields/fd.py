@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sysmon.events.model import EXIT
 from sysmon.events.render import AT_FDCWD, TYPECHARS
 from sysmon.events.schema import EF_CREATES_FD, EF_USES_FD, s32
-from sysmon.fields.catalogue import Extractor, Field, FieldClass, FieldType
+from sysmon.fields.field import Extractor, Field, FieldClass, FieldType
 from sysmon.fields.container import container_id
 from sysmon.fields.evt import abspath
 from sysmon.state.state import result_fd

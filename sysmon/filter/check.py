@@ -27,7 +27,7 @@ from functools import cache
 from typing import Any, Protocol, Union
 
 from sysmon.errors import FilterError
-from sysmon.fields.catalogue import ArgKind, Field, FieldType
+from sysmon.fields.field import ArgKind, Field, FieldType
 from sysmon.filter import ast
 from sysmon.filter.ast import CMP_OPS, RELATIONAL_OPS, Span
 

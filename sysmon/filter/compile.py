@@ -21,7 +21,7 @@ from collections.abc import Callable
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
-from sysmon.fields.catalogue import FieldType
+from sysmon.fields.field import FieldType
 from sysmon.filter import ast
 from sysmon.filter.check import CheckedFilter, Typed, TypedAnd, TypedCheck, TypedNot, TypedOr
 

@@ -157,7 +157,10 @@ def compile_filter(
     catalogue: FieldSource,
     parser: Parser | None = None,
     library: macro_mod.MacroLibrary | None = None,
-) -> tuple[Predicate, KernelPlan]:
-    """The userspace predicate (authoritative) and the kernel plan (optimisation) of a filter."""
+) -> tuple[Predicate | None, KernelPlan]:
+    """The userspace predicate (authoritative) and the kernel plan (optimisation) of a filter.
+    A blank filter has no predicate (every event matches) and an empty plan (any event)."""
+    if not text.strip():
+        return None, KernelPlan()
     a = analyze(text, catalogue, parser, library)
     return compile(a.checked), a.plan

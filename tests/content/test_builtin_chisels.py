@@ -199,29 +199,12 @@ def test_slow_calls_and_bottlenecks():
 
 def _pipeline_run(argv: list[str], chisels: list[tuple[str, str | None]], batches: list[list[bytes]] | None = None):
     """`sysmon ARGV -c ...` on the probe records of tests/capture_scenario.py (live), or on -r files."""
-    from sysmon.capture.options import writer_from_args
-    from sysmon.capture.pump import Pump
-    from sysmon.events.decode import Decoder
-    from sysmon.replay import ReplaySession
-    from sysmon.session import build
     from tests import capture_scenario as sc
 
-    args = sc.cli_args(*argv)
-    args.chisels = chisels
-    out = sc.Out()
-    pipe = build(args, "", out)
-    if args.readfile:
-        ReplaySession(pipe, args, out, lambda line: None).run()
-        return out.getvalue()
-    inspector = pipe.inspector(sc.start_state(), args)
-    decoder = Decoder(pipe.schema, sc.WALL_OFFSET_NS)
-    writer = writer_from_args(args, "", sc.WALL_OFFSET_NS, lambda: inspector.state)
-    pump = Pump(decoder, inspector, writer, pipe.schema.wanted_nrs(pipe.kernel_types))
-    for batch in batches or []:
-        pump.feed_live(batch)
-    writer.close()
-    pipe.finish()
-    return out.getvalue()
+    cfg = sc.cli_args(*argv, chisels=chisels)
+    if cfg.inputs:
+        return sc.replay_output(cfg)
+    return sc.live_output(cfg, batches or [])
 
 
 @pytest.mark.parametrize(("name", "args"), [("topfiles_bytes", None), ("topscalls", None), ("echo_fds", None),

@@ -4,7 +4,7 @@ prints the same lines with the probe selecting and pinning (pushdown) as with it
 
 Two probes watch one workload at once: `live` sends every syscall, the other is loaded per filter as
 `sysmon FILTER` loads it (the filter's types selected, its pids, tids, comms and uids pinned; a start
-from the probe cache costs little). Each side's records go through the same Pump, filter and format.
+from the probe cache costs little). Each side's records go through the same Feed, filter and format.
 The workload is one helper process (a main thread named pdwork, a second thread, a child running as
 uid 65534) that repeats the same syscalls on each request, so pids and tids are known before the
 filters are drawn.
@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from sysmon.capture.pump import Pump
+from sysmon.capture.feed import Feed
 from sysmon.engine import Inspector
 from sysmon.events.decode import Decoder
 from sysmon.fields.catalogue import Catalogue
@@ -100,8 +100,8 @@ def _lines(schema: Any, flt: str, records: list[bytes]) -> list[str]:
     out = io.StringIO()
     state = procfs.snapshot(exclude_pids=(os.getpid(),))
     inspector = Inspector(state, clock, predicate, [TextSink(FMT, catalogue, out)])
-    pump = Pump(Decoder(schema), inspector, None, schema.wanted_nrs(plan.types), plan)
-    pump.feed_live(records)
+    feed = Feed(Decoder(schema), inspector, None, schema.wanted_nrs(plan.types), plan)
+    feed.feed_live(records)
     inspector.flush()
     return out.getvalue().splitlines()
 

@@ -121,11 +121,11 @@ def test_other_files_still_replay_after_a_corrupt_one(tmp_path):
     alone, _ = replay_run(["-r", good_path, "-p", "%evt.num"])
     out: list[str] = []
     from tests.capture_scenario import Out, cli_args
+    from sysmon.pipeline import Pipeline
     from sysmon.replay import ReplaySession
-    from sysmon.session import build
 
-    args = cli_args("-r", bad_path, "-r", good_path, "-p", "%evt.num")
     o = Out()
     with pytest.raises(CaptureError):
-        ReplaySession(build(args, "", o), args, o, out.append).run()
+        ReplaySession(Pipeline.build(cli_args("-r", bad_path, "-r", good_path, "-p", "%evt.num"), o), o,
+                      out.append).run()
     assert o.lines()[-len(alone):] == alone and len(out) == 1 and "corrupt" in out[0]

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from sysmon.events.model import ENTER, Event, SockAddr, SockTuple
-from sysmon.fields.catalogue import Catalogue, FieldType
+from sysmon.fields.catalogue import Catalogue
+from sysmon.fields.field import FieldType
 from sysmon.state.state import FdInfo, FdTable, State, ThreadInfo
 from tests.factories import make_event, sock_tuple
 

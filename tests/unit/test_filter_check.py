@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from sysmon.errors import FilterError
-from sysmon.fields.catalogue import ArgKind, Catalogue, Field, FieldClass, FieldType
+from sysmon.fields.catalogue import Catalogue
+from sysmon.fields.field import ArgKind, Field, FieldClass, FieldType
 from sysmon.filter.check import CheckedFilter, TypedCheck, check, dump_typed
 from sysmon.filter.parse import parse
 

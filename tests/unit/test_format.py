@@ -10,7 +10,7 @@ import pytest
 from sysmon.errors import FormatError
 from sysmon.events.model import ENTER, Event
 from sysmon.fields.catalogue import Catalogue
-from sysmon.output.buffers import BASE64, HEX
+from sysmon.events.buffers import BASE64, HEX
 from sysmon.output.format import DEFAULT_FORMAT, Formatter
 from sysmon.output.sinks import JsonSink, TextSink
 from sysmon.state.state import FdInfo, FdTable, State, ThreadInfo
