@@ -13,7 +13,8 @@ Value rules (cf. sysdig's filter value parsing):
 - `bcontains`/`bstartswith` take hex bytes (`bcontains 7f454c46`), on strings and buffers.
 - Fields with symbols (evt.type, syscall.type, fd.type, evt.dir): `=`, `!=`, `in`, `intersects`
   values must be known symbols; the pattern operators (contains, glob, ...) are not checked.
-- `regex` is compiled here (a bad pattern is a `bad-value` error) and matches the whole value.
+- `regex` is compiled here with RE2 (`filter/regex.py`; a pattern RE2 refuses is a `bad-value` error)
+  and matches the whole value.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from sysmon.errors import FilterError
 from sysmon.fields.catalogue import ArgKind, Field, FieldType
 from sysmon.filter import ast
 from sysmon.filter.ast import CMP_OPS, RELATIONAL_OPS, Span
+from sysmon.filter.regex import Regex, RegexError
 
 T = FieldType
 
@@ -48,7 +50,7 @@ class FieldSource(Protocol):
 @dataclass(frozen=True, slots=True)
 class TypedCheck:
     """A resolved check. `operands` are the coerced constants: int, str, bytes, bool, ip address,
-    ip network, a compiled `re.Pattern` (regex), or the `ast.Value` itself for DYNAMIC fields."""
+    ip network, a compiled `Regex`, or the `ast.Value` itself for DYNAMIC fields."""
 
     field: Field
     arg: str | None
@@ -93,7 +95,7 @@ def dump_typed(t: Typed) -> str:
     """The typed tree as an s-expression (`--explain`)."""
     if isinstance(t, TypedCheck):
         name = t.field.name + (f"[{t.arg}]" if t.arg is not None else "")
-        ops = " ".join(repr(o.pattern if isinstance(o, re.Pattern) else o) for o in t.operands)
+        ops = " ".join(repr(o.pattern if isinstance(o, Regex) else o) for o in t.operands)
         return f"({t.op} {name}:{t.field.type.name}{' ' + ops if ops else ''})"
     if isinstance(t, TypedNot):
         return f"(not {dump_typed(t.operand)})"
@@ -216,11 +218,13 @@ def _hex(text: str) -> bytes:
         raise _Expected("hex bytes", text, ["bcontains/bstartswith take hex bytes, e.g. 7f454c46"]) from None
 
 
-def _regex(value: ast.Value, as_bytes: bool) -> re.Pattern[Any]:
+def _regex(value: ast.Value, as_bytes: bool) -> Regex:
     try:
-        return re.compile(value.raw) if as_bytes else re.compile(value.text)
-    except re.error as e:
-        raise _Bad(f"invalid regular expression: {e}") from None
+        return Regex(value.raw, binary=as_bytes)
+    except RegexError as e:
+        hints = ["RE2 syntax: no backreferences or lookaround"] if "perl operator" in str(e) or "escape" in str(e) \
+            else []
+        raise _Bad(f"invalid regular expression: {e}", hints) from None
 
 
 def _did_you_mean(word: str, choices: Iterable[str]) -> list[str]:
