@@ -1,9 +1,9 @@
 """`sysmon daemon`: records around the clock into rotating capture files, on asyncio with uvloop.
 
     probe --ring buffer (kernel, bounded: drops counted per CPU)--> drain timer on the loop (every 2 ms,
-    at most DRAIN_BYTES per turn) --> Pump: decode/state/filter only when a filter or a tail client
-    needs it --> CaptureWriter queue (bounded in bytes, drops counted) --> writer thread --> files
-                                                    `--> tail clients (bounded queue each, drops counted)
+    at most DRAIN_BYTES per turn) --> Pump: decode/state/filter only when the daemon's filter needs
+    it --> CaptureWriter queue (bounded in bytes, drops counted) --> writer thread --> files
+          `--> raw batches to the tail thread (daemon/tailfeed.py: bounded, budgeted, its own drops)
 
 The probe submits without waking anyone (a wakeup per event costs ~10 us here), so the loop polls the
 mmap'ed ring on a short timer instead of waiting for the fd to become readable.
@@ -31,6 +31,7 @@ from sysmon.daemon import retention
 from sysmon.daemon.config import ConfigError, DaemonConfig, load
 from sysmon.daemon.control import ControlServer, TailHub
 from sysmon.daemon.notify import Notifier
+from sysmon.daemon.tailfeed import TailFeed
 from sysmon.engine import Inspector
 from sysmon.errors import CaptureError, SysmonError
 from sysmon.events.decode import Decoder
@@ -59,8 +60,10 @@ class Daemon:
         self.clock = Clock()
         self.catalogue = Catalogue.default(self.clock)
         self.predicate, self.plan = self._compile(config.filter)
-        self.hub = TailHub(self._repump)
-        self.control = ControlServer(config.socket, self.status, self.hub, self.catalogue)
+        self.hub = TailHub(self._clients_changed)
+        self.tail = TailFeed(self.schema, None, self.hub, self._wake_tail)
+        self.control = ControlServer(config.socket, self.status, self.hub, self.tail.catalogue)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.phase = "starting"
         self.started_s = time.monotonic()
         self.last_drain_s = self.started_s
@@ -86,7 +89,7 @@ class Daemon:
     # -- set-up and tear-down --------------------------------------------------------------------
 
     async def run(self) -> int:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         for sig, handler in ((signal.SIGTERM, self.stop), (signal.SIGINT, self.stop), (signal.SIGHUP, self.reload)):
             loop.add_signal_handler(sig, handler)
         await self.control.start()
@@ -134,6 +137,7 @@ class Daemon:
         if self._timer is not None:
             self._timer.cancel()
         await self.control.close()  # tail clients go first: what is left in the ring is only copied
+        self.tail.close()
         if self.probe is not None:
             self.probe.close()  # detached: nothing new arrives; the ring's mapping stays readable
         if self.ring is not None:
@@ -178,6 +182,8 @@ class Daemon:
         records = [chunk[s : s + n] for s, n in zip(starts, lengths)]
         self.seen += len(records)
         files = len(self.writer.files)
+        if self.hub.clients:
+            self.tail.offer(records, self.pump.next_num)
         for at in range(0, len(records), FEED_RECORDS):  # rotation is decided between feeds
             self.pump.feed_live(records[at : at + FEED_RECORDS])
         if not records:
@@ -189,12 +195,22 @@ class Daemon:
     def _wanted(self) -> frozenset[int] | None:
         return self.schema.wanted_nrs(self.plan.types)
 
+    def _clients_changed(self) -> None:
+        self.tail.plans_changed([c.plan for c in self.hub.clients])
+
+    def _wake_tail(self) -> None:
+        """From the tail thread: the clients have lines to write."""
+        if self._loop is not None:
+            try:
+                self._loop.call_soon_threadsafe(self.hub.wake)
+            except RuntimeError:  # the loop has closed
+                pass
+
     def _repump(self) -> None:
-        """(Re)build the pump for the current writer, filter and tail clients."""
+        """(Re)build the pump for the current writer and filter."""
         if self.inspector is None or self.decoder is None:
             return
         self.inspector.predicate = self.predicate
-        self.inspector.sinks = [self.hub] if self.hub.clients else []
         pump = Pump(self.decoder, self.inspector, self.writer, self._wanted())
         if self.pump is not None:
             pump.next_num = self.pump.next_num
