@@ -117,7 +117,7 @@ def _open_file(path: str, f: IO[bytes]) -> ReplaySource | EventReplaySource:
             magic = f.read(8)
         except (OSError, EOFError, zlib.error, ValueError) as e:
             raise CaptureError(f"{path}: cannot decompress: {e}") from e
-    if magic == MAGIC:
+    if magic == MAGIC or (MAGIC.startswith(magic) and not where):  # a file cut within its magic: a stub
         return CaptureFile(path, f, where)
     if magic.startswith(SCAP_MAGIC):
         return _open_scap(path, f)

@@ -71,12 +71,14 @@ class Daemon:
         self.reloads = 0
         self.reload_error: str | None = None
         self.usage = retention.Usage()
+        self.retention = retention.Retention(config.capture_dir, config.retention_bytes, config.retention_seconds)
         self.rate = 0.0
         self.write_rate = 0.0
         self._retired: list[CaptureWriter] = []  # files of earlier configurations (closed or closing)
         self._closing: dict[asyncio.Future[None], CaptureWriter] = {}
         self._generation = 0
         self._failure: SysmonError | None = None
+        self._full_logged: str | None = None
         self._stopped = asyncio.Event()
         self._timer: asyncio.Handle | None = None
         self.probe: Any = None
@@ -140,7 +142,7 @@ class Daemon:
         self.tail.close()
         if self.probe is not None:
             self.probe.close()  # detached: nothing new arrives; the ring's mapping stays readable
-        if self.ring is not None:
+        if self.ring is not None and self.pump is not None:
             while self._drain_once():
                 pass
             self.ring.close()
@@ -239,7 +241,9 @@ class Daemon:
             return inspector.state
 
         rotation = Rotation(size_bytes=cfg.rotation_size, seconds=cfg.rotation_seconds)
-        return CaptureWriter(base, header, state, rotation=rotation, compression=cfg.compression)
+        return CaptureWriter(base, header, state, rotation=rotation, compression=cfg.compression,
+                             space=self.retention, keep_going=True,
+                             full_hint="free some space, or lower retention.max_bytes in the configuration")
 
     def _retire(self, writer: CaptureWriter) -> None:
         """Close a writer off the loop: its queue is flushed and its file synced by its own thread."""
@@ -252,10 +256,16 @@ class Daemon:
         cfg = self.config
         keep = frozenset(self.writer.files[-2:] if self.writer else ())  # being written, or about to be
         keep |= {w.files[-1] for w in self._closing.values() if w.files}
-        self.usage = retention.enforce(cfg.capture_dir, max_bytes=cfg.retention_bytes,
-                                       max_age_s=cfg.retention_seconds, keep=keep, now_s=time.time())
-        for path in self.usage.deleted:
+        self.usage = self.retention.enforce(time.time(), keep)
+        for path in self.retention.take_deleted():
             log.info("retention: deleted %s", path)
+        full = self.writer.full if self.writer else None
+        if full != self._full_logged:
+            if full:
+                log.error("%s; dropping events and retrying (free some space, or lower retention.max_bytes)", full)
+            else:
+                log.warning("the disk has room again: writing resumed")
+            self._full_logged = full
 
     # -- reload ------------------------------------------------------------------------------------
 
@@ -277,6 +287,7 @@ class Daemon:
 
     def _apply(self, new: DaemonConfig) -> None:
         old, self.config = self.config, new
+        self.retention = retention.Retention(new.capture_dir, new.retention_bytes, new.retention_seconds)
         self.reload_error = None
         self.reloads += 1
         logging.getLogger("sysmon").setLevel(new.log_level_no)
@@ -325,14 +336,16 @@ class Daemon:
             "rates": {"seen_per_s": round(self.rate, 1), "written_per_s": round(self.write_rate, 1)},
             "file": self.writer.files[-1] if self.writer and self.writer.files else None,
             "disk": {"dir": cfg.capture_dir, "files": len(files), "bytes": sum(size for _, _, size in files),
-                     "max_bytes": cfg.retention_bytes, "max_age_s": cfg.retention_seconds},
+                     "max_bytes": cfg.retention_bytes, "max_age_s": cfg.retention_seconds,
+                     "full": self.writer.full if self.writer else None},
             "tail_clients": len(self.hub.clients),
         }
 
     def _status_line(self) -> str:
         drops = sum(self.dropped().values())
-        return (f"{self.phase}: {self.rate:.0f} events/s, {self.seen} seen, {self.written} written, "
-                f"{drops} dropped, {self.usage.bytes >> 20} MiB on disk")
+        full = self.writer.full if self.writer else None
+        return (f"{self.phase}{' (disk full, retrying)' if full else ''}: {self.rate:.0f} events/s, "
+                f"{self.seen} seen, {self.written} written, {drops} dropped, {self.usage.bytes >> 20} MiB on disk")
 
     async def _heartbeat(self) -> None:
         """STATUS=, rates and retention every STATUS_S; WATCHDOG=1 while the drain timer runs."""

@@ -47,10 +47,6 @@ def test_truncation_at_every_offset(tmp_path, extra):
     for cut in range(len(data)):
         with open(path, "wb") as f:
             f.write(data[:cut])
-        if cut < 8:  # not even the magic: not a capture file
-            with pytest.raises(CaptureError):
-                read_all(path)
-            continue
         if cut < snapshot_end:  # a stub (a writer stopped as it began the file): skipped with a warning
             got, warning = read_all(path)
             assert got == [] and warning is not None and "holds no events" in warning, cut
