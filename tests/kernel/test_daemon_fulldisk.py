@@ -104,8 +104,9 @@ def test_a_full_disk_costs_events_not_the_daemon(tmp_path: Path) -> None:
                 f.unlink()
             written = d.status()["events"]["written"]
             _storm(5_000)
-            while (st := d.status())["disk"]["full"] or st["events"]["written"] <= written:
-                assert time.monotonic() < deadline + 30, st
+            # (the machine's own syscalls may fill the disk again soon after: that is fine too)
+            while "writing resumed" not in d.stderr_now() or (st := d.status())["events"]["written"] <= written:
+                assert time.monotonic() < deadline + 30, (d.files(), d.stderr_now()[-3000:])
                 time.sleep(0.2)
             code, _ = d.stop(30)
             assert code == 0, d.stderr_now()
