@@ -20,6 +20,9 @@ from sysmon.session import Pipeline
 from sysmon.summary import format_stats, format_summary
 
 
+STOP_DRAIN_S = 0.3  # at most this long spent on the ring's backlog after SIGINT/SIGTERM
+
+
 class LiveSession:
     def __init__(self, pipe: Pipeline, args: argparse.Namespace, out: TextIO, *, self_pid: int,
                  on_ready: Callable[[], None] | None = None) -> None:
@@ -88,6 +91,10 @@ class LiveSession:
                     checked = True
                 if deadline is not None and time.monotonic() > deadline:
                     break
+            if self._stop:  # what the ring holds was delivered before the stop: take it too (bounded)
+                end = time.monotonic() + STOP_DRAIN_S
+                while not pump.done and step() and time.monotonic() < end:
+                    pass
         except KeyboardInterrupt:
             pass
 
