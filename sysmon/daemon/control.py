@@ -28,12 +28,13 @@ from typing import Any
 from sysmon.errors import SysmonError
 from sysmon.events.model import Event
 from sysmon.fields.catalogue import Catalogue
-from sysmon.filter import KernelPlan, compile_filter
+from sysmon.filter import KernelPlan, compile_filter, limits
 from sysmon.output.format import DEFAULT_FORMAT, Formatter
 from sysmon.state.state import State
 
 log = logging.getLogger(__name__)
 TAIL_QUEUE_LINES = 10_000
+REQUEST_BYTES = 2 * limits.MAX_CHARS  # a request line: a tail filter of the longest length, with JSON escapes
 _PEERCRED = struct.Struct("3i")  # pid, uid, gid
 
 
@@ -123,7 +124,7 @@ class ControlServer:
                 os.unlink(self.path)  # left by a daemon that was killed
         old = os.umask(0o177)
         try:
-            self._server = await asyncio.start_unix_server(self._handle, self.path)
+            self._server = await asyncio.start_unix_server(self._handle, self.path, limit=REQUEST_BYTES)
         except OSError as e:
             raise SysmonError(f"cannot create the control socket {self.path}: {e.strerror}",
                               hints=["set control.socket in the configuration"]) from e
@@ -149,7 +150,11 @@ class ControlServer:
             if uid not in (0, os.geteuid()):
                 await _reply(writer, {"error": "the control socket is for root only", "exit": 1})
                 return
-            line = await asyncio.wait_for(reader.readline(), 5)
+            try:
+                line = await asyncio.wait_for(reader.readline(), 5)
+            except ValueError:  # longer than REQUEST_BYTES
+                await _reply(writer, {"error": f"request longer than {REQUEST_BYTES} bytes", "exit": 2})
+                return
             try:
                 request = json.loads(line or b"{}")
             except (ValueError, RecursionError):

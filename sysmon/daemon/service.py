@@ -26,6 +26,7 @@ from typing import Any
 from sysmon.capture.format import make_header
 from sysmon.capture.pump import Pump
 from sysmon.capture.rotate import Rotation
+from sysmon.capture.snapshot import state_to_wire
 from sysmon.capture.writer import CaptureWriter
 from sysmon.daemon import retention
 from sysmon.daemon.config import ConfigError, DaemonConfig, load
@@ -198,7 +199,13 @@ class Daemon:
         return self.schema.wanted_nrs(self.plan.types)
 
     def _clients_changed(self) -> None:
-        self.tail.plans_changed([c.plan for c in self.hub.clients])
+        def state() -> dict[str, Any]:
+            if self.inspector is None:
+                return state_to_wire(procfs.snapshot(exclude_pids=(os.getpid(),)))
+            self.inspector.parser.flush()
+            return state_to_wire(self.inspector.state)
+
+        self.tail.plans_changed([c.plan for c in self.hub.clients], state)
 
     def _wake_tail(self) -> None:
         """From the tail thread: the clients have lines to write."""

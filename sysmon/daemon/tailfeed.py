@@ -13,14 +13,14 @@ those drops are the tail's, shown by `status` and in each client's log line.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from sysmon.capture.format import NR_OFFSET
+from sysmon.capture.snapshot import state_from_wire
 from sysmon.engine import Inspector
 from sysmon.events.decode import Decoder
 from sysmon.events.model import Event
@@ -28,14 +28,12 @@ from sysmon.events.schema import Schema
 from sysmon.fields.catalogue import Catalogue
 from sysmon.fields.clock import Clock
 from sysmon.filter import KernelPlan
-from sysmon.state import procfs
 from sysmon.state.state import State
 
 log = logging.getLogger(__name__)
 TAIL_QUEUE_BYTES = 32 << 20
 SLICE_S = 0.002  # work done between checks of the budget
-DUTY = 0.25  # at most this share of the time (and so of the interpreter lock) goes to tail clients
-_CHECK_EVERY = 64  # records between clock readings
+DUTY = 0.1  # at most this share of the time (and so of the interpreter lock) goes to tail clients
 
 
 class TailFeed:
@@ -53,15 +51,18 @@ class TailFeed:
         self._decoder = Decoder(schema, wall_offset_ns)
         self._wake = wake  # called from the thread after each slice: hand the lines to the loop
         self._inspector: Inspector | None = None
+        self._fresh: dict[str, Any] | None = None  # a state to start from (wire form), for the thread
+        self._idle = True
         self._wanted: frozenset[bytes] | None = None
         self._cond = threading.Condition()
         self._queue: deque[tuple[list[bytes], int, int] | None] = deque()
         self._queued = 0
         self._thread: threading.Thread | None = None
 
-    def plans_changed(self, plans: list[KernelPlan]) -> None:
-        """The clients' filters changed: decode what any of them can match. With no client left,
-        the state goes stale, so the next client starts from a fresh /proc snapshot."""
+    def plans_changed(self, plans: list[KernelPlan], state: Callable[[], dict[str, Any]]) -> None:
+        """The clients' filters changed: decode what any of them can match. With no client left the
+        tail's state goes stale, so the first client starts from `state()`, a snapshot of the
+        daemon's own state (state_to_wire, taken here on the loop: ~30 ms, where /proc takes ~1 s)."""
         nrs: set[int] | None = set()
         for plan in plans:
             wanted = self.schema.wanted_nrs(plan.types)
@@ -70,12 +71,15 @@ class TailFeed:
                 break
             assert nrs is not None
             nrs |= wanted
+        fresh = state() if plans and self._idle else None
         with self._cond:
             self._wanted = None if nrs is None else frozenset(nr.to_bytes(2, "little") for nr in nrs)
+            if fresh is not None:
+                self._fresh = fresh
+            self._idle = not plans
             if not plans:
                 self._queue.clear()
                 self._queued = 0
-                self._inspector = None
 
     def offer(self, records: list[bytes], first_num: int) -> None:
         """From the loop: queue a drained batch for the clients, or drop and count it. Never blocks."""
@@ -112,8 +116,10 @@ class TailFeed:
                 if item is None:
                     return
                 self._queued -= item[2]
-                wanted = self._wanted
+                wanted, fresh, self._fresh = self._wanted, self._fresh, None
             try:
+                if fresh is not None:
+                    self._inspector = Inspector(state_from_wire(fresh), self.clock, None, [self.sink])
                 self._process(item[0], item[1], wanted)
             except Exception:  # a bug in a client's filter or format must not end the tail for all
                 log.exception("tail: a batch of %d events failed", len(item[0]))
@@ -122,21 +128,20 @@ class TailFeed:
     def _process(self, records: list[bytes], first_num: int, wanted: frozenset[bytes] | None) -> None:
         inspector = self._inspector
         if inspector is None:
-            state: State = procfs.snapshot(exclude_pids=(os.getpid(),))
-            inspector = self._inspector = Inspector(state, self.clock, None, [self.sink])
+            return
         decoder = self._decoder
         process = inspector.process
         at = NR_OFFSET
         started = time.monotonic()
+        clock = time.monotonic
         for i, rec in enumerate(records):
-            if i % _CHECK_EVERY == 0 and i:
-                spent = time.monotonic() - started
-                if spent >= SLICE_S:
-                    self._wake()
-                    time.sleep(spent * (1 / DUTY - 1))  # the lock goes back to the loop and the writer
-                    started = time.monotonic()
             if wanted is not None and rec[at : at + 2] not in wanted:
                 continue
+            spent = clock() - started
+            if spent >= SLICE_S:
+                self._wake()
+                time.sleep(spent * (1 / DUTY - 1))  # the lock goes back to the loop and the writer
+                started = clock()
             decoder.count = first_num + i - 1
             process(decoder.decode(rec))
 
