@@ -1,6 +1,6 @@
 """Syntax tree -> typed tree: resolve fields, check operators against field types, coerce values.
 
-`check` collects *every* diagnostic before raising: the raised `FilterError` carries the first
+`check` collects every diagnostic (up to MAX_ERRORS) before raising: the raised `FilterError` carries the first
 one's message/span/code/hints and all of them (in source order) in `.errors`.
 
 Error codes raised here: `unknown-macro`, `unknown-field`, `missing-argument`, `bad-argument`, `print-only`,
@@ -328,6 +328,13 @@ _ARG_CHECKS: Mapping[str, Callable[[str], None]] = {
 # -- the checker ----------------------------------------------------------------------------------
 
 
+MAX_ERRORS = 20  # diagnostics collected before checking stops (each may cost a did-you-mean search)
+
+
+class _Enough(Exception):
+    pass
+
+
 class _Checker:
     def __init__(self, catalogue: FieldSource, macro_names: Iterable[str]) -> None:
         self.catalogue = catalogue
@@ -336,6 +343,8 @@ class _Checker:
 
     def error(self, message: str, span: Span, code: str, hints: list[str] | None = None) -> None:
         self.errors.append(FilterError(message, span=span.as_tuple(), code=code, hints=hints))
+        if len(self.errors) >= MAX_ERRORS:
+            raise _Enough
 
     def visit(self, node: ast.Node) -> Typed | None:
         if isinstance(node, ast.Check):
@@ -432,7 +441,10 @@ def check(node: ast.Node, catalogue: FieldSource, text: str | None = None,
     """Type-check a parsed (and macro-expanded) filter against a catalogue; raises `FilterError`
     listing every problem. `macro_names` only feed suggestions for unknown names."""
     checker = _Checker(catalogue, macro_names)
-    typed = checker.visit(node)
+    try:
+        typed = checker.visit(node)
+    except _Enough:
+        typed = None
     if checker.errors or typed is None:
         errors = sorted(checker.errors, key=lambda e: e.span or (0, 0))
         first = errors[0]
