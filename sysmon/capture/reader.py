@@ -180,7 +180,10 @@ class CaptureFile:
             return
         if not isinstance(header, dict):
             raise self._corrupt("the header is not a map")
-        self.header, self._convert = migrate(header)
+        try:
+            self.header, self._convert = migrate(header)
+        except CaptureError as e:
+            raise CaptureError(f"{path}: {e.message}", hints=e.hints) from e
         self.wall_offset_ns = self.header.get("wall_offset_ns")  # type: ignore[assignment]
         if not isinstance(self.wall_offset_ns, int) or isinstance(self.wall_offset_ns, bool):
             raise self._corrupt("the header lacks the clock offset")

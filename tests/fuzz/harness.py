@@ -8,6 +8,9 @@ import time
 import tracemalloc
 from collections.abc import Iterator
 
+from hypothesis import Phase
+
+NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)  # a failure is shown as found: CI time stays bounded
 MAX_RSS_MB = 1536  # the whole pytest process, peak: a run that inflates data would pass this
 
 

@@ -4,7 +4,7 @@ traceback; compiling and evaluating stay bounded (RE2 matches in linear time).""
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from sysmon.errors import FilterError
@@ -13,10 +13,11 @@ from sysmon.fields.clock import Clock
 from sysmon.filter import compile_filter
 from sysmon.state.state import FdInfo, State, ThreadInfo
 from tests.factories import make_event
-from tests.fuzz.harness import bounded
+from tests.fuzz.harness import NO_SHRINK, bounded
 
 CAT = Catalogue.default(Clock())
-FAST = settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+FAST = settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck),
+                    phases=NO_SHRINK)
 TOKENS = ["proc.name", "fd.name", "evt.type", "proc.pid", "fd.port", "evt.arg.fd", "evt.buffer", "proc.aname[2]",
           "=", "!=", "<", ">=", "contains", "regex", "glob", "in", "pmatch", "exists", "startswith", "bcontains",
           "and", "or", "not", "(", ")", ",", "'", '"', "open", "bash", "/tmp", "80", "-1", "0x10", "'(a+)+'",
@@ -65,7 +66,7 @@ def test_any_text(text: str) -> None:
         _compile(text)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, phases=NO_SHRINK)
 @given(st.integers(0, 3000), st.integers(0, 3000), st.sampled_from(["(", "not ", "not (", "( not "]))
 def test_nesting_extremes(opens: int, closes: int, unit: str) -> None:
     text = unit * opens + "proc.name=a" + ")" * closes
