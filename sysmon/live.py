@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import TextIO
@@ -21,6 +23,7 @@ from sysmon.summary import format_stats, format_summary
 
 
 STOP_DRAIN_S = 0.3  # at most this long spent on the ring's backlog after SIGINT/SIGTERM
+STOP_GRACE_S = 0.4  # then whatever batch is being worked on is cut short
 
 
 class LiveSession:
@@ -42,11 +45,21 @@ class LiveSession:
         self.pipe = pipe
         rotation_from_args(args)  # option errors before the probe loads
         self._stop = False
+        self._looping = False
         self.source: LiveSource | None = None
         self.writer: CaptureWriter | None = None
 
     def stop(self) -> None:
+        """Stop between batches; called from a signal handler. A batch still being worked on after
+        STOP_GRACE_S is cut short (SIGALRM), so a signal always ends the capture loop promptly."""
+        if not self._stop and self._looping and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGALRM, self._force_stop)
+            signal.setitimer(signal.ITIMER_REAL, STOP_GRACE_S)
         self._stop = True
+
+    def _force_stop(self, _signum: int, _frame: object) -> None:
+        if self._looping:
+            raise KeyboardInterrupt
 
     @property
     def stopping(self) -> bool:
@@ -84,6 +97,7 @@ class LiveSession:
         deadline = time.monotonic() + inspector.max_ns / 1e9 if inspector.max_ns else None
         checked = False
         step = _packed_step(source, pump) if pump.passthrough and source.packs else _record_step(source, pump)
+        self._looping = True
         try:
             while not self._stop and not pump.done:
                 if step() and not checked:
@@ -97,6 +111,9 @@ class LiveSession:
                     pass
         except KeyboardInterrupt:
             pass
+        finally:
+            self._looping = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
 
     def _current_state(self) -> State:
         self.inspector.parser.flush()  # removals due before the next event: not part of the next file
