@@ -74,9 +74,7 @@ def _mutate_body(draw, body):  # type: ignore[no-untyped-def]
 @SETTINGS
 @given(st.data(), st.sampled_from(["plain", "zstd"]))
 def test_structure_mutants_with_valid_crcs(tmp_path_factory, frames, data, kind) -> None:
-    tmp_path = tmp_path_factory.mktemp("m")
-    fs = [list(f) for f in frames[kind]]
-    i = data.draw(st.integers(0, len(fs) - 1))
+    fs, i = _pick(frames[kind], data)
     k, payload, _ = fs[i]
     compressed = kind == "zstd" and k != "H"
     raw = zstandard.ZstdDecompressor().decompress(payload) if compressed else payload
@@ -84,15 +82,18 @@ def test_structure_mutants_with_valid_crcs(tmp_path_factory, frames, data, kind)
     raw = msgpack.packb(body, use_bin_type=True)
     fs[i] = [k, zstandard.ZstdCompressor().compress(raw) if compressed else raw, 0]
     with bounded(3.0, 128):
-        _replay(tmp_path, _file(fs))
+        _replay(tmp_path_factory.mktemp("m"), _file(fs))
+
+
+def _pick(frames: list[list], data) -> tuple[list[list], int]:  # type: ignore[no-untyped-def]
+    """A copy of the frames, and which one to mutate."""
+    return [list(f) for f in frames], data.draw(st.integers(0, len(frames) - 1))
 
 
 @SETTINGS
 @given(st.data(), st.sampled_from(["plain", "zstd"]))
 def test_raw_payload_mutants_with_valid_crcs(tmp_path_factory, frames, data, kind) -> None:
-    tmp_path = tmp_path_factory.mktemp("m")
-    fs = [list(f) for f in frames[kind]]
-    i = data.draw(st.integers(0, len(fs) - 1))
+    fs, i = _pick(frames[kind], data)
     payload = bytearray(fs[i][1])
     for _ in range(data.draw(st.integers(1, 4))):
         at = data.draw(st.integers(0, max(0, len(payload) - 1)))
@@ -108,7 +109,7 @@ def test_raw_payload_mutants_with_valid_crcs(tmp_path_factory, frames, data, kin
         j = data.draw(st.integers(0, len(fs) - 1))
         fs.insert(j, fs[j]) if data.draw(st.booleans()) else fs.pop(j)
     with bounded(3.0, 128):
-        _replay(tmp_path, _file(fs))
+        _replay(tmp_path_factory.mktemp("m"), _file(fs))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck),
