@@ -167,7 +167,7 @@ def validate(obj: Any, source: str = "profile") -> dict[str, Any]:
         raise fail("top level", "a profile is a JSON object")
     if not _is_one_of(obj.get("defaultAction"), ACTIONS):
         raise fail("defaultAction", f"unknown action {obj.get('defaultAction')!r:.60}", "e.g. SCMP_ACT_ERRNO")
-    if not isinstance(obj.get("syscalls") or [], list):
+    if not isinstance(obj.get("syscalls", []), list):
         raise fail("syscalls", "a list of rules")
     for i, entry in enumerate(obj.get("syscalls") or []):
         where = f"syscalls[{i}]"
@@ -175,7 +175,7 @@ def validate(obj: Any, source: str = "profile") -> dict[str, Any]:
             raise fail(where, "each rule needs 'names' (a list of syscall names, as strings)")
         if not _is_one_of(entry.get("action"), ACTIONS):
             raise fail(f"{where}.action", f"unknown action {entry.get('action')!r:.60}", "e.g. SCMP_ACT_ALLOW")
-        if not isinstance(entry.get("args") or [], list):
+        if not isinstance(entry.get("args", []) or [], list):
             raise fail(f"{where}.args", "a list of argument conditions")
         for j, arg in enumerate(entry.get("args") or []):
             if not isinstance(arg, dict):

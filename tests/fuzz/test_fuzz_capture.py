@@ -53,7 +53,7 @@ def _mutate_body(draw, body):  # type: ignore[no-untyped-def]
     """Replace one value somewhere in a msgpack body by another of any kind."""
     values = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1), st.text(max_size=8),
                        st.binary(max_size=200), st.lists(st.integers(0, 300), max_size=5),
-                       st.dictionaries(st.text(max_size=5), st.integers(), max_size=3))
+                       st.dictionaries(st.text(max_size=5), st.integers(-(2**63), 2**64 - 1), max_size=3))
     if isinstance(body, list) and body and draw(st.booleans()):
         i = draw(st.integers(0, len(body) - 1))
         body = list(body)
