@@ -173,6 +173,7 @@ class CaptureFile:
         self._ended = False
         self._zd: Any = None  # set from the header
         self.state = State()
+        self.wall_offset_ns = 0
         self._stub = False
         header = self._read_frame(HEADER)
         if header is None:
@@ -184,9 +185,10 @@ class CaptureFile:
             self.header, self._convert = migrate(header)
         except CaptureError as e:
             raise CaptureError(f"{path}: {e.message}", hints=e.hints) from e
-        self.wall_offset_ns = self.header.get("wall_offset_ns")  # type: ignore[assignment]
-        if not isinstance(self.wall_offset_ns, int) or isinstance(self.wall_offset_ns, bool):
+        offset = self.header.get("wall_offset_ns")
+        if not isinstance(offset, int) or isinstance(offset, bool):
             raise self._corrupt("the header lacks the clock offset")
+        self.wall_offset_ns = offset
         if self.header.get("compression") == "zstd":
             import zstandard
 
@@ -206,7 +208,6 @@ class CaptureFile:
         """A file that ends before its first event (a writer stopped as it began the file, e.g. on a
         full disk): nothing to replay, which is not an error for a series of files."""
         self._stub = True
-        self.wall_offset_ns = 0
         self.header = {}
         self._convert = None
         self._f.close()

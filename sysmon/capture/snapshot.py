@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+from collections.abc import Sequence
 from typing import Any
 
 from sysmon.events.model import SockAddr, SockTuple
@@ -70,7 +71,7 @@ def _fields(item: Any, kinds: dict[str, Any], required: tuple[str, ...]) -> dict
     return kwargs
 
 
-def _pairs(items: Any, value_ok: Any) -> list[Any]:
+def _pairs(items: Any, value_ok: Any) -> Sequence[Any]:
     if not isinstance(items, (list, tuple)) or not all(
             isinstance(p, (list, tuple)) and len(p) >= 2 and type(p[0]) is int and all(map(value_ok, p[1:])) for p in items):
         raise ValueError("a snapshot table of ids holds something else")

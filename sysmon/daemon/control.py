@@ -28,7 +28,7 @@ from typing import Any
 from sysmon.errors import SysmonError
 from sysmon.events.model import Event
 from sysmon.fields.catalogue import Catalogue
-from sysmon.filter import KernelPlan, compile_filter, limits
+from sysmon.filter import KernelPlan, Predicate, compile_filter, limits
 from sysmon.output.format import DEFAULT_FORMAT, Formatter
 from sysmon.state.state import State
 
@@ -41,6 +41,7 @@ _PEERCRED = struct.Struct("3i")  # pid, uid, gid
 class TailClient:
     def __init__(self, text: str, catalogue: Catalogue, *, as_json: bool, peer_pid: int,
                  max_lines: int = TAIL_QUEUE_LINES) -> None:
+        self.predicate: Predicate | None
         self.predicate, self.plan = compile_filter(text, catalogue) if text.strip() else (None, KernelPlan())
         formatter = Formatter(DEFAULT_FORMAT, catalogue)
         self.format: Callable[[Event, State], str | None] = formatter.format_json if as_json else formatter.format
