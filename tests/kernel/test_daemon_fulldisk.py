@@ -94,6 +94,8 @@ def test_a_full_disk_costs_events_not_the_daemon(tmp_path: Path) -> None:
             while not any("disk full" in m.get("STATUS", "") for _, m in d.messages):
                 d.wait_for("STATUS", 10)
             assert d.proc.poll() is None
+            shown = d.cli("status")
+            assert shown.returncode == 0 and "DISK FULL: writing" in shown.stdout, shown
             log = d.stderr_now()
             assert "No space left on device" in log and "retrying" in log and "Traceback" not in log, log
             assert "-C/-W" not in log  # the hint speaks of the configuration, not of CLI flags
