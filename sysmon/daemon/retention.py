@@ -82,15 +82,20 @@ class Retention:
         self.max_age_s = max_age_s
         self.deleted: list[str] = []  # since the last `take_deleted` (for the log)
         self._writing: dict[int, str] = {}  # writer thread -> the file it writes
+        self._slack = 0  # bytes known to fit under max_bytes without looking at the directory again
         self._lock = threading.Lock()
 
     def room(self, path: str, nbytes: int) -> None:
         """A writer thread is about to add `nbytes` to `path`: delete the oldest files until that fits."""
         with self._lock:
             self._writing[threading.get_ident()] = path
-            if self.max_bytes is not None:
-                self._apply(enforce(self.directory, max_bytes=self.max_bytes, max_age_s=None,
-                                    keep=frozenset(self._writing.values()), now_s=0, extra=nbytes))
+            if self.max_bytes is None:
+                return
+            if nbytes <= self._slack:
+                self._slack -= nbytes
+                return
+            self._apply(enforce(self.directory, max_bytes=self.max_bytes, max_age_s=None,
+                                keep=frozenset(self._writing.values()), now_s=0, extra=nbytes), nbytes)
 
     def closed(self, path: str) -> None:
         with self._lock:
@@ -106,6 +111,8 @@ class Retention:
             deleted, self.deleted = self.deleted, []
         return deleted
 
-    def _apply(self, usage: Usage) -> Usage:
+    def _apply(self, usage: Usage, extra: int = 0) -> Usage:
         self.deleted += usage.deleted
+        if self.max_bytes is not None:
+            self._slack = max(0, self.max_bytes - usage.bytes - extra)
         return usage
