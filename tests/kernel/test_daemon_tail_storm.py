@@ -89,23 +89,31 @@ def test_tail_clients_do_not_raise_the_daemons_kernel_drops(tmp_path: Path) -> N
         assert figures[n][0] <= base * 1.1 + events // 100, figures
 
 
+def _slowest_status_during_a_storm(d: Daemon) -> float:
+    load = subprocess.Popen(["dd", "if=/dev/zero", "of=/dev/null", "bs=1", "count=100000"], stderr=subprocess.DEVNULL)
+    slowest = 0.0
+    while load.poll() is None:
+        t0 = time.monotonic()
+        d.status()
+        slowest = max(slowest, time.monotonic() - t0)
+    return slowest
+
+
 def test_a_3000_term_tail_filter_does_not_slow_status(tmp_path: Path) -> None:
+    """Issue 20: such a client made `status` take 8.6 s. `sysmon status` is itself an interpreter start
+    (~0.3 s idle, seconds on a loaded machine), so it is compared with the same storm without the client."""
     require_bpf()
     d = Daemon(tmp_path, capture={"compression": "none"})
     try:
         d.wait_for("READY", 60)
+        alone = _slowest_status_during_a_storm(d)
         filt = " or ".join(f"fd.name=/nonexistent/{i}" for i in range(3000))
         client = Client(d.sock, filt)
         assert b'"ok"' in client.reply, client.reply
-        load = subprocess.Popen(["dd", "if=/dev/zero", "of=/dev/null", "bs=1", "count=100000"],
-                                stderr=subprocess.DEVNULL)
-        slowest = 0.0
-        while load.poll() is None:
-            t0 = time.monotonic()
-            d.status()
-            slowest = max(slowest, time.monotonic() - t0)
+        _wait_clients(d, 1)
+        with_client = _slowest_status_during_a_storm(d)
         client.close()
-        print(f"slowest status with a 3,000-term tail filter during a storm: {slowest:.2f} s")
-        assert slowest < 2.0  # `sysmon status` is itself a Python start-up (~0.3 s here, more when loaded)
+        print(f"slowest status during a storm: {alone:.2f} s alone, {with_client:.2f} s with a 3,000-term tail")
+        assert with_client < max(2 * alone, alone + 1.0)
     finally:
         d.close()
