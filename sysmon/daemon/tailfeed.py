@@ -31,7 +31,7 @@ from sysmon.filter import KernelPlan
 from sysmon.state.state import State
 
 log = logging.getLogger(__name__)
-TAIL_QUEUE_BYTES = 32 << 20
+TAIL_QUEUE_BYTES = 4 << 20  # ~35k records: a viewer wants recent events, not a long backlog
 SLICE_S = 0.002  # work done between checks of the budget
 DUTY = 0.1  # at most this share of the time (and so of the interpreter lock) goes to tail clients
 
