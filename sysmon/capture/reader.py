@@ -23,8 +23,10 @@ from typing import IO, Any, Protocol, runtime_checkable
 
 import msgpack
 
-from sysmon.capture.format import (BATCH, DROPS, END, HEADER, KINDS, MAGIC, MAX_SNAPSHOT_PAYLOAD, PACKED, SNAPSHOT,
-                                   Batch, frame_crc, load_body, payload_limit, record_problem, unpack_packed)
+from sysmon.capture.format import (
+    BATCH, CONTAINERS, DROPS, END, HEADER, KINDS, MAGIC, MAX_SNAPSHOT_PAYLOAD, PACKED, SNAPSHOT, Batch, frame_crc,
+    load_body, payload_limit, record_problem, unpack_packed,
+)
 from sysmon.capture.migrate import Convert, migrate
 from sysmon.capture.snapshot import state_from_wire
 from sysmon.errors import CaptureError
@@ -231,6 +233,8 @@ class CaptureFile:
                     if not isinstance(events, int) or events < 0:
                         raise self._corrupt("malformed drop notice")
                     self.dropped += events
+                elif kind == CONTAINERS:
+                    self._containers(body)
                 elif kind == END:
                     self._ended = True
                     self._after_trailer()
@@ -270,6 +274,12 @@ class CaptureFile:
         except Exception as e:  # any malformed body: the crc matched, so the writer or a migration is wrong
             raise self._corrupt(f"malformed event batch ({e})") from e
         return batch
+
+    def _containers(self, body: Any) -> None:
+        try:
+            self.state.containers.apply_wire(body)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise self._corrupt(f"malformed container record ({e!r})") from e
 
     def _read_frame(self, expect: str) -> Any:
         frame = self._next_frame()

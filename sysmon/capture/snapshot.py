@@ -45,6 +45,8 @@ def state_to_wire(state: State) -> dict[str, Any]:
         "groups": list(state.groups.items()),
         "accounts": [[uid, home, shell] for uid, (home, shell) in state.accounts.items()],
         "interfaces": [[str(i.addr), None if i.netmask is None else str(i.netmask)] for i in state.interfaces],
+        "containers": state.containers.full().to_wire(),
+        "no_cgroups_is_host": state.no_cgroups_is_host,
     }
 
 
@@ -52,6 +54,7 @@ def state_to_wire(state: State) -> dict[str, Any]:
 # so a crafted snapshot cannot plant a value of a type the state code does not expect.
 _KINDS: dict[str, Any] = {
     "int": lambda v: type(v) is int, "str": lambda v: isinstance(v, str), "bool": lambda v: isinstance(v, bool),
+    "str | None": lambda v: v is None or isinstance(v, str),
     "bool | None": lambda v: v is None or isinstance(v, bool),
     "list[str]": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
     "tuple[tuple[str, str], ...] | None": lambda v: v is None or (isinstance(v, (list, tuple)) and all(
@@ -99,6 +102,8 @@ def state_from_wire(data: dict[str, Any]) -> State:
     state = State(threads, dict(_pairs(data["users"], text)), dict(_pairs(data["groups"], text)), accounts=accounts)
     state.interfaces = [Interface(ipaddress.ip_address(addr), None if mask is None else ipaddress.IPv4Address(mask))
                         for addr, mask in data.get("interfaces", ())]
+    state.containers.apply_wire(data.get("containers") or {})
+    state.no_cgroups_is_host = bool(data.get("no_cgroups_is_host"))
     return state
 
 
