@@ -94,8 +94,10 @@ class Retention:
             if nbytes <= self._slack:
                 self._slack -= nbytes
                 return
-            self._apply(enforce(self.directory, max_bytes=self.max_bytes, max_age_s=None,
-                                keep=frozenset(self._writing.values()), now_s=0, extra=nbytes), nbytes)
+            usage = self._apply(enforce(self.directory, max_bytes=self.max_bytes, max_age_s=None,
+                                        keep=frozenset(self._writing.values()), now_s=0, extra=nbytes))
+            # only here: a scan elsewhere could not see bytes a writer was granted and has not written yet
+            self._slack = max(0, self.max_bytes - usage.bytes - nbytes)
 
     def closed(self, path: str) -> None:
         with self._lock:
@@ -111,8 +113,6 @@ class Retention:
             deleted, self.deleted = self.deleted, []
         return deleted
 
-    def _apply(self, usage: Usage, extra: int = 0) -> Usage:
+    def _apply(self, usage: Usage) -> Usage:
         self.deleted += usage.deleted
-        if self.max_bytes is not None:
-            self._slack = max(0, self.max_bytes - usage.bytes - extra)
         return usage
