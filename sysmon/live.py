@@ -1,7 +1,9 @@
 """A live capture: probe -> LiveSource -> decode -> Pipeline (Feed, Inspector, output), until told to stop."""
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import TextIO
@@ -50,6 +52,10 @@ def open_probe(pipe: Pipeline, opts: ProbeOptions, *, pin: bool = True,
     return probe
 
 
+STOP_GRACE_S = 0.4  # after SIGINT/SIGTERM, a batch still being worked on is cut short
+STOP_DRAIN_S = 5.0  # then, detached, the ring's backlog is read (at once when there is none)
+
+
 class LiveSession:
     def __init__(self, pipe: Pipeline, out: TextIO, *, self_pid: int,
                  on_ready: Callable[[], None] | None = None) -> None:
@@ -64,11 +70,21 @@ class LiveSession:
         sockets = pipe.config.runtime_sockets
         self.runtimes = Runtimes(containers, RuntimeSockets(*sockets) if sockets else RuntimeSockets())
         self._stop = False
+        self._looping = False
         self.source: LiveSource | None = None
         self.writer: CaptureWriter | None = None
 
     def stop(self) -> None:
+        """Stop between batches; called from a signal handler. A batch still being worked on after
+        STOP_GRACE_S is cut short (SIGALRM), so a signal always ends the capture loop promptly."""
+        if not self._stop and self._looping and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGALRM, self._force_stop)
+            signal.setitimer(signal.ITIMER_REAL, STOP_GRACE_S)
         self._stop = True
+
+    def _force_stop(self, _signum: int, _frame: object) -> None:
+        if self._looping:
+            raise KeyboardInterrupt
 
     @property
     def stopping(self) -> bool:
@@ -112,6 +128,7 @@ class LiveSession:
         selection = self.pipe.plan.containers if self.pipe.config.probe.pushdown else None
         if selection is not None:  # other containers' cgroups go to the probe as they become known
             step = _denying_step(source, feed, probe, self.inspector.state.containers, selection)
+        self._looping = True
         try:
             while not self._stop and not feed.done:
                 if step() and not checked:
@@ -121,9 +138,12 @@ class LiveSession:
                     break
         except KeyboardInterrupt:
             pass
+        finally:
+            self._looping = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
         probe.select(())  # detached: what the kernel sent is all in the ring now, and -v can compare
         if not feed.done:
-            _drain(step, lambda: source.delivered + source.lost >= probe.counters()["sent"])
+            _drain(step, lambda: source.delivered + source.lost >= probe.counters()["sent"], STOP_DRAIN_S)
 
     def _finish(self, probe: Probe) -> None:
         self.runtimes.stop()
@@ -140,7 +160,7 @@ class LiveSession:
                                  f"{self.writer.dropped} dropped (disk too slow)\n")
 
 
-def _drain(step: Callable[[], bool], caught_up: Callable[[], bool], limit_s: float = 5.0) -> None:
+def _drain(step: Callable[[], bool], caught_up: Callable[[], bool], limit_s: float) -> None:
     """Stopped (Ctrl-C, SIGTERM, -M) and detached: read what the ring still holds (a record may still
     be being committed) until we have what the kernel sent, so -v's counts agree; at most `limit_s`."""
     end = time.monotonic() + limit_s

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 from sysmon.capture.feed import Feed
 from sysmon.capture.format import Batch, PackedBatch, cgroup_ids, make_header
@@ -118,7 +118,8 @@ class Pipeline:
         assert self.inspector is not None
         return self.inspector.snapshot_state()
 
-    def open_writer(self, capture: CaptureConfig, wall_offset_ns: int) -> CaptureWriter:
+    def open_writer(self, capture: CaptureConfig, wall_offset_ns: int, **writer_options: Any) -> CaptureWriter:
+        """`writer_options`: the daemon's (retention space, keep going on a full disk, its hint)."""
         compression = capture.compression
         snaplen, filter_text = self.snaplen, self.config.filter
 
@@ -131,7 +132,7 @@ class Pipeline:
         assert self.inspector is not None
         state = self.inspector.state  # the same object all along (a replay swaps its contents in place)
         return CaptureWriter(capture.path, header, self.snapshot_state, rotation=rotation, compression=compression,
-                             containers=container_news(lambda: state.containers))
+                             containers=container_news(lambda: state.containers), **writer_options)
 
     def feed(self, decoder: Decoder, writer: CaptureWriter | None = None, *, screen: bool = False) -> Feed:
         """The Feed of batches into the Inspector (and `writer`); `screen`: skip redundant enters (screen.py)."""

@@ -157,13 +157,17 @@ class ChiselRunner:
             return getattr(a.chisel, hook)(*args)
         except SysmonError:
             raise
-        except Exception as e:  # a chisel bug must not end the capture
+        except KeyboardInterrupt:  # Ctrl-C (or a chisel raising it): the capture ends, but not silently
+            self.err.write(f"sysmon: chisel '{a.chisel.name}' was interrupted in {hook}\n")
+            self.err.flush()
+            raise
+        except (Exception, SystemExit) as e:  # a chisel bug (sys.exit included) must not end the capture
             a.disabled = True
             self.err.write(self._report(a, hook, e))
             self.err.flush()
             return False
 
-    def _report(self, a: _Active, hook: str, e: Exception) -> str:
+    def _report(self, a: _Active, hook: str, e: BaseException) -> str:
         frames = traceback.extract_tb(e.__traceback__)
         own = [f for f in frames if f.filename == a.origin] or frames[-1:]
         lines = "".join(traceback.format_list(own[-5:]))

@@ -92,21 +92,25 @@ _OPTIONAL = frozenset({"rotation_size", "rotation_seconds", "retention_bytes", "
 
 def load(path: str | Path) -> DaemonConfig:
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"cannot read the configuration {path}: {e.strerror}",
                           hints=["pass another file with --config PATH"]) from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start})") from e
     return parse(text, str(path))
 
 
 def parse(text: str, path: str = "<config>") -> DaemonConfig:
     try:
-        doc = tomllib.loads(text)
+        items = _flatten(tomllib.loads(text))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: {e}") from e
+    except RecursionError:  # arrays or tables nested hundreds deep: no configuration looks like that
+        raise ConfigError(f"{path}: nested too deeply") from None
     lines = key_lines(text)
     values: dict[str, Any] = {}
-    for key, value in _flatten(doc):
+    for key, value in items:
         where = f"{path}:{lines.get(key, '?')}: {key}"
         if key not in _KEYS:
             near = [k for k in _KEYS if k.split(".")[-1] == key.split(".")[-1]]

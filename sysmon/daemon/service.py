@@ -1,9 +1,9 @@
 """`sysmon daemon`: records around the clock into rotating capture files, on asyncio with uvloop.
 
     probe --ring buffer (kernel, bounded: drops counted per CPU)--> drain timer on the loop (every 2 ms,
-    at most DRAIN_BYTES per turn) --> Feed: decode/state/filter only when a filter or a tail client
-    needs it --> CaptureWriter queue (bounded in bytes, drops counted) --> writer thread --> files
-                                                    `--> tail clients (bounded queue each, drops counted)
+    at most DRAIN_BYTES per turn) --> Feed: decode/state/filter only when the daemon's filter needs
+    it --> CaptureWriter queue (bounded in bytes, drops counted) --> writer thread --> files
+          `--> raw batches to the tail thread (daemon/tailfeed.py: bounded, budgeted, its own drops)
 
 The probe submits without waking anyone (a wakeup per event costs ~10 us here), so the loop polls the
 mmap'ed ring on a short timer instead of waiting for the fd to become readable.
@@ -24,12 +24,14 @@ from collections.abc import Callable
 from typing import Any
 
 from sysmon.capture.feed import Feed
+from sysmon.capture.snapshot import state_to_wire
 from sysmon.capture.writer import CaptureWriter
 from sysmon.config import CaptureConfig
 from sysmon.daemon import retention
 from sysmon.daemon.config import ConfigError, DaemonConfig, load
 from sysmon.daemon.control import ControlServer, TailHub
 from sysmon.daemon.notify import Notifier
+from sysmon.daemon.tailfeed import TailFeed
 from sysmon.errors import CaptureError, SysmonError
 from sysmon.events.decode import Decoder
 from sysmon.pipeline import Pipeline
@@ -52,8 +54,10 @@ class Daemon:
         self.config_path = config_path
         self.notifier = notifier or Notifier()
         self.pipe = Pipeline.build(config.run_config(), sys.stdout)
-        self.hub = TailHub(self._refeed)
-        self.control = ControlServer(config.socket, self.status, self.hub, self.pipe.catalogue)
+        self.hub = TailHub(self._clients_changed)
+        self.tail = TailFeed(self.pipe.schema, None, self.hub, self._wake_tail)
+        self.control = ControlServer(config.socket, self.status, self.hub, self.tail.catalogue)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.phase = "starting"
         self.started_s = time.monotonic()
         self.last_drain_s = self.started_s
@@ -61,12 +65,14 @@ class Daemon:
         self.reloads = 0
         self.reload_error: str | None = None
         self.usage = retention.Usage()
+        self.retention = retention.Retention(config.capture_dir, config.retention_bytes, config.retention_seconds)
         self.rate = 0.0
         self.write_rate = 0.0
         self._retired: list[CaptureWriter] = []  # files of earlier configurations (closed or closing)
         self._closing: dict[asyncio.Future[None], CaptureWriter] = {}
         self._generation = 0
         self._failure: SysmonError | None = None
+        self._full_logged: str | None = None
         self._stopped = asyncio.Event()
         self._timer: asyncio.Handle | None = None
         self.probe: Any = None
@@ -79,7 +85,7 @@ class Daemon:
     # -- set-up and tear-down --------------------------------------------------------------------
 
     async def run(self) -> int:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         for sig, handler in ((signal.SIGTERM, self.stop), (signal.SIGINT, self.stop), (signal.SIGHUP, self.reload)):
             loop.add_signal_handler(sig, handler)
         await self.control.start()
@@ -132,6 +138,7 @@ class Daemon:
         if self._timer is not None:
             self._timer.cancel()
         await self.control.close()  # tail clients go first: what is left in the ring is only copied
+        self.tail.close()
         if self.probe is not None:
             self.probe.close()  # detached: nothing new arrives; the ring's mapping stays readable
         if self.source is not None:
@@ -180,6 +187,8 @@ class Daemon:
         records = [chunk[s : s + n] for s, n in zip(starts, lengths)]
         self.seen += len(records)
         files = len(self.writer.files)
+        if self.hub.clients:
+            self.tail.offer(records, self.feed.next_num)
         for at in range(0, len(records), FEED_RECORDS):  # rotation is decided between feeds
             self.feed.feed_live(records[at : at + FEED_RECORDS])
         if not records:
@@ -189,15 +198,29 @@ class Daemon:
         return len(chunk) >= limit
 
     def _refeed(self) -> None:
-        """(Re)build the feed for the current writer, filter and tail clients."""
-        inspector = self.pipe.inspector
-        if inspector is None or self.decoder is None:
+        """(Re)build the feed for the current writer and filter (tail clients are the tail thread's)."""
+        if self.pipe.inspector is None or self.decoder is None:
             return
-        inspector.set_sinks([self.hub] if self.hub.clients else [])
         feed = self.pipe.feed(self.decoder, self.writer)
         if self.feed is not None:
             feed.next_num = self.feed.next_num
         self.feed = feed
+
+    def _clients_changed(self) -> None:
+        def state() -> dict[str, Any]:
+            if self.pipe.inspector is None:
+                return state_to_wire(procfs.snapshot(exclude_pids=(os.getpid(),)))
+            return state_to_wire(self.pipe.snapshot_state())
+
+        self.tail.plans_changed([c.plan for c in self.hub.clients], state)
+
+    def _wake_tail(self) -> None:
+        """From the tail thread: the clients have lines to write."""
+        if self._loop is not None:
+            try:
+                self._loop.call_soon_threadsafe(self.hub.wake)
+            except RuntimeError:  # the loop has closed
+                pass
 
     def _open_writer(self) -> CaptureWriter:
         cfg = self.config
@@ -211,7 +234,8 @@ class Daemon:
         base = os.path.join(cfg.capture_dir, f"sysmon-{stamp}-{os.getpid()}-{self._generation}.smc")
         capture = CaptureConfig(base, size_bytes=cfg.rotation_size, seconds=cfg.rotation_seconds,
                                 compression=cfg.compression)
-        return self.pipe.open_writer(capture, self.decoder.wall_offset_ns)
+        return self.pipe.open_writer(capture, self.decoder.wall_offset_ns, space=self.retention, keep_going=True,
+                                     full_hint="free some space, or lower retention.max_bytes in the configuration")
 
     def _retire(self, writer: CaptureWriter) -> None:
         """Close a writer off the loop: its queue is flushed and its file synced by its own thread."""
@@ -224,10 +248,16 @@ class Daemon:
         cfg = self.config
         keep = frozenset(self.writer.files[-2:] if self.writer else ())  # being written, or about to be
         keep |= {w.files[-1] for w in self._closing.values() if w.files}
-        self.usage = retention.enforce(cfg.capture_dir, max_bytes=cfg.retention_bytes,
-                                       max_age_s=cfg.retention_seconds, keep=keep, now_s=time.time())
-        for path in self.usage.deleted:
+        self.usage = self.retention.enforce(time.time(), keep)
+        for path in self.retention.take_deleted():
             log.info("retention: deleted %s", path)
+        full = self.writer.full if self.writer else None
+        if full != self._full_logged:
+            if full:
+                log.error("%s; dropping events and retrying (free some space, or lower retention.max_bytes)", full)
+            else:
+                log.warning("the disk has room again: writing resumed")
+            self._full_logged = full
 
     # -- reload ------------------------------------------------------------------------------------
 
@@ -249,6 +279,7 @@ class Daemon:
 
     def _apply(self, new: DaemonConfig) -> None:
         old, self.config = self.config, new
+        self.retention = retention.Retention(new.capture_dir, new.retention_bytes, new.retention_seconds)
         self.reload_error = None
         self.reloads += 1
         logging.getLogger("sysmon").setLevel(new.log_level_no)
@@ -290,15 +321,17 @@ class Daemon:
             "rates": {"seen_per_s": round(self.rate, 1), "written_per_s": round(self.write_rate, 1)},
             "file": self.writer.files[-1] if self.writer and self.writer.files else None,
             "disk": {"dir": cfg.capture_dir, "files": len(files), "bytes": sum(size for _, _, size in files),
-                     "max_bytes": cfg.retention_bytes, "max_age_s": cfg.retention_seconds},
+                     "max_bytes": cfg.retention_bytes, "max_age_s": cfg.retention_seconds,
+                     "full": self.writer.full if self.writer else None},
             "tail_clients": len(self.hub.clients),
             "probe": {**self.probe.describe(), "fallbacks": self.probe.fallbacks()} if self.probe else None,
         }
 
     def _status_line(self) -> str:
         drops = sum(self.dropped().values())
-        return (f"{self.phase}: {self.rate:.0f} events/s, {self.seen} seen, {self.written} written, "
-                f"{drops} dropped, {self.usage.bytes >> 20} MiB on disk")
+        full = self.writer.full if self.writer else None
+        return (f"{self.phase}{' (disk full, retrying)' if full else ''}: {self.rate:.0f} events/s, "
+                f"{self.seen} seen, {self.written} written, {drops} dropped, {self.usage.bytes >> 20} MiB on disk")
 
     async def _heartbeat(self) -> None:
         """STATUS=, rates and retention every STATUS_S; WATCHDOG=1 while the drain timer runs."""

@@ -96,6 +96,11 @@ def record(ns: argparse.Namespace) -> int:
 
 def check(ns: argparse.Namespace, out: TextIO) -> int:
     prof = profile.load(ns.profile)
+    unknown = profile.unknown_names(prof)
+    if unknown:  # e.g. another architecture's calls in a shared profile: they cannot be enforced here
+        shown = ", ".join(unknown[:8]) + (f" and {len(unknown) - 8} more" if len(unknown) > 8 else "")
+        sys.stderr.write(f"sysmon: warning: {ns.profile} names {len(unknown)} calls that are not x86_64 syscalls "
+                         f"(ignored): {shown}\n")
     cmd = _command(ns.command)
     from sysmon.seccomp.enforce import build_filter
 

@@ -47,9 +47,9 @@ def test_truncation_at_every_offset(tmp_path, extra):
     for cut in range(len(data)):
         with open(path, "wb") as f:
             f.write(data[:cut])
-        if cut < snapshot_end:
-            with pytest.raises(CaptureError):
-                read_all(path)
+        if cut < snapshot_end:  # a stub (a writer stopped as it began the file): skipped with a warning
+            got, warning = read_all(path)
+            assert got == [] and warning is not None and "holds no events" in warning, cut
             continue
         got, warning = read_all(path)
         complete = sum(1 for e in ends[2 : 2 + len(batch_sizes)] if e <= cut)
