@@ -52,9 +52,9 @@ def test_the_service_under_systemd(guest: Guest) -> None:
     guest.write("/etc/sysmon/sysmon.toml", CONFIG.format(filter="proc.name=head"))
     assert guest.run("systemctl", "reload", "sysmon").returncode == 0
     _wait(lambda: "filter:  proc.name=head" in guest.run("sysmon", "status").stdout, 30, "the reloaded filter")
-    guest.write("/etc/sysmon/sysmon.toml", CONFIG.format(filter="proc.name=") )
+    guest.write("/etc/sysmon/sysmon.toml", CONFIG.format(filter="proc.name="))
     assert guest.run("systemctl", "reload", "sysmon").returncode == 0
-    _wait(lambda: "proc.name=" in guest.journal("-p", "warning", "-n", "20"), 30, "the refusal in the journal")
+    _wait(lambda: "reload refused" in guest.journal("-p", "err", "-o", "cat"), 30, "the refusal in the journal")
     assert guest.show("ActiveState", "MainPID") == {"ActiveState": "active", "MainPID": pid}
     assert "filter:  proc.name=head" in guest.run("sysmon", "status").stdout
 
@@ -66,6 +66,8 @@ def test_the_service_under_systemd(guest: Guest) -> None:
     assert res.returncode == 0 and res.stderr == "", res.stderr
     assert res.stdout.count("/etc/hostname") >= 3, res.stdout
 
-    # the journal carries sysmon's own messages
-    journal = guest.journal("-o", "cat")
-    assert "recording into /var/lib/sysmon" in journal and "stopped:" in journal, journal
+    # the journal carries sysmon's own messages, with their priorities
+    journal = guest.journal("-o", "cat", "-p", "info")
+    assert "INFO recording into /var/lib/sysmon" in journal and "INFO stopped:" in journal, journal
+    errors = guest.journal("-o", "cat", "-p", "err")
+    assert "ERROR reload refused" in errors and "INFO" not in errors, errors
