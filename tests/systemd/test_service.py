@@ -71,3 +71,43 @@ def test_the_service_under_systemd(guest: Guest) -> None:
     assert "INFO recording into /var/lib/sysmon" in journal and "INFO stopped:" in journal, journal
     errors = guest.journal("-o", "cat", "-p", "err")
     assert "ERROR reload refused" in errors and "INFO" not in errors, errors
+
+
+def _restart_with(guest: Guest, config: str, dropin: str = "") -> None:
+    guest.run("systemctl", "stop", "sysmon")
+    guest.run("systemctl", "reset-failed", "sysmon")
+    guest.write("/etc/sysmon/sysmon.toml", config)
+    guest.write("/etc/systemd/system/sysmon.service.d/test.conf", dropin or "[Service]\n", mode="0644")
+    guest.run("systemctl", "daemon-reload", check=True)
+
+
+def test_a_bad_config_fails_once_and_is_not_restarted(guest: Guest) -> None:
+    _restart_with(guest, "[capture]\nbogus = 1\n")
+    assert guest.run("systemctl", "start", "sysmon", timeout=60).returncode != 0
+    time.sleep(5)  # RestartSec=2s: a restart would have happened by now
+    props = guest.show("ActiveState", "Result", "NRestarts", "ExecMainStatus")
+    assert props == {"ActiveState": "failed", "Result": "exit-code", "NRestarts": "0", "ExecMainStatus": "78"}, props
+    assert "capture.bogus: unknown key" in guest.journal("-p", "err", "-o", "cat")
+
+
+def test_a_hung_daemon_is_restarted_by_the_watchdog(guest: Guest) -> None:
+    _restart_with(guest, CONFIG.format(filter="proc.name=cat"), "[Service]\nWatchdogSec=4s\nTimeoutStopSec=5s\n")
+    assert guest.run("systemctl", "start", "sysmon", timeout=180).returncode == 0
+    hung = guest.show("MainPID")["MainPID"]
+    guest.run("kill", "-STOP", hung, check=True)  # alive, but no WATCHDOG=1 any more
+    _wait(lambda: guest.show("NRestarts")["NRestarts"] == "1" and guest.show("ActiveState")["ActiveState"] == "active"
+          and guest.show("MainPID")["MainPID"] not in ("0", hung), 90, "the watchdog restart")
+    assert "Watchdog timeout" in guest.journal("-o", "cat")
+    assert guest.run("sysmon", "status").returncode == 0
+    guest.run("systemctl", "stop", "sysmon")
+
+
+def test_a_failure_that_repeats_stops_at_the_start_limit(guest: Guest) -> None:
+    # a failure that is not the configuration's and does not go away: the capture directory is a file
+    _restart_with(guest, '[capture]\ndir = "/var/lib/sysmon/not-a-dir/x"\n', "[Service]\nRestartSec=0.5s\n")
+    guest.run("sh", "-c", "mkdir -p /var/lib/sysmon && touch /var/lib/sysmon/not-a-dir", check=True)
+    assert guest.run("systemctl", "start", "sysmon", timeout=120).returncode != 0
+    _wait(lambda: guest.show("ActiveState")["ActiveState"] == "failed", 120, "the unit to give up")
+    time.sleep(3)  # and it stays failed
+    assert guest.show("ActiveState", "NRestarts") == {"ActiveState": "failed", "NRestarts": "5"}  # StartLimitBurst=5
+    assert "Start request repeated too quickly" in guest.journal("-o", "cat")
