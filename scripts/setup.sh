@@ -20,7 +20,8 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-packages=(python3-bpfcc bpftool python3-venv python3-pip strace python3-seccomp systemd)  # systemd: systemd-analyze
+packages=(python3-bpfcc bpftool python3-venv python3-pip strace python3-seccomp systemd
+          systemd-container debootstrap)  # systemd-analyze; tests/systemd boot a guest with systemd-nspawn
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
