@@ -113,3 +113,19 @@ def test_a_failure_that_repeats_stops_at_the_start_limit(guest: Guest) -> None:
     time.sleep(3)  # and it stays failed
     assert guest.show("ActiveState", "NRestarts") == {"ActiveState": "failed", "NRestarts": "5"}  # StartLimitBurst=5
     assert "Start request repeated too quickly" in guest.journal("-o", "cat")
+
+
+def test_a_runtime_socket_in_run_is_reachable_from_the_sandbox(guest: Guest) -> None:
+    """Container metadata (docker.sock, containerd.sock: root, 0660, under /run) needs no unit option:
+    ProtectSystem=strict makes /run read-only, and connecting to a socket on a read-only mount is allowed."""
+    sock = "/run/containerd/containerd.sock"
+    server = guest.run("sh", "-c", f"mkdir -p /run/containerd && (timeout 60 python3 -c \"import socket, os; "
+                       f"s = socket.socket(socket.AF_UNIX); s.bind('{sock}'); os.chmod('{sock}', 0o660); s.listen(); "
+                       f"s.accept()[0].send(b'hello')\" > /dev/null 2>&1 &)")
+    assert server.returncode == 0
+    _wait(lambda: guest.run("test", "-S", sock).returncode == 0, 10, "the socket")
+    probe = f"import socket; s = socket.socket(socket.AF_UNIX); s.connect('{sock}'); print(s.recv(5).decode())"
+    _restart_with(guest, CONFIG.format(filter="proc.name=cat"), f'[Service]\nExecStartPre=/usr/bin/python3 -c "{probe}"\n')
+    assert guest.run("systemctl", "start", "sysmon", timeout=180).returncode == 0
+    assert "hello" in guest.journal("-o", "cat", "-n", "20")
+    guest.run("systemctl", "stop", "sysmon")
