@@ -118,7 +118,7 @@ def _subcommand(word: str, argv: Sequence[str]) -> int:
         return commands.run(word, argv, sys.stdout)
     except SysmonError as e:
         print(e.render(), file=sys.stderr)
-        return 1
+        return commands.exit_status(e)
     except BrokenPipeError:  # `sysmon tail | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -12,14 +12,19 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from sysmon.daemon.config import DEFAULT_PATH, DEFAULT_SOCKET, load
+from sysmon.daemon.config import DEFAULT_PATH, DEFAULT_SOCKET, ConfigError, load
 from sysmon.errors import SysmonError
 
 SUBCOMMANDS = ("daemon", "status", "tail")
+EX_CONFIG = 78  # sysexits.h: a bad configuration; sysmon.service does not restart on it (RestartPreventExitStatus=)
 
 
 class ControlError(SysmonError):
     """The daemon's control socket cannot be reached, or refused the request."""
+
+
+def exit_status(error: SysmonError) -> int:
+    return EX_CONFIG if isinstance(error, ConfigError) else 1
 
 
 def _parser(word: str) -> argparse.ArgumentParser:

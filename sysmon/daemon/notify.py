@@ -5,6 +5,7 @@ systemd, or NotifyAccess=none) every call does nothing.
 """
 from __future__ import annotations
 
+import logging
 import os
 import socket
 
@@ -38,3 +39,24 @@ class Notifier:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+
+
+class JournalFormatter(logging.Formatter):
+    """Each line prefixed with its syslog priority ("<3>"), which journald reads (sd-daemon(3))."""
+
+    PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = f"<{self.PRIORITY.get(record.levelno, 6)}>"
+        return "\n".join(prefix + line for line in super().format(record).split("\n"))
+
+
+def log_formatter(fmt: str, env: dict[str, str] | None = None) -> logging.Formatter:
+    """JournalFormatter when stderr is the journal ($JOURNAL_STREAM names its device:inode), else plain."""
+    env = dict(os.environ) if env is None else env
+    try:
+        st = os.fstat(2)
+    except OSError:
+        return logging.Formatter(fmt)
+    journal = env.get("JOURNAL_STREAM", "") == f"{st.st_dev}:{st.st_ino}"
+    return JournalFormatter(fmt) if journal else logging.Formatter(fmt)

@@ -30,7 +30,7 @@ from sysmon.config import CaptureConfig
 from sysmon.daemon import retention
 from sysmon.daemon.config import ConfigError, DaemonConfig, load
 from sysmon.daemon.control import ControlServer, TailHub
-from sysmon.daemon.notify import Notifier
+from sysmon.daemon.notify import Notifier, log_formatter
 from sysmon.daemon.tailfeed import TailFeed
 from sysmon.errors import CaptureError, SysmonError
 from sysmon.events.decode import Decoder
@@ -367,7 +367,9 @@ def main(config_path: str | None, make_config: Callable[[], DaemonConfig]) -> in
     import uvloop  # noqa: PLC0415
 
     config = make_config()
-    logging.basicConfig(stream=sys.stderr, format="%(levelname)s %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(log_formatter("%(levelname)s %(message)s"))  # priorities for the journal
+    logging.basicConfig(handlers=[handler])
     logging.getLogger("sysmon").setLevel(config.log_level_no)
     daemon = Daemon(config, config_path)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

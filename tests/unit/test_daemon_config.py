@@ -64,9 +64,9 @@ def test_a_missing_file(tmp_path: Path) -> None:
         load(tmp_path / "nope.toml")
 
 
-def test_the_daemon_refuses_a_bad_config_with_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_daemon_refuses_a_bad_config_with_ex_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "bad.toml"
     path.write_text("[capture]\ndir = \"/x\"\nsnaplen = true\n")
-    assert main(["daemon", "--config", str(path)]) == 1
+    assert main(["daemon", "--config", str(path)]) == 78  # EX_CONFIG: the unit does not restart on it
     err = capsys.readouterr().err
     assert err.startswith(f"sysmon: {path}:3: capture.snaplen: expected an integer"), err

@@ -45,3 +45,17 @@ def test_a_full_queue_never_blocks(tmp_path: Path) -> None:
 ])
 def test_watchdog_interval(env: dict[str, str], seconds: float | None) -> None:
     assert Notifier(env).watchdog_s == seconds
+
+
+def test_log_lines_carry_syslog_priorities_only_when_stderr_is_the_journal() -> None:
+    import logging
+    import os
+
+    from sysmon.daemon.notify import JournalFormatter, log_formatter
+
+    record = logging.LogRecord("sysmon", logging.ERROR, __file__, 1, "bad\nline two", None, None)
+    assert JournalFormatter("%(levelname)s %(message)s").format(record) == "<3>ERROR bad\n<3>line two"
+    st = os.fstat(2)
+    assert isinstance(log_formatter("%(message)s", {"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}), JournalFormatter)
+    assert not isinstance(log_formatter("%(message)s", {"JOURNAL_STREAM": "1:2"}), JournalFormatter)
+    assert not isinstance(log_formatter("%(message)s", {}), JournalFormatter)
