@@ -61,19 +61,21 @@ def _kernel_version_code(release: str) -> int:
     return (nums[0] << 16) + (nums[1] << 8) + min(nums[2], 255)
 
 
-def tree_key(btf: Path = VMLINUX_BTF) -> str:
+def tree_key(btf: Path = VMLINUX_BTF, release: str | None = None) -> str:
     digest = hashlib.sha256(btf.read_bytes()).hexdigest()[:16]
-    return f"{platform.release()}-{digest}"
+    return f"{release or platform.release()}-{digest}"
 
 
-def ensure_tree(cache: Path = DEFAULT_CACHE, btf: Path = VMLINUX_BTF) -> Path:
-    """Return a BTF stub tree for the running kernel, generating it when missing or stale."""
+def ensure_tree(cache: Path = DEFAULT_CACHE, btf: Path = VMLINUX_BTF, release: str | None = None) -> Path:
+    """Return a BTF stub tree for the running kernel, generating it when missing or stale.
+    `release` and `btf` name another kernel's (the VM matrix makes its guests' trees on the host)."""
+    release = release or platform.release()
     if not btf.exists():
         raise SetupError(
             f"this kernel exposes no BTF ({btf} is missing)",
             hints=["install the headers of the running kernel: apt-get install linux-headers-$(uname -r)"],
         )
-    tree = cache / tree_key(btf)
+    tree = cache / tree_key(btf, release)
     if (tree / "include" / "vmlinux.h").exists():
         return tree
     bpftool = shutil.which("bpftool") or next(
@@ -88,7 +90,7 @@ def ensure_tree(cache: Path = DEFAULT_CACHE, btf: Path = VMLINUX_BTF) -> Path:
     with open(inc / "vmlinux.h", "wb") as out:
         subprocess.run([bpftool, "btf", "dump", "file", str(btf), "format", "c"], stdout=out, check=True)
     (inc / "linux" / "kconfig.h").write_text(_KCONFIG)
-    code = _kernel_version_code(platform.release())
+    code = _kernel_version_code(release)
     (inc / "linux" / "version.h").write_text(
         f"#define LINUX_VERSION_CODE {code}\n#define KERNEL_VERSION(a, b, c) (((a) << 16) + ((b) << 8) + (c))\n"
     )

@@ -20,6 +20,7 @@ def rows_of(rows, pid, evt_type=None, direction=None):
     ]
 
 
+@pytest.mark.smoke
 def test_probe_reads_kernel_structs_right(live):
     rows = live.run(["/bin/true"])
     assert rows, "no events captured at all"
@@ -31,6 +32,7 @@ def test_probe_reads_kernel_structs_right(live):
     assert ppid_of_true and set(ppid_of_true) == {own}, "ppid read from task_struct must be the test process"
 
 
+@pytest.mark.smoke
 def test_open_n_times_gives_exactly_n_openat_exits(live, tmp_path):
     path = tmp_path / f"sysmon-open-{os.getpid()}.txt"
     path.write_text("x")
@@ -45,6 +47,7 @@ def test_open_n_times_gives_exactly_n_openat_exits(live, tmp_path):
     assert len(closes) == n, "the close exit itself must still resolve fd.name (delayed removal)"
 
 
+@pytest.mark.smoke
 def test_connect_and_accept_show_the_full_tuple(live):
     # The server runs in a child so that its accept is not sysmon's own (excluded) syscall.
     server = (
@@ -81,6 +84,7 @@ def test_connect_and_accept_show_the_full_tuple(live):
     assert (a["fd.cport"], a["fd.sport"]) == (c["fd.cport"], 80)
 
 
+@pytest.mark.smoke
 def test_execve_shows_exe_and_arguments(live):
     rows = live.run(["/bin/true", "alpha", "--beta=1"], fields=["proc.cmdline", "proc.exepath", "proc.args"])
     execs = [r for r in rows if r["evt.type"] == "execve" and r["evt.dir"] == "<" and r["evt.rawres"] == 0
