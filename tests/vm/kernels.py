@@ -57,7 +57,7 @@ def _apt(suite: str) -> list[str]:
     sources.write_text(f"deb [signed-by={KEYRING}] {debian_mirror()} {suite} main\n")
     return ["-o", f"Dir::Etc::sourcelist={sources}", "-o", "Dir::Etc::sourceparts=-",
             "-o", f"Dir::State::Lists={base / 'lists'}", "-o", f"Dir::Cache::Archives={base / 'archives'}",
-            "-o", "Dir::Cache::pkgcache=", "-o", "Dir::Cache::srcpkgcache=", "-o", "APT::Get::List-Cleanup=0"]
+            "-o", "Dir::Cache::pkgcache=", "-o", "Dir::Cache::srcpkgcache=", "-o", "APT::Get::List-Cleanup=0", "-o", "APT::Sandbox::User=root"]
 
 
 def _run(cmd: list[str], **kw: object) -> str:

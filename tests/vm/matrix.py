@@ -179,6 +179,9 @@ def main() -> int:
     print(f"\nKernel matrix{' (smoke)' if args.smoke else ''}, {time.strftime('%Y-%m-%d')}, "
           f"{time.monotonic() - start:.0f} s wall:\n")
     print(table(rows))
+    passed, failed = (sum(row.result.get(k, 0) for row in rows) for k in ("passed", "failed"))
+    failed += sum(not row.ok() and not row.result.get("failed") for row in rows)  # a kernel that never ran its tests
+    print(f"\nkernels: {passed} passed, {failed} failed")
     return 0 if all(row.ok() for row in rows) else 1
 
 
