@@ -12,7 +12,7 @@ from sysmon.capture.pump import Pump
 from sysmon.capture.writer import CaptureWriter
 from sysmon.errors import SetupError
 from sysmon.events.decode import Decoder
-from sysmon.probe.loader import Probe, ProbeOptions
+from sysmon.probe.loader import Probe, ProbeOptions, describe_probe
 from sysmon.probe.source import LiveSource
 from sysmon.state import procfs
 from sysmon.state.state import State
@@ -59,10 +59,11 @@ class LiveSession:
                 plan = self.pipe.plan
                 probe.pin(pids=plan.pids, tids=plan.tids, comms=plan.comms, uids=plan.uids)
             self.source = LiveSource(probe)
+            for warning in probe.warnings:
+                sys.stderr.write(f"sysmon: warning: {warning}\n")
             if self.verbose:
-                sys.stderr.write(f"sysmon: capturing ({self.probe_opts.transport}, "
-                                 f"{self.probe_opts.ringbuf_bytes >> 10} KiB, {probe.describe_hooks()})\n")
-                sys.stderr.flush()
+                sys.stderr.write(describe_probe(probe))
+            sys.stderr.flush()
             self._loop(probe, self.source)
         finally:
             self._finish(probe)

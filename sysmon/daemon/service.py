@@ -115,8 +115,13 @@ class Daemon:
     def _load_probe(self) -> Any:
         from sysmon.probe.loader import Probe, ProbeOptions  # noqa: PLC0415 (bcc only where the probe runs)
 
-        opts = ProbeOptions(ringbuf_bytes=self.config.buffer_size, snaplen=self.config.snaplen, self_pid=os.getpid())
-        return Probe(self.schema.capture_specs(), opts, self.schema.state_nrs(), self._wanted())
+        # The daemon reads the ring buffer itself (every supported kernel, 5.10 and up, has it).
+        opts = ProbeOptions(transport="ringbuf", ringbuf_bytes=self.config.buffer_size, snaplen=self.config.snaplen,
+                            self_pid=os.getpid())
+        probe = Probe(self.schema.capture_specs(), opts, self.schema.state_nrs(), self._wanted())
+        for note in probe.fallbacks():
+            log.warning("fallback: %s", note)
+        return probe
 
     def _start_capture(self) -> None:
         from sysmon.probe.ringbuf import RingReader, ring_fd_and_size  # noqa: PLC0415
@@ -311,6 +316,7 @@ class Daemon:
             "disk": {"dir": cfg.capture_dir, "files": len(files), "bytes": sum(size for _, _, size in files),
                      "max_bytes": cfg.retention_bytes, "max_age_s": cfg.retention_seconds},
             "tail_clients": len(self.hub.clients),
+            "probe": {**self.probe.describe(), "fallbacks": self.probe.fallbacks()} if self.probe else None,
         }
 
     def _status_line(self) -> str:

@@ -13,7 +13,8 @@ from typing import Any
 from sysmon.errors import ProbeError, SetupError
 from sysmon.events.schema import Spec
 from sysmon.events.syscalls import X86_64
-from sysmon.probe import btf
+from sysmon.probe import kernel, tracefs
+from sysmon.probe.kernel import KernelSetup
 
 MAX_SYSCALLS = 512
 SPECS_PER_SYSCALL = 4
@@ -25,7 +26,7 @@ IDF_PIDS, IDF_TIDS, IDF_COMMS, IDF_UIDS = 1, 2, 4, 8
 
 @dataclass(frozen=True, slots=True)
 class ProbeOptions:
-    transport: str = "ringbuf"  # or "perf"
+    transport: str = "auto"  # "ringbuf", "perf", or "auto": the ring buffer where the kernel has it
     ringbuf_bytes: int = 64 << 20  # per machine; perf buffers get this split across CPUs
     snaplen: int = 80
     str_max: int = 4096
@@ -33,8 +34,8 @@ class ProbeOptions:
     self_pid: int = 0
 
     def validate(self) -> None:
-        if self.transport not in ("ringbuf", "perf"):
-            raise ProbeError(f"unknown transport {self.transport!r}", hints=["use ringbuf or perf"])
+        if self.transport not in ("auto", "ringbuf", "perf"):
+            raise ProbeError(f"unknown transport {self.transport!r}", hints=["use auto, ringbuf or perf"])
         pages = self.ringbuf_bytes // 4096
         if pages < 1 or pages & (pages - 1):
             raise ProbeError(
@@ -51,8 +52,17 @@ def probe_source() -> tuple[str, Path]:
     return src, Path(str(pkg))
 
 
-def cflags(opts: ProbeOptions) -> list[str]:
-    """Every parameter of the C code: integers only, never user text."""
+def resolve_transport(opts: ProbeOptions, setup: KernelSetup) -> str:
+    if opts.transport == "auto":
+        return "ringbuf" if setup.has("ringbuf") else "perf"
+    if opts.transport == "ringbuf" and not setup.has("ringbuf"):
+        raise ProbeError(f"kernel {setup.release} has no BPF ring buffer (Linux 5.8)",
+                         hints=["use --transport perf (or auto)"])
+    return opts.transport
+
+
+def cflags(opts: ProbeOptions, transport: str, setup: KernelSetup) -> list[str]:
+    """Every parameter of the C code: integers and kernel features only, never user text."""
     _, incdir = probe_source()
     flags = [
         f"-I{incdir}",
@@ -63,9 +73,9 @@ def cflags(opts: ProbeOptions) -> list[str]:
         f"-DARGS_MAX={int(opts.args_max)}",
         "-Wno-unused-function",
     ]
-    if opts.transport == "perf":
+    if transport == "perf":
         flags.append("-DPERF_TRANSPORT")
-    return flags
+    return flags + setup.cflags()
 
 
 def import_bcc() -> Any:
@@ -103,12 +113,17 @@ class Probe:
         """Loaded and attached to the syscalls `nrs` (None: all), see select()."""
         opts.validate()
         check_privileges()
+        self.tracefs = tracefs.ensure()  # before bcc's import, which settles its tracefs path
         bcc = import_bcc()
-        tree = btf.ensure_tree()
-        os.environ["BCC_KERNEL_SOURCE"] = str(tree)
+        self.kernel = kernel.detect()
+        if self.kernel.tree is not None:
+            os.environ["BCC_KERNEL_SOURCE"] = str(self.kernel.tree)
+        else:  # headers: bcc looks in /lib/modules/RELEASE/build, then unpacks kheaders
+            os.environ.pop("BCC_KERNEL_SOURCE", None)
+        self.transport = resolve_transport(opts, self.kernel)
         src, _ = probe_source()
         self.opts = opts
-        self.cflags = cflags(opts)
+        self.cflags = cflags(opts, self.transport, self.kernel)
         try:
             self.bpf = bcc.BPF(text=src.encode(), cflags=self.cflags)
         except Exception as e:  # bcc raises bare Exception on compile/load failure
@@ -117,8 +132,9 @@ class Probe:
         self._table = self.bpf[b"sc_table"]
         self._specs = {nr: list(s) for nr, s in specs.items()}
         self._state_nrs = frozenset(state_nrs)
-        self._tracefs = Path(bcc.TRACEFS)
+        self._tracefs = Path(bcc.TRACEFS) if self.tracefs.path is not None else None
         self.hooks: tuple[str, ...] = ()  # what the syscall programs are attached to now
+        self.warnings: list[str] = []  # fallbacks that cost something the user asked for
         self.select(nrs)
 
     def select(self, nrs: Iterable[int] | None) -> None:
@@ -144,8 +160,23 @@ class Probe:
     def describe_hooks(self) -> str:
         return "raw_syscalls" if self.hooks == ("raw_syscalls",) else f"{len(self.hooks)} syscall tracepoints"
 
+    def describe(self) -> dict[str, str]:
+        """What the probe runs with, for -v and `sysmon status`."""
+        return {"kernel": self.kernel.release, "types": self.kernel.types, "transport": self.transport,
+                "enter_args": self.kernel.enter_store, "hooks": self.describe_hooks(),
+                "tracefs": self.tracefs.note}
+
+    def fallbacks(self) -> list[str]:
+        return [*self.kernel.fallbacks, *self.warnings]
+
     def _tracepoint_nargs(self, nrs: set[int]) -> dict[int, int] | None:
         """Declared argument count of each syscall's enter tracepoint; None if one has none."""
+        if self._tracefs is None:
+            warning = (f"{self.tracefs.note}; selected syscalls are picked from raw_syscalls, so every "
+                       "syscall of the machine runs the probe (about 2x the cost of a type filter)")
+            if warning not in self.warnings:
+                self.warnings.append(warning)
+            return None
         out = {}
         events = self._tracefs / "events" / "syscalls"
         for nr in nrs:
@@ -228,3 +259,13 @@ def _hook_points(hooks: tuple[str, ...]) -> list[tuple[bytes, bytes, bool]]:
     if hooks == ("raw_syscalls",):
         return [(b"sys_enter", b"raw_enter", True), (b"sys_exit", b"raw_exit", True)]
     return [(f"syscalls:sys_{d}_{name}".encode(), f"tp_{d}".encode(), False) for name in hooks for d in ("enter", "exit")]
+
+
+def describe_probe(probe: Probe) -> str:
+    """The -v lines: what the probe runs with and every fallback taken."""
+    d = probe.describe()
+    size = f", {probe.opts.ringbuf_bytes >> 10} KiB" if d["transport"] == "ringbuf" else ""
+    lines = [f"sysmon: probe: kernel {d['kernel']} ({d['types']} types), transport {d['transport']}{size}, "
+             f"enter args in {d['enter_args']}, hooks: {d['hooks']}; {d['tracefs']}\n"]
+    lines += [f"sysmon: fallback: {note}\n" for note in probe.fallbacks()]
+    return "".join(lines)

@@ -29,7 +29,7 @@ class LiveSource:
         self._stopped = False
         bpf = probe.bpf
         self._poll: Callable[[], None]
-        if probe.opts.transport == "perf":
+        if probe.transport == "perf":
             ncpu = max(1, len(bpf[b"events"]))
             pages = max(1, probe.opts.ringbuf_bytes // 4096 // ncpu)
             pages = 1 << (pages.bit_length() - 1)  # a power of two per CPU
@@ -58,7 +58,7 @@ class LiveSource:
     @property
     def packs(self) -> bool:
         """Whether poll_packed() works: the ring buffer does, perf buffers come record by record."""
-        return self.probe.opts.transport != "perf"
+        return self.probe.transport != "perf"
 
     def poll_packed(self) -> tuple[bytes, list[int], list[int]]:
         """Like poll(), but the records stay in the ring's bytes: (chunk, starts, lengths)."""
@@ -83,7 +83,7 @@ class LiveSource:
         self._poll()
         batch, self._batch = self._batch, []
         self.delivered += len(batch)
-        if self.probe.opts.transport == "perf" and len(batch) > 1:
+        if self.probe.transport == "perf" and len(batch) > 1:
             batch.sort(key=lambda r: _TS.unpack_from(r)[0])  # per-CPU buffers: merge by time
         return batch
 
