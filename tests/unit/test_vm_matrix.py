@@ -52,12 +52,16 @@ def test_a_kernel_without_btf_is_named_as_such():
         elf_section(tiny_elf({".text": b"\x90"}), ".BTF")
 
 
-def test_probe_lines_and_the_capturing_line_are_parsed():
-    err = ("sysmon: probe: transport: perf (no BPF ring buffer before 5.8)\n"
-           "sysmon: probe: enter-arg store: hash map\n"
-           "sysmon: capturing (perf, 65536 KiB, raw_syscalls)\n")
-    assert parse_probe_lines(err) == {"transport": "perf (no BPF ring buffer before 5.8)",
-                                      "enter-arg store": "hash map", "hooks": "raw_syscalls"}
+def test_the_probe_line_and_the_fallbacks_are_parsed():
+    err = ("sysmon: probe: kernel 5.10.0-32-amd64 (btf types), transport ringbuf, 65536 KiB, enter args in lru-hash, "
+           "hooks: 45 syscall tracepoints; tracefs at /sys/kernel/tracing\n"
+           "sysmon: fallback: no BPF task storage (Linux 5.11): enter arguments kept in an LRU hash by thread id\n"
+           "Kernel events: 28 produced, 28 delivered, 0 dropped (0.00%)\n")
+    assert parse_probe_lines(err) == {
+        "types": "btf", "transport": "ringbuf", "enter_store": "lru-hash", "hooks": "45 syscall tracepoints",
+        "fallbacks": ["no BPF task storage (Linux 5.11): enter arguments kept in an LRU hash by thread id"]}
+    assert parse_probe_lines("sysmon: probe: kernel 6.18 (btf types), transport perf, enter args in task-storage, "
+                             "hooks: raw_syscalls; tracefs mounted")["transport"] == "perf"
 
 
 def test_the_table_shows_a_kernel_that_did_not_load_the_probe():

@@ -106,7 +106,7 @@ class Row:
         loads = "yes" if r.get("first_event_s") is not None else ("no" if r.get("release") else "-")
         first = f"{r['first_event_s']:.1f} s" if r.get("first_event_s") is not None else "-"
         tests = f"{r['passed']}/{r['failed']}" if "passed" in r else "-"
-        return [self.kernel, self.boots, loads, probe.get("transport", "-"), probe.get("enter-arg store", "-"),
+        return [self.kernel, self.boots, loads, probe.get("transport", "-"), probe.get("enter_store", "-"),
                 probe.get("hooks", "-"), tests, first, f"{self.wall_s:.0f} s"]
 
 
@@ -171,7 +171,8 @@ def main() -> int:
         row = run_host(args.smoke) if name == "host" else run_guest(name, args.smoke, False if args.no_kvm else None, timeout_s)
         rows.append(row)
         print(table([row]).splitlines()[-1], file=sys.stderr)
-        for failure in row.result.get("failures", []) + row.result.get("notes", []):
+        notes = row.result.get("probe", {}).get("fallbacks", []) + row.result.get("notes", [])
+        for failure in row.result.get("failures", []) + notes:
             print(f"matrix: {row.kernel}: {failure}", file=sys.stderr)
         if row.result.get("first_event_s") is None:
             print(f"matrix: {row.kernel}: sysmon -v said:\n  " + "\n  ".join(row.result.get("stderr_tail", [])),
