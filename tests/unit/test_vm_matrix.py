@@ -69,3 +69,5 @@ def test_the_table_shows_a_kernel_that_did_not_load_the_probe():
                                                           "passed": 0, "failed": 5})
     assert table([row]).splitlines()[-1] == "| 6.1.0-50-amd64 | yes (emulated) | no | - | - | - | 0/5 | - | 380 s |"
     assert not row.ok()
+    row.result["probe"] = {"transport": "ringbuf", "enter_store": "lru-hash", "hooks": "raw_syscalls"}
+    assert table([row]).splitlines()[-1].startswith("| 6.1.0-50-amd64 | yes (emulated) | loads, then refused | ringbuf |")

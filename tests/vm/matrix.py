@@ -103,7 +103,8 @@ class Row:
 
     def cells(self) -> list[str]:
         r, probe = self.result, self.result.get("probe", {})
-        loads = "yes" if r.get("first_event_s") is not None else ("no" if r.get("release") else "-")
+        loads = "yes" if r.get("first_event_s") is not None else (
+            "loads, then refused" if probe.get("transport") else "no" if r.get("release") else "-")
         first = f"{r['first_event_s']:.1f} s" if r.get("first_event_s") is not None else "-"
         tests = f"{r['passed']}/{r['failed']}" if "passed" in r else "-"
         return [self.kernel, self.boots, loads, probe.get("transport", "-"), probe.get("enter_store", "-"),
