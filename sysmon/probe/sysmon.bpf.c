@@ -59,6 +59,12 @@ BPF_PERF_OUTPUT(events);
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
 #endif
 
+/* Read a kernel struct member at offsetof(type, member). On Debian 11's 5.10 (in a VM, same bcc and
+ * type tree) `&task->tgid` came out at task + 2252 while offsetof(struct task_struct, tgid) and the
+ * kernel's BTF say 2236: every `&p->member` read was 16 bytes off there, offsetof was right. */
+#define read_member(dst, size, ptr, type, member) \
+    bpf_probe_read_kernel((dst), (size), (void *)(ptr) + __builtin_offsetof(type, member))
+
 static __always_inline void count(u32 idx)
 {
     u64 *v = counters.lookup(&idx);
@@ -102,7 +108,7 @@ static __always_inline struct pt_regs *user_regs(void)
     /* task_pt_regs() on x86_64: THREAD_SIZE is 16 KiB (no KASAN), no padding above the registers. */
     struct task_struct *task = current_task();
     void *stack = NULL;
-    bpf_probe_read_kernel(&stack, sizeof(stack), &task->stack);
+    read_member(&stack, sizeof(stack), task, struct task_struct, stack);
     return (struct pt_regs *)((u64)stack + 16384 - sizeof(struct pt_regs));
 #endif
 }
@@ -221,16 +227,16 @@ static __always_inline struct file *fd_file(struct task_struct *task, s32 fd)
     unsigned int max_fds = 0;
     if (fd < 0)
         return NULL;
-    bpf_probe_read_kernel(&files, sizeof(files), &task->files);
+    read_member(&files, sizeof(files), task, struct task_struct, files);
     if (!files)
         return NULL;
-    bpf_probe_read_kernel(&fdt, sizeof(fdt), &files->fdt);
+    read_member(&fdt, sizeof(fdt), files, struct files_struct, fdt);
     if (!fdt)
         return NULL;
-    bpf_probe_read_kernel(&max_fds, sizeof(max_fds), &fdt->max_fds);
+    read_member(&max_fds, sizeof(max_fds), fdt, struct fdtable, max_fds);
     if ((unsigned int)fd >= max_fds)
         return NULL;
-    bpf_probe_read_kernel(&fdarr, sizeof(fdarr), &fdt->fd);
+    read_member(&fdarr, sizeof(fdarr), fdt, struct fdtable, fd);
     if (!fdarr)
         return NULL;
     bpf_probe_read_kernel(&f, sizeof(f), &fdarr[fd]);
@@ -248,18 +254,18 @@ static __always_inline u32 put_tuple(struct scratch *s, u32 off, s32 fd, u8 slot
         return off;
     struct inode *inode = NULL;
     umode_t mode = 0;
-    bpf_probe_read_kernel(&inode, sizeof(inode), &f->f_inode);
+    read_member(&inode, sizeof(inode), f, struct file, f_inode);
     if (!inode)
         return off;
-    bpf_probe_read_kernel(&mode, sizeof(mode), &inode->i_mode);
+    read_member(&mode, sizeof(mode), inode, struct inode, i_mode);
     if ((mode & S_IFMT) != S_IFSOCK)
         return off;
     struct socket *sock = NULL;
     struct sock *sk = NULL;
-    bpf_probe_read_kernel(&sock, sizeof(sock), &f->private_data);
+    read_member(&sock, sizeof(sock), f, struct file, private_data);
     if (!sock)
         return off;
-    bpf_probe_read_kernel(&sk, sizeof(sk), &sock->sk);
+    read_member(&sk, sizeof(sk), sock, struct socket, sk);
     if (!sk)
         return off;
     struct sysmon_tuple *t = (struct sysmon_tuple *)at(s, d);
@@ -267,20 +273,20 @@ static __always_inline u32 put_tuple(struct scratch *s, u32 off, s32 fd, u8 slot
     u16 family = 0, lport = 0;
     __be16 rport = 0;
     u16 proto = 0;
-    bpf_probe_read_kernel(&family, sizeof(family), &sk->__sk_common.skc_family);
-    bpf_probe_read_kernel(&lport, sizeof(lport), &sk->__sk_common.skc_num);
-    bpf_probe_read_kernel(&rport, sizeof(rport), &sk->__sk_common.skc_dport);
-    bpf_probe_read_kernel(&proto, sizeof(proto), &sk->sk_protocol);
+    read_member(&family, sizeof(family), sk, struct sock, __sk_common.skc_family);
+    read_member(&lport, sizeof(lport), sk, struct sock, __sk_common.skc_num);
+    read_member(&rport, sizeof(rport), sk, struct sock, __sk_common.skc_dport);
+    read_member(&proto, sizeof(proto), sk, struct sock, sk_protocol);
     t->family = family;
     t->lport = lport;
     t->rport = __builtin_bswap16(rport);
     t->proto = proto;
     if (family == AF_INET) {
-        bpf_probe_read_kernel(t->laddr, 4, &sk->__sk_common.skc_rcv_saddr);
-        bpf_probe_read_kernel(t->raddr, 4, &sk->__sk_common.skc_daddr);
+        read_member(t->laddr, 4, sk, struct sock, __sk_common.skc_rcv_saddr);
+        read_member(t->raddr, 4, sk, struct sock, __sk_common.skc_daddr);
     } else if (family == AF_INET6) {
-        bpf_probe_read_kernel(t->laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
-        bpf_probe_read_kernel(t->raddr, 16, &sk->__sk_common.skc_v6_daddr);
+        read_member(t->laddr, 16, sk, struct sock, __sk_common.skc_v6_rcv_saddr);
+        read_member(t->raddr, 16, sk, struct sock, __sk_common.skc_v6_daddr);
     } else if (family != AF_UNIX) {
         return off;
     }
@@ -387,9 +393,9 @@ static __always_inline void fill_header(struct sysmon_hdr *h, u32 nr, u8 dir, s6
     struct task_struct *task = (struct task_struct *)bpf_get_current_task();
     struct task_struct *parent = NULL;
     u32 ppid = 0, ktgid = 0;
-    bpf_probe_read_kernel(&parent, sizeof(parent), &task->real_parent);
-    bpf_probe_read_kernel(&ppid, sizeof(ppid), &parent->tgid);
-    bpf_probe_read_kernel(&ktgid, sizeof(ktgid), &task->tgid);
+    read_member(&parent, sizeof(parent), task, struct task_struct, real_parent);
+    read_member(&ppid, sizeof(ppid), parent, struct task_struct, tgid);
+    read_member(&ktgid, sizeof(ktgid), task, struct task_struct, tgid);
 #endif
     if (ktgid != (u32)(pid_tgid >> 32))
         count(CNT_TGID_MISMATCH);
@@ -604,7 +610,7 @@ RAW_TRACEPOINT_PROBE(sched_process_exit)
         return 0;
     struct task_struct *task = (struct task_struct *)bpf_get_current_task();
     int code = 0;
-    bpf_probe_read_kernel(&code, sizeof(code), &task->exit_code);
+    read_member(&code, sizeof(code), task, struct task_struct, exit_code);
     struct sysmon_hdr *h = (struct sysmon_hdr *)s->buf;
     fill_header(h, SYSMON_PROCEXIT_NR, 0, code, pid_tgid);
     __builtin_memset(h->args, 0, sizeof(h->args));
