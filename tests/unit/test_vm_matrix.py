@@ -71,3 +71,15 @@ def test_the_table_shows_a_kernel_that_did_not_load_the_probe():
     assert not row.ok()
     row.result["probe"] = {"transport": "ringbuf", "enter_store": "lru-hash", "hooks": "raw_syscalls"}
     assert table([row]).splitlines()[-1].startswith("| 6.1.0-50-amd64 | yes (emulated) | loads, then refused | ringbuf |")
+
+
+def test_a_tree_for_another_kernel_is_keyed_and_versioned_as_that_kernel(tmp_path):
+    """What the matrix does on the host for a guest: the guest's sysmon finds it under its own uname -r."""
+    from sysmon.probe import btf
+
+    if not btf.VMLINUX_BTF.exists():
+        pytest.skip("this kernel exposes no BTF")
+    tree = btf.ensure_tree(tmp_path, btf.VMLINUX_BTF, release="5.10.0-32-amd64")
+    assert tree.name == btf.tree_key(btf.VMLINUX_BTF, "5.10.0-32-amd64")
+    assert tree.name.startswith("5.10.0-32-amd64-")
+    assert f"LINUX_VERSION_CODE {(5 << 16) + (10 << 8)}\n" in (tree / "include/linux/version.h").read_text()
