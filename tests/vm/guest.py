@@ -2,7 +2,7 @@
 probe chose and how long the first event takes, then runs the kernel tests. Everything it learns goes
 to OUT/result.json (a VM's console output is not always relayed to the host).
 
-    python -m tests.vm.guest OUT [--smoke]
+    python -m tests.vm.guest OUT [--smoke | --probe-only]
 """
 from __future__ import annotations
 
@@ -96,7 +96,9 @@ def main() -> int:
     (out / "result.json").write_text(json.dumps(result))  # proof of boot even if what follows hangs
     result.update(first_event(out))
     (out / "result.json").write_text(json.dumps(result))
-    result.update(run_tests(out, smoke))
+    result["tests_run"] = "--probe-only" not in sys.argv[2:]
+    if result["tests_run"]:
+        result.update(run_tests(out, smoke))
     (out / "result.json").write_text(json.dumps(result, indent=1))
     return 0
 

@@ -99,7 +99,8 @@ class Row:
 
     def ok(self) -> bool:
         r = self.result
-        return r.get("first_event_s") is not None and r.get("pytest_rc") == 0 and r.get("passed", 0) > 0
+        tests_ok = not r.get("tests_run", True) or (r.get("pytest_rc") == 0 and r.get("passed", 0) > 0)
+        return r.get("first_event_s") is not None and tests_ok
 
     def cells(self) -> list[str]:
         r, probe = self.result, self.result.get("probe", {})
@@ -115,15 +116,14 @@ HEADER = ["kernel", "boots", "probe loads", "transport", "enter-arg store", "hoo
           "time to first event", "wall time"]
 
 
-def run_guest(name: str, smoke: bool, kvm: bool | None, timeout_s: float) -> Row:
+def run_guest(name: str, flag: str, kvm: bool | None, timeout_s: float) -> Row:
     start = time.monotonic()
     kernel = fetch(name)
     rw = fresh_dir(RUNS / kernel.release)
     shutil.copytree(kernel.btf_cache, rw / "btf")
     if kvm is None:
         kvm = kvm_boots(kernel)
-    command = (f"SYSMON_BTF_CACHE={rw / 'btf'} {sys.executable} -m tests.vm.guest {rw}"
-               f"{' --smoke' if smoke else ''}")
+    command = f"SYSMON_BTF_CACHE={rw / 'btf'} {sys.executable} -m tests.vm.guest {rw} {flag}"
     print(f"matrix: {kernel.release}: booting ({'KVM' if kvm else 'emulated'})", file=sys.stderr)
     rc, _ = vng(kernel, command, rw, kvm, timeout_s, rw / "vng.log")
     row = Row(kernel.release, wall_s=time.monotonic() - start)
@@ -137,10 +137,10 @@ def run_guest(name: str, smoke: bool, kvm: bool | None, timeout_s: float) -> Row
     return row
 
 
-def run_host(smoke: bool) -> Row:
+def run_host(flag: str) -> Row:
     start = time.monotonic()
     out = fresh_dir(RUNS / "host")
-    subprocess.run([sys.executable, "-m", "tests.vm.guest", str(out), *(["--smoke"] if smoke else [])], cwd=REPO, check=True)
+    subprocess.run([sys.executable, "-m", "tests.vm.guest", str(out), *filter(None, [flag])], cwd=REPO, check=True)
     row = Row(f"{os.uname().release} (host)", "host", time.monotonic() - start)
     row.result = json.loads((out / "result.json").read_text())
     return row
@@ -155,7 +155,9 @@ def table(rows: list[Row]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("kernels", nargs="*", default=[*SUITES, "host"], help=f"from {', '.join([*SUITES, 'host'])}")
-    ap.add_argument("--smoke", action="store_true", help="only the tests marked smoke (CI)")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--smoke", action="store_true", help="only the tests marked smoke (CI)")
+    mode.add_argument("--probe-only", action="store_true", help="boot and start sysmon once, no tests")
     ap.add_argument("--timeout", type=float, default=0, help="seconds per guest (default 1200 smoke, 5400 full)")
     ap.add_argument("--no-kvm", action="store_true", help="plain emulation without trying KVM")
     args = ap.parse_args()
@@ -169,7 +171,8 @@ def main() -> int:
     start = time.monotonic()
     rows = []
     for name in args.kernels:  # one VM at a time: the machine has 2 cores
-        row = run_host(args.smoke) if name == "host" else run_guest(name, args.smoke, False if args.no_kvm else None, timeout_s)
+        flag = "--smoke" if args.smoke else "--probe-only" if args.probe_only else ""
+        row = run_host(flag) if name == "host" else run_guest(name, flag, False if args.no_kvm else None, timeout_s)
         rows.append(row)
         print(table([row]).splitlines()[-1], file=sys.stderr)
         notes = row.result.get("probe", {}).get("fallbacks", []) + row.result.get("notes", [])
