@@ -158,7 +158,7 @@ def main() -> int:
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--smoke", action="store_true", help="only the tests marked smoke (CI)")
     mode.add_argument("--probe-only", action="store_true", help="boot and start sysmon once, no tests")
-    ap.add_argument("--timeout", type=float, default=0, help="seconds per guest (default 1200 smoke, 5400 full)")
+    ap.add_argument("--timeout", type=float, default=0, help="seconds per guest (default 1800 smoke, 5400 full)")
     ap.add_argument("--no-kvm", action="store_true", help="plain emulation without trying KVM")
     args = ap.parse_args()
     unknown = set(args.kernels) - {*SUITES, "host"}
@@ -166,7 +166,7 @@ def main() -> int:
         ap.error(f"unknown kernel {', '.join(sorted(unknown))}")
     if os.geteuid() != 0:
         ap.error("run as root (the kernel tests load the BPF probe)")
-    timeout_s = args.timeout or (1200 if args.smoke else 5400)
+    timeout_s = args.timeout or (1800 if args.smoke else 5400)
     setup()
     start = time.monotonic()
     rows = []
