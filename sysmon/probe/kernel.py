@@ -11,6 +11,7 @@ Each missing feature has a fallback; `KernelSetup.fallbacks` names those taken, 
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ class KernelSetup:
     tree: Path | None  # BCC_KERNEL_SOURCE for the BTF stub tree; None: bcc finds the headers itself
     features: frozenset[str]  # of _FEATURE_HELPERS' keys
     fallbacks: tuple[str, ...] = field(default=())
+    key: str = ""  # identifies the kernel and its types (the compiled-probe cache is keyed on it)
 
     def has(self, feature: str) -> bool:
         return feature in self.features
@@ -89,7 +91,7 @@ def detect(vmlinux_btf: Path = btf.VMLINUX_BTF, cache: Path = btf.DEFAULT_CACHE,
         tree = btf.ensure_tree(cache, vmlinux_btf)
         helpers = btf.tree_helpers(tree)
         features = frozenset(k for k, (helper, _) in _FEATURE_HELPERS.items() if helper in helpers) - _off()
-        return KernelSetup(release, "btf", tree, features, tuple(_fallback_notes(features)))
+        return KernelSetup(release, "btf", tree, features, tuple(_fallback_notes(features)), key=tree.name)
     build = modules / release / "build"
     if not build.is_dir() and not kheaders.exists():
         raise SetupError(
@@ -102,7 +104,8 @@ def detect(vmlinux_btf: Path = btf.VMLINUX_BTF, cache: Path = btf.DEFAULT_CACHE,
     features = frozenset(k for k, (_, since) in _FEATURE_HELPERS.items() if version >= since) - _off()
     source = str(build) if build.is_dir() else str(kheaders)
     notes = [f"no kernel BTF: kernel types from the headers in {source}", *_fallback_notes(features)]
-    return KernelSetup(release, "headers", None, features, tuple(notes))
+    build_id = hashlib.sha256(Path("/proc/version").read_bytes()).hexdigest()[:16]
+    return KernelSetup(release, "headers", None, features, tuple(notes), key=f"{release}-headers-{build_id}")
 
 
 def explain_lines(plan_types: frozenset[str] | None) -> list[str]:
