@@ -109,7 +109,7 @@ static __always_inline struct pt_regs *user_regs(void)
     /* task_pt_regs() on x86_64: THREAD_SIZE is 16 KiB (no KASAN), no padding above the registers. */
     struct task_struct *task = current_task();
     void *stack = NULL;
-    read_member(&stack, sizeof(stack), task, struct task_struct, stack);
+    bpf_probe_read_kernel(&stack, sizeof(stack), &task->stack);
     return (struct pt_regs *)((u64)stack + 16384 - sizeof(struct pt_regs));
 #endif
 }
@@ -228,16 +228,16 @@ static __always_inline struct file *fd_file(struct task_struct *task, s32 fd)
     unsigned int max_fds = 0;
     if (fd < 0)
         return NULL;
-    read_member(&files, sizeof(files), task, struct task_struct, files);
+    bpf_probe_read_kernel(&files, sizeof(files), &task->files);
     if (!files)
         return NULL;
-    read_member(&fdt, sizeof(fdt), files, struct files_struct, fdt);
+    bpf_probe_read_kernel(&fdt, sizeof(fdt), &files->fdt);
     if (!fdt)
         return NULL;
-    read_member(&max_fds, sizeof(max_fds), fdt, struct fdtable, max_fds);
+    bpf_probe_read_kernel(&max_fds, sizeof(max_fds), &fdt->max_fds);
     if ((unsigned int)fd >= max_fds)
         return NULL;
-    read_member(&fdarr, sizeof(fdarr), fdt, struct fdtable, fd);
+    bpf_probe_read_kernel(&fdarr, sizeof(fdarr), &fdt->fd);
     if (!fdarr)
         return NULL;
     bpf_probe_read_kernel(&f, sizeof(f), &fdarr[fd]);
@@ -255,18 +255,18 @@ static __always_inline u32 put_tuple(struct scratch *s, u32 off, s32 fd, u8 slot
         return off;
     struct inode *inode = NULL;
     umode_t mode = 0;
-    read_member(&inode, sizeof(inode), f, struct file, f_inode);
+    bpf_probe_read_kernel(&inode, sizeof(inode), &f->f_inode);
     if (!inode)
         return off;
-    read_member(&mode, sizeof(mode), inode, struct inode, i_mode);
+    bpf_probe_read_kernel(&mode, sizeof(mode), &inode->i_mode);
     if ((mode & S_IFMT) != S_IFSOCK)
         return off;
     struct socket *sock = NULL;
     struct sock *sk = NULL;
-    read_member(&sock, sizeof(sock), f, struct file, private_data);
+    bpf_probe_read_kernel(&sock, sizeof(sock), &f->private_data);
     if (!sock)
         return off;
-    read_member(&sk, sizeof(sk), sock, struct socket, sk);
+    bpf_probe_read_kernel(&sk, sizeof(sk), &sock->sk);
     if (!sk)
         return off;
     struct sysmon_tuple *t = (struct sysmon_tuple *)at(s, d);
@@ -274,20 +274,20 @@ static __always_inline u32 put_tuple(struct scratch *s, u32 off, s32 fd, u8 slot
     u16 family = 0, lport = 0;
     __be16 rport = 0;
     u16 proto = 0;
-    read_member(&family, sizeof(family), sk, struct sock, __sk_common.skc_family);
-    read_member(&lport, sizeof(lport), sk, struct sock, __sk_common.skc_num);
-    read_member(&rport, sizeof(rport), sk, struct sock, __sk_common.skc_dport);
-    read_member(&proto, sizeof(proto), sk, struct sock, sk_protocol);
+    bpf_probe_read_kernel(&family, sizeof(family), &sk->__sk_common.skc_family);
+    bpf_probe_read_kernel(&lport, sizeof(lport), &sk->__sk_common.skc_num);
+    bpf_probe_read_kernel(&rport, sizeof(rport), &sk->__sk_common.skc_dport);
+    bpf_probe_read_kernel(&proto, sizeof(proto), &sk->sk_protocol);
     t->family = family;
     t->lport = lport;
     t->rport = __builtin_bswap16(rport);
     t->proto = proto;
     if (family == AF_INET) {
-        read_member(t->laddr, 4, sk, struct sock, __sk_common.skc_rcv_saddr);
-        read_member(t->raddr, 4, sk, struct sock, __sk_common.skc_daddr);
+        bpf_probe_read_kernel(t->laddr, 4, &sk->__sk_common.skc_rcv_saddr);
+        bpf_probe_read_kernel(t->raddr, 4, &sk->__sk_common.skc_daddr);
     } else if (family == AF_INET6) {
-        read_member(t->laddr, 16, sk, struct sock, __sk_common.skc_v6_rcv_saddr);
-        read_member(t->raddr, 16, sk, struct sock, __sk_common.skc_v6_daddr);
+        bpf_probe_read_kernel(t->laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+        bpf_probe_read_kernel(t->raddr, 16, &sk->__sk_common.skc_v6_daddr);
     } else if (family != AF_UNIX) {
         return off;
     }
@@ -618,7 +618,7 @@ int proc_exit(struct bpf_raw_tracepoint_args *ctx)
         return 0;
     struct task_struct *task = (struct task_struct *)bpf_get_current_task();
     int code = 0;
-    read_member(&code, sizeof(code), task, struct task_struct, exit_code);
+    bpf_probe_read_kernel(&code, sizeof(code), &task->exit_code);
     struct sysmon_hdr *h = (struct sysmon_hdr *)s->buf;
     fill_header(h, SYSMON_PROCEXIT_NR, 0, code, pid_tgid);
     __builtin_memset(h->args, 0, sizeof(h->args));
