@@ -60,7 +60,7 @@ def test_the_probe_line_and_the_fallbacks_are_parsed():
     assert parse_probe_lines(err) == {
         "types": "btf", "transport": "ringbuf", "enter_store": "lru-hash", "hooks": "45 syscall tracepoints",
         "fallbacks": ["no BPF task storage (Linux 5.11): enter arguments kept in an LRU hash by thread id"]}
-    assert parse_probe_lines("sysmon: probe: kernel 6.18 (btf types), transport perf, enter args in task-storage, "
+    assert parse_probe_lines("sysmon: probe: kernel 6.18 (btf types, probe compiled now), transport perf, enter args in task-storage, "
                              "hooks: raw_syscalls; tracefs mounted")["transport"] == "perf"
 
 

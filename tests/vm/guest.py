@@ -55,7 +55,7 @@ def parse_probe_lines(err: str) -> dict[str, Any]:
     """What `sysmon -v` says about its probe: the `sysmon: probe:` line and the `sysmon: fallback:` lines."""
     found: dict[str, Any] = {"fallbacks": []}
     for line in err.splitlines():
-        m = re.match(r"sysmon: probe: kernel \S+ \((\w+) types\), transport (\w+)(?:, \d+ KiB)?, "
+        m = re.match(r"sysmon: probe: kernel \S+ \((\w+) types[^)]*\), transport (\w+)(?:, \d+ KiB)?, "
                      r"enter args in ([\w-]+), hooks: ([^;]+)", line)
         if m:
             found.update(types=m.group(1), transport=m.group(2), enter_store=m.group(3), hooks=m.group(4))
