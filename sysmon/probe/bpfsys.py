@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import resource
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +61,17 @@ class MapSpec:
     flags: int
 
 
+def _lift_memlock() -> None:
+    """Before 5.11 maps and programs are charged to RLIMIT_MEMLOCK; bcc lifts it, a start from the
+    compiled cache uses no bcc: on Debian 11's 5.10 (in a VM) creating the first map failed with EPERM."""
+    try:
+        resource.setrlimit(resource.RLIMIT_MEMLOCK, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    except (OSError, ValueError):
+        pass  # not privileged: map creation reports the error
+
+
 def map_create(spec: MapSpec, btf_fd: int = 0, key_type: int = 0, value_type: int = 0) -> int:
+    _lift_memlock()
     attr = _attr("<7I16s4I", spec.type, spec.key_size, spec.value_size, spec.max_entries, spec.flags, 0, 0,
                  spec.name.encode()[:15], 0, btf_fd, key_type, value_type)
     return _bpf(MAP_CREATE, attr, f"creating map {spec.name}")

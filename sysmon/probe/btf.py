@@ -66,9 +66,9 @@ def _kernel_version_code(release: str) -> int:
     return (nums[0] << 16) + (nums[1] << 8) + min(nums[2], 255)
 
 
-def tree_key(btf: Path = VMLINUX_BTF) -> str:
+def tree_key(btf: Path = VMLINUX_BTF, release: str | None = None) -> str:
     digest = hashlib.sha256(btf.read_bytes()).hexdigest()[:16]
-    return f"{platform.release()}-{digest}-t{TREE_FORMAT}"
+    return f"{release or platform.release()}-{digest}-t{TREE_FORMAT}"
 
 
 def kernel_helpers(vmlinux_h: bytes) -> frozenset[str]:
@@ -85,14 +85,16 @@ def tree_helpers(tree: Path) -> frozenset[str]:
     return frozenset((tree / HELPERS_FILE).read_text().split())
 
 
-def ensure_tree(cache: Path = DEFAULT_CACHE, btf: Path = VMLINUX_BTF) -> Path:
-    """Return a BTF stub tree for the running kernel, generating it when missing or stale."""
+def ensure_tree(cache: Path = DEFAULT_CACHE, btf: Path = VMLINUX_BTF, release: str | None = None) -> Path:
+    """Return a BTF stub tree for the running kernel, generating it when missing or stale.
+    `release` and `btf` name another kernel's (the VM matrix makes its guests' trees on the host)."""
+    release = release or platform.release()
     if not btf.exists():
         raise SetupError(
             f"this kernel exposes no BTF ({btf} is missing)",
             hints=["install the headers of the running kernel: apt-get install linux-headers-$(uname -r)"],
         )
-    tree = cache / tree_key(btf)
+    tree = cache / tree_key(btf, release)
     if (tree / HELPERS_FILE).exists():
         return tree
     bpftool = shutil.which("bpftool") or next(
@@ -109,7 +111,7 @@ def ensure_tree(cache: Path = DEFAULT_CACHE, btf: Path = VMLINUX_BTF) -> Path:
     present = kernel_helpers((inc / "vmlinux.h").read_bytes())
     (tmp / HELPERS_FILE).write_text("\n".join(sorted(present)) + "\n")
     (inc / "linux" / "kconfig.h").write_text(_KCONFIG.format(compat=helper_compat(present)))
-    code = _kernel_version_code(platform.release())
+    code = _kernel_version_code(release)
     (inc / "linux" / "version.h").write_text(
         f"#define LINUX_VERSION_CODE {code}\n#define KERNEL_VERSION(a, b, c) (((a) << 16) + ((b) << 8) + (c))\n"
     )

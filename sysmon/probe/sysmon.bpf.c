@@ -60,6 +60,12 @@ BPF_PERF_OUTPUT(events);
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
 #endif
 
+/* Read a kernel struct member at offsetof(type, member). On Debian 11's 5.10 (in a VM, same bcc and
+ * type tree) `&task->tgid` came out at task + 2252 while offsetof(struct task_struct, tgid) and the
+ * kernel's BTF say 2236: every `&p->member` read was 16 bytes off there, offsetof was right. */
+#define read_member(dst, size, ptr, type, member) \
+    bpf_probe_read_kernel((dst), (size), (void *)(ptr) + __builtin_offsetof(type, member))
+
 static __always_inline void count(u32 idx)
 {
     u64 *v = counters.lookup(&idx);
@@ -388,9 +394,9 @@ static __always_inline void fill_header(struct sysmon_hdr *h, u32 nr, u8 dir, s6
     struct task_struct *task = (struct task_struct *)bpf_get_current_task();
     struct task_struct *parent = NULL;
     u32 ppid = 0, ktgid = 0;
-    bpf_probe_read_kernel(&parent, sizeof(parent), &task->real_parent);
-    bpf_probe_read_kernel(&ppid, sizeof(ppid), &parent->tgid);
-    bpf_probe_read_kernel(&ktgid, sizeof(ktgid), &task->tgid);
+    read_member(&parent, sizeof(parent), task, struct task_struct, real_parent);
+    read_member(&ppid, sizeof(ppid), parent, struct task_struct, tgid);
+    read_member(&ktgid, sizeof(ktgid), task, struct task_struct, tgid);
 #endif
     if (ktgid != (u32)(pid_tgid >> 32))
         count(CNT_TGID_MISMATCH);

@@ -60,6 +60,7 @@ def test_connect_port_80_filter(live):
     assert "->127.0.0.1:80" in lines[0]
 
 
+@pytest.mark.smoke
 def test_storm_drops_are_counted_and_reported(live):
     """A tiny buffer and a storm: drops happen, are counted on stderr, and sysmon still stops on time."""
     storm = [sys.executable, "-c", "import os\nfor _ in range(300000): os.getppid()"]
