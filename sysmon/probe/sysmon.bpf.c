@@ -109,7 +109,7 @@ static __always_inline struct pt_regs *user_regs(void)
     /* task_pt_regs() on x86_64: THREAD_SIZE is 16 KiB (no KASAN), no padding above the registers. */
     struct task_struct *task = current_task();
     void *stack = NULL;
-    bpf_probe_read_kernel(&stack, sizeof(stack), &task->stack);
+    read_member(&stack, sizeof(stack), task, struct task_struct, stack);
     return (struct pt_regs *)((u64)stack + 16384 - sizeof(struct pt_regs));
 #endif
 }
@@ -228,7 +228,7 @@ static __always_inline struct file *fd_file(struct task_struct *task, s32 fd)
     unsigned int max_fds = 0;
     if (fd < 0)
         return NULL;
-    bpf_probe_read_kernel(&files, sizeof(files), &task->files);
+    read_member(&files, sizeof(files), task, struct task_struct, files);
     if (!files)
         return NULL;
     bpf_probe_read_kernel(&fdt, sizeof(fdt), &files->fdt);
@@ -618,7 +618,7 @@ int proc_exit(struct bpf_raw_tracepoint_args *ctx)
         return 0;
     struct task_struct *task = (struct task_struct *)bpf_get_current_task();
     int code = 0;
-    bpf_probe_read_kernel(&code, sizeof(code), &task->exit_code);
+    read_member(&code, sizeof(code), task, struct task_struct, exit_code);
     struct sysmon_hdr *h = (struct sysmon_hdr *)s->buf;
     fill_header(h, SYSMON_PROCEXIT_NR, 0, code, pid_tgid);
     __builtin_memset(h->args, 0, sizeof(h->args));
