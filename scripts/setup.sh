@@ -20,7 +20,7 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-packages=(python3-bpfcc bpftool python3-venv python3-pip strace python3-seccomp systemd)  # systemd: systemd-analyze
+packages=(python3-bpfcc bpftool python3-venv python3-pip strace python3-seccomp systemd sysdig)  # systemd: systemd-analyze; sysdig: the .scap oracle of the tests
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

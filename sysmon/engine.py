@@ -12,13 +12,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sysmon.events.model import Event
+from sysmon.events.model import ENTER, Event
 from sysmon.events.schema import EF_MODIFIES_STATE
 from sysmon.fields.clock import Clock
 from sysmon.state.parser import StateParser
 from sysmon.state.state import State
 
 Predicate = Callable[[Event, State], bool]
+_NO_PAIRING = frozenset({"scheduler", "internal"})  # events that leave a thread's last enter alone
 
 
 class Sink(Protocol):
@@ -66,6 +67,9 @@ class Inspector:
         self.summary = summary
         self.stats = Stats()
         self.done = False
+        # tid -> (type, passed) of its last enter event; an exit pairs with it (libsinsp m_lastevent_type,
+        # reset when the filter drops an enter that cannot change state)
+        self._last_enter: dict[int, tuple[str, bool]] = {}
 
     def process(self, evt: Event) -> bool:
         """Run one event through the stages; returns whether it matched the filter."""
@@ -83,14 +87,26 @@ class Inspector:
             tick(evt)
         parser = self.parser
         pred = self.predicate
-        if EF_MODIFIES_STATE in evt.etype.flags:
+        etype = evt.etype
+        enter = evt.dir == ENTER and etype.category not in _NO_PAIRING
+        if evt.dir != ENTER:
+            # with a filter, libsinsp looks up a write exit's fd anyway (its tracer check)
+            self.state.exit_paired = self._last_enter.get(evt.tid) == (etype.name, True) or (
+                pred is not None and etype.name == "write")
+        if EF_MODIFIES_STATE in etype.flags:
             parser.apply(evt)  # first carries out the removals the previous event asked for
+            if enter:
+                self._last_enter[evt.tid] = (etype.name, True)
             if pred is not None and not pred(evt, self.state):
                 return False
         else:
             parser.flush()  # removals asked for by the previous event (closed fds, exited threads)
             if pred is not None and not pred(evt, self.state):
+                if enter:
+                    self._last_enter[evt.tid] = (etype.name, False)
                 return False
+            if enter:
+                self._last_enter[evt.tid] = (etype.name, True)
             parser.apply(evt)
         stats.matched += 1
         if self.summary:

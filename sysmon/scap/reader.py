@@ -24,7 +24,7 @@ from sysmon.events.syscalls import X86_64
 from sysmon.scap import snapshot
 from sysmon.scap.etypes import BLOB_SCAP, BLOB_SCAP_ENTER, ScapEventType, ScapTypes
 from sysmon.scap.snapshot import Metadata
-from sysmon.scap.table import EVENTS, PPM_EVENT_MAX
+from sysmon.events.ppm_table import EVENTS, PPM_EVENT_MAX
 from sysmon.state.state import State, ThreadInfo
 
 MAGIC = 0x1A2B3C4D

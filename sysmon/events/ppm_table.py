@@ -2,6 +2,7 @@
 
 EVENTS[ppm type] = (name, category EC_*, flags EF_*, ((param name, PT_*, PF_*, info), ...)); info is a
 FLAGSETS key for flag/mode params, the dirfd param index for FSRELPATH, the choices of a DYN param.
+SYSCALL_NAMES/SYSCALL_CATEGORIES[PPM_SC_*]: generic `syscall` events' names and categories (EC_*).
 """
 # fmt: off
 PPM_EVENT_MAX = 336
@@ -1258,3 +1259,13 @@ SYSCALL_NAMES: tuple[str, ...] = ('<unknown>', 'restart_syscall', 'exit', 'read'
  'process_vm_writev', 'fork', 'vfork', 'setuid', 'getuid', 'setgid', 'geteuid', 'getgid', 'setresuid', 'setresgid',
  'getresuid', 'getresgid', 'finit_module', 'bpf', 'seccomp', 'sigaltstack', 'getrandom', 'fadvise64', 'renameat2',
  'userfaultfd', 'openat2', 'umount2', 'execve', 'execveat', 'copy_file_range', 'clone', 'clone3')
+SYSCALL_CATEGORIES: tuple[int, ...] = (1, 8, 6, 32, 33, 2, 2, 2, 2, 2, 2, 11, 2, 2, 2, 2, 6, 2, 1, 11, 2, 64, 11, 2, 34, 4, 2, 2, 2, 34, 4, 11, 5, 6, 34, 64,
+ 6, 6, 4, 2, 34, 6, 6, 6, 8, 6, 6, 11, 11, 2, 2, 2, 6, 6, 8, 2, 2, 2, 2, 2, 6, 6, 2, 2, 8, 11, 11, 8, 1, 64, 8, 8, 34,
+ 8, 8, 5, 8, 8, 8, 6, 2, 8, 6, 2, 64, 2, 34, 32, 33, 6, 34, 5, 5, 5, 5, 6, 6, 6, 6, 7, 6, 6, 6, 7, 2, 64, 6, 9, 9, 9, 9,
+ 9, 9, 2, 6, 6, 2, 6, 2, 10, 10, 10, 10, 10, 10, 10, 10, 2, 10, 10, 10, 10, 2, 10, 10, 10, 10, 6, 5, 5, 6, 2, 2, 2, 2,
+ 2, 2, 2, 2, 2, 2, 2, 2, 9, 4, 6, 6, 6, 6, 34, 34, 34, 34, 34, 34, 64, 64, 64, 2, 6, 11, 11, 11, 11, 11, 11, 11, 11, 7,
+ 9, 2, 4, 4, 4, 4, 4, 4, 8, 64, 8, 8, 8, 6, 6, 4, 4, 4, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 64, 64, 6, 6, 6, 4, 4, 4, 6,
+ 64, 2, 9, 11, 4, 11, 11, 9, 4, 64, 34, 4, 4, 32, 33, 1, 1, 4, 6, 1, 2, 6, 4, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+ 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 2, 2, 2, 2, 6, 1, 9, 4, 3, 2, 2, 2, 2, 2, 64, 9, 9, 9, 8, 2, 9, 6, 11, 2, 64,
+ 2, 2, 6, 4, 9, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 8, 1, 1, 34, 34, 34, 2, 2, 2, 2, 8, 8, 2, 6,
+ 6)
