@@ -183,9 +183,12 @@ class StateParser:
     def _new_thread(self, evt: Event) -> ThreadInfo:
         thread = ThreadInfo(evt.tid, evt.pid, evt.ppid, evt.comm, uid=evt.uid, gid=evt.gid)
         sibling = self.state.process(evt.pid)
+        child_side = evt.type in CLONE_TYPES and evt.dir == EXIT and evt.res == 0
+        if child_side:  # libsinsp's inverted clone: the creator is the caller's process (a thread) or parent
+            thread.ptid = evt.pid if (_clone_flags(evt) or 0) & CLONE_THREAD else evt.ppid
         if sibling is not None:  # a new thread of a known process
             _inherit(thread, sibling, share_fds=True)
-        elif evt.type in CLONE_TYPES and evt.dir == EXIT and evt.res == 0:  # child side of a fork
+        elif child_side:  # child side of a fork
             thread.start_ns = evt.ts_ns
             if "exe" in evt.params:  # a scap clone event, with the child's identity
                 self._child_first(evt, thread, _clone_flags(evt) or 0)
@@ -208,6 +211,7 @@ class StateParser:
                                 uid=U32_MAX, gid=U32_MAX)
             self.state.threads[parent_tid] = parent
         _inherit(child, parent, share_fds=bool(flags & (CLONE_THREAD | CLONE_FILES)))
+        child.ptid = parent_tid
         if args:
             child.exe, child.args = args[0], args[1:]
 
@@ -224,7 +228,7 @@ class StateParser:
             child = ThreadInfo(child_tid, parent.pid, parent.ppid, parent.comm)
         else:
             child = ThreadInfo(child_tid, child_tid, parent.pid, parent.comm)
-        child.uid, child.gid, child.start_ns = parent.uid, parent.gid, evt.ts_ns
+        child.uid, child.gid, child.start_ns, child.ptid = parent.uid, parent.gid, evt.ts_ns, evt.tid
         _inherit(child, parent, share_fds=bool(flags & (CLONE_THREAD | CLONE_FILES)))
         if flags & CLONE_NEWPID:  # the first process of a new pid namespace is its pid 1
             child.vpid = child.vtid = 1

@@ -85,10 +85,17 @@ class ThreadInfo:
     loginuid: int = -1  # audit uid; -1 when unset (4294967295 in /proc)
     fdlimit: int = 0  # RLIMIT_NOFILE soft limit (0: unknown)
     cgroups: tuple[tuple[str, str], ...] | None = None  # (controllers, path), read lazily: State.cgroups
+    # libsinsp's m_ptid: the tid of the thread that cloned this one (a thread's is its creator, not its
+    # process's parent); None: the same as ppid (threads from /proc). proc.pname and proc.apid follow it.
+    ptid: int | None = None
 
     @property
     def is_main(self) -> bool:
         return self.tid == self.pid
+
+    @property
+    def parent_tid(self) -> int:
+        return self.ppid if self.ptid is None else self.ptid
 
     @property
     def cmdline(self) -> str:
