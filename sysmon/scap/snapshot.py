@@ -108,8 +108,9 @@ def read_proclist(body: bytes, version: int, state: State, meta: Metadata) -> No
         if version >= 2:
             c.take(12 + 16)  # vmsize, vmrss, vmswap, pfmajor, pfminor
         env = c.take(c.u16()) if version >= 3 else b""
+        vtid = vpid = -1
         if version >= 4:
-            c.take(16)  # vtid, vpid
+            vtid, vpid = c.i64(), c.i64()
             c.str16()  # cgroups
         if version >= 5:
             c.str16()  # root
@@ -117,7 +118,8 @@ def read_proclist(body: bytes, version: int, state: State, meta: Metadata) -> No
             c.pos = start + size
         t = ThreadInfo(_s64(tid), _s64(pid), _s64(ptid), comm, exe=exe, exepath=exepath,
                        args=[a.decode("utf-8", "surrogateescape") for a in raw_args.split(b"\0")[:-1]] if raw_args else [],
-                       cwd=cwd, uid=uid, gid=gid, env=_split(env.decode("utf-8", "surrogateescape")))
+                       cwd=cwd, uid=uid, gid=gid, env=_split(env.decode("utf-8", "surrogateescape")),
+                       vtid=vtid, vpid=vpid)
         state.threads[t.tid] = t
         meta.thread_flags[t.tid] = flags
     # Threads of a process share the main thread's fd table (CLONE_FILES), as libsinsp assumes.
