@@ -15,6 +15,8 @@ from pathlib import Path
 
 PPM_EVENT_MAX = 336
 PPM_SC_MAX = 329
+SYSCALL_TABLE_SIZE = 512
+UF_USED = 1
 MAX_PARAMS = 32
 PT_DYN, PT_FLAGS8, PT_FLAGS16, PT_FLAGS32, PT_FSRELPATH, PT_MODE = 27, 28, 29, 30, 43, 42
 OUT = Path(__file__).resolve().parent.parent / "sysmon" / "events" / "ppm_table.py"
@@ -36,6 +38,11 @@ class NameValue(ctypes.Structure):
     _fields_ = [("name", ctypes.c_char_p), ("value", ctypes.c_uint32)]
 
 
+class SyscallEvtPair(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("flags", ctypes.c_int), ("enter", ctypes.c_uint32), ("exit", ctypes.c_uint32)]
+
+
 class SyscallDesc(ctypes.Structure):
     _fields_ = [("category", ctypes.c_uint32), ("flags", ctypes.c_uint32), ("name", ctypes.c_char_p)]
 
@@ -55,6 +62,10 @@ def main() -> None:
     lib = ctypes.CDLL(path)
     events = (EventInfo * PPM_EVENT_MAX).in_dll(lib, "g_event_info")
     syscalls = (SyscallDesc * PPM_SC_MAX).in_dll(lib, "g_syscall_info_table")
+    pairs = (SyscallEvtPair * SYSCALL_TABLE_SIZE).in_dll(lib, "g_syscall_table")
+    codes = (ctypes.c_uint32 * SYSCALL_TABLE_SIZE).in_dll(lib, "g_syscall_code_routing_table")
+    routing = {nr: (p.enter if p.flags & UF_USED else 0, codes[nr]) for nr, p in enumerate(pairs)
+               if p.flags & UF_USED or codes[nr]}
     flagsets: dict[tuple[tuple[str, int], ...], str] = {}
     rows = []
     for ev in events:
@@ -79,6 +90,7 @@ def main() -> None:
         "EVENTS[ppm type] = (name, category EC_*, flags EF_*, ((param name, PT_*, PF_*, info), ...)); info is a",
         "FLAGSETS key for flag/mode params, the dirfd param index for FSRELPATH, the choices of a DYN param.",
         "SYSCALL_NAMES/SYSCALL_CATEGORIES[PPM_SC_*]: generic `syscall` events' names and categories (EC_*).",
+        "SYSCALL_ROUTING[x86_64 syscall nr] = (enter ppm type the driver writes, PPM_SC_* code): g_syscall_table.",
         '"""',
         "# fmt: off",
         f"PPM_EVENT_MAX = {PPM_EVENT_MAX}",
@@ -86,6 +98,7 @@ def main() -> None:
         f"EVENTS: tuple[tuple[str, int, int, tuple[tuple[str, int, int, object], ...]], ...] = {pprint.pformat(tuple(rows), width=120)}",
         f"SYSCALL_NAMES: tuple[str, ...] = {pprint.pformat(sc_names, width=120, compact=True)}",
         f"SYSCALL_CATEGORIES: tuple[int, ...] = {pprint.pformat(sc_categories, width=120, compact=True)}",
+        f"SYSCALL_ROUTING: dict[int, tuple[int, int]] = {pprint.pformat(routing, width=120, compact=True)}",
         "",
     ]
     OUT.write_text("\n".join(body))
