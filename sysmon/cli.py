@@ -49,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with -w: new file every SECONDS; FILE may hold strftime codes")
     cap.add_argument("-W", "--limit", type=int, metavar="N", help="with -C/-e: ring of N files; with -G: stop after N")
     cap.add_argument("-e", "--event-limit", type=int, metavar="N", help="with -w: new file every N events")
-    cap.add_argument("-z", "--compress", action="store_true", help="with -w: zstd-compress the records")
+    cap.add_argument("-z", "--compress", action="store_true", help="with -w: zstd-compress the records (scap: gzip)")
+    cap.add_argument("--format", dest="file_format", choices=("smc", "scap"),
+                     help="with -w: sysmon's format (smc) or sysdig's (scap); default: scap for a .scap name, else smc")
     p.add_argument("-t", "--timetype", choices=list("hardD"), default="h", help="time: h a r d D (as sysdig)")
     p.add_argument("-S", "--summary", action="store_true", help="print per-event-type counts at the end")
     p.add_argument("-v", "--verbose", action="store_true", help="full buffers; statistics on stderr at the end")

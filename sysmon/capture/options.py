@@ -1,4 +1,4 @@
-"""The command line's capture options (-w -C -G -W -e -z) -> a CaptureWriter."""
+"""The command line's capture options (-w -C -G -W -e -z --format) -> a CaptureWriter, or a ScapWriter."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +8,7 @@ from sysmon.capture.format import make_header
 from sysmon.capture.rotate import Rotation
 from sysmon.capture.writer import CaptureWriter
 from sysmon.errors import CaptureError
+from sysmon.scap.writer import ScapWriter
 from sysmon.state.state import State
 
 
@@ -31,7 +32,12 @@ def rotation_from_args(args: argparse.Namespace) -> Rotation:
 
 
 def writer_from_args(args: argparse.Namespace, filter_text: str, wall_offset_ns: int,
-                     state: Callable[[], State]) -> CaptureWriter:
+                     state: Callable[[], State]) -> CaptureWriter | ScapWriter:
+    fmt = getattr(args, "file_format", None) or ("scap" if str(args.writefile).endswith(".scap") else "smc")
+    if fmt == "scap":
+        if rotation_from_args(args).active:
+            raise CaptureError("-C, -G and -e rotate sysmon captures only: write smc, or leave them out for .scap")
+        return ScapWriter(args.writefile, state, wall_offset_ns, compress=bool(args.compress))
     compression = "zstd" if args.compress else None
 
     def header(seq: int) -> dict[str, object]:
