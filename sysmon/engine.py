@@ -117,13 +117,23 @@ class Inspector:
             self.done = True
         return True
 
+    def apply_state_only(self, evt: Event) -> None:
+        """An event a filtered capture kept only for the state: applied, never shown."""
+        self.stats.seen += 1
+        self.clock.observe(evt)
+        self.parser.apply(evt)
+
     def flush(self) -> None:
         """Have the sinks write what they hold (after each batch, and at the end)."""
         for flush in self._flushes:
             flush()
 
-    def run(self, events: Iterable[Event]) -> None:
+    def run(self, events: Iterable[Event], state_only: Callable[[], bool] | None = None) -> None:
+        """Process `events`; `state_only()` tells, for each, whether it only keeps the state right."""
         for evt in events:
+            if state_only is not None and state_only():
+                self.apply_state_only(evt)
+                continue
             self.process(evt)
             if self.done:
                 break

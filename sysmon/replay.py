@@ -100,7 +100,7 @@ class ReplaySession:
             self._pump(records).passthrough = False
             self._replay_batches(records, progress)
             return
-        self.inspector.run(src.events())
+        self.inspector.run(src.events(), lambda: src.state_only)
         if self.pump is None:
             self.pump = Pump(self.decoder, self.inspector)  # for `done` (-n, -M) across files
 

@@ -24,7 +24,6 @@ from sysmon.events.schema import EF_MODIFIES_STATE
 if TYPE_CHECKING:
     from sysmon.capture.writer import CaptureWriter
     from sysmon.engine import Inspector
-    from sysmon.events.model import Event
     from sysmon.filter.pushdown import KernelPlan
 
 
@@ -166,7 +165,7 @@ class Pump:
             decoder.count = batch.num(i) - 1
             evt = decoder.decode(rec)
             if flags_in is not None and flags_in[i] & STATE_ONLY:
-                self._state_only(evt)
+                inspector.apply_state_only(evt)
                 flag = STATE_ONLY
             elif inspector.process(evt):
                 flag = 0
@@ -186,12 +185,6 @@ class Pump:
         inspector.flush()  # the batch's output in one write
         if writer is not None:
             writer.add(_subset(batch, kept, kept_flags))
-
-    def _state_only(self, evt: Event) -> None:
-        inspector = self.inspector
-        inspector.stats.seen += 1
-        inspector.clock.observe(evt)
-        inspector.parser.apply(evt)
 
 
 def _slice(batch: Batch, start: int, end: int) -> Batch:

@@ -97,7 +97,7 @@ def BUF(e: Event) -> Any:
     for kind, _slot, data in e.blobs:
         if kind == BLOB_BUF:
             return data
-    return None
+    return b"" if e.dir == EXIT else None  # nothing moved (or failed): sysdig shows an empty buffer
 
 
 def SADDR(i: int) -> Source:
@@ -534,8 +534,8 @@ class Schema:
                                                        (sc,), generic=True)
                 by_name.setdefault(sc, generic)
                 by_nr[nr] = generic
-        cats = sysdig_categories()
-        sysdig = {t.name: replace(t, category=cats[t.name]) for t in by_name.values() if t.name in cats}
+        cats, rows = sysdig_categories(), sysdig_rows()
+        sysdig = {t.name: _as_sysdig(t, cats[t.name], rows.get(t.name)) for t in by_name.values() if t.name in cats}
         by_name.update(sysdig)
         by_nr = {nr: sysdig.get(t.name, t) for nr, t in by_nr.items()}
         return Schema(by_name, by_nr, X86_64)
@@ -580,6 +580,32 @@ class Schema:
 def sysdig_type_names() -> frozenset[str]:
     """The names sysdig's filter accepts for evt.type (libsinsp validate_filter_value)."""
     return frozenset(row[0] for row in EVENTS) | frozenset(n for n in SYSCALL_NAMES if n)
+
+
+def sysdig_rows() -> dict[str, int]:
+    """Event name -> the enter type of its current row in sysdig's table (the one its driver writes)."""
+    out: dict[str, int] = {}
+    for ppm in range(2, len(EVENTS), 2):
+        name, _cat, flags, _params = EVENTS[ppm]
+        if not flags & (EF_PPM_UNUSED | EF_PPM_OLD_VERSION):
+            out[name] = ppm
+    return out
+
+
+_PF = {2: "hex", 6: "oct"}  # sysdig's PF_HEX, PF_OCT
+
+
+def _as_sysdig(t: EventType, category: str, row: int | None) -> EventType:
+    """`t` with sysdig's category, and its numbers printed in sysdig's base (mode=0666, brk res=55DB...)."""
+    if row is None:
+        return replace(t, category=category)
+    fmts = [{name: _PF[fmt] for name, _pt, fmt, _info in EVENTS[row + d][3] if fmt in _PF} for d in (0, 1)]
+
+    def based(params: tuple[Param, ...], fmt: dict[str, str]) -> tuple[Param, ...]:
+        return tuple(replace(p, fmt=fmt[p.name]) if p.name in fmt and not p.fmt else p for p in params)
+
+    return replace(t, category=category, enter_params=based(t.enter_params, fmts[0]),
+                   exit_params=based(t.exit_params, fmts[1]))
 
 
 def sysdig_categories() -> dict[str, str]:

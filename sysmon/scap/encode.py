@@ -15,7 +15,7 @@ from typing import Any
 from sysmon.events.flags import flag_names, open_flags
 from sysmon.events.model import ENTER, SockAddr, SockTuple
 from sysmon.events.ppm_table import EVENTS, FLAGSETS, SYSCALL_NAMES, SYSCALL_ROUTING
-from sysmon.events.schema import EF_PPM_OLD_VERSION, EF_PPM_UNUSED, PROCEXIT_NR
+from sysmon.events.schema import PROCEXIT_NR, sysdig_rows
 from sysmon.events.syscalls import X86_64
 from sysmon.scap.etypes import BLOB_SCAP, INBOUND, ScapEventType
 from sysmon.scap.params import PPM_AF_INET, PPM_AF_INET6, PPM_AF_UNIX
@@ -32,17 +32,7 @@ _SC_CODE = {name: i for i, name in enumerate(SYSCALL_NAMES) if name}
 _NR = {name: nr for nr, name in X86_64.items()}
 
 
-def _current_rows() -> dict[str, int]:
-    """Event name -> the enter type of its current row (the one a 0.29.3 driver writes)."""
-    out: dict[str, int] = {}
-    for ppm in range(2, len(EVENTS), 2):
-        name, _cat, flags, _params = EVENTS[ppm]
-        if not flags & (EF_PPM_UNUSED | EF_PPM_OLD_VERSION):
-            out[name] = ppm
-    return out
-
-
-_ROWS = _current_rows()
+_ROWS = sysdig_rows()
 
 
 def ppm_type_of(name: str, nr: int) -> tuple[int, int]:
@@ -51,8 +41,8 @@ def ppm_type_of(name: str, nr: int) -> tuple[int, int]:
     if nr == PROCEXIT_NR:
         return PROCEXIT_PPM, 0
     routed = SYSCALL_ROUTING.get(nr)
-    if routed is not None and routed[0] and EVENTS[routed[0]][0] == name:
-        return routed
+    if routed is not None and routed[0]:
+        return routed  # the driver's own choice (dup2 and dup3 are sysdig's `dup`)
     code = routed[1] if routed is not None else _SC_CODE.get(name, 0)
     return _ROWS.get(name, 0), code
 
@@ -116,15 +106,17 @@ def _to_ppm(params: tuple[Any, ...], pname: str, raw: int, table: tuple[tuple[st
 
 
 def _encode(pt: int, v: Any, inbound: bool) -> bytes:
-    if v is None:
-        return b""
+    """A parameter's bytes; an unknown number is written 0 and an unknown string "" (libsinsp reads
+    them without checking their length), an unknown buffer or address empty (NULL)."""
     s = _STRUCTS.get(pt)
     if s is not None:
         if not isinstance(v, (int, float)):
-            return b""
-        return s.pack(v if pt == 33 else _fit(v, s.size, s.format[-1].islower()))
-    if pt in (9, 17, 43):  # CHARBUF, FSPATH, FSRELPATH: with their NUL
-        return str(v).encode("utf-8", "surrogateescape")[: MAX_PARAM - 1] + b"\0"
+            v = 0
+        return s.pack(v if pt == 33 else _fit(int(v), s.size, s.format[-1].islower()))
+    if pt in (9, 17, 43):  # CHARBUF, FSPATH, FSRELPATH: with their NUL (an unknown one is just that)
+        return b"\0" if v is None else str(v).encode("utf-8", "surrogateescape")[: MAX_PARAM - 1] + b"\0"
+    if v is None:
+        return b""
     if pt == 10:  # BYTEBUF; argv (after argv[0]), env and cgroups as NUL-terminated strings
         if isinstance(v, list):
             return b"".join(str(a).encode("utf-8", "surrogateescape") + b"\0" for a in v)

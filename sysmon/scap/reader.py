@@ -83,6 +83,7 @@ class ScapCapture:
     state: State
     meta: Metadata
     numbering: Numbering = field(default_factory=Numbering)
+    state_only: bool = False  # the event yielded last is only for the state (SCAP_DF_STATE_ONLY): never shown
     _reader: _Reader | None = None
 
     def events(self) -> Iterator[Event]:
@@ -256,7 +257,8 @@ class _Reader:
                 raw = list(evt.raw_args)
                 raw[et.fd_arg] = stale_fd & U64  # type: ignore[index]
                 evt.raw_args = tuple(raw)
-            if dflags & SCAP_DF_STATE_ONLY:
+            cap.state_only = bool(dflags & SCAP_DF_STATE_ONLY)
+            if cap.state_only:
                 num.hidden += 1  # libsinsp parses these for state but never shows them
             if et.name == "procexit":
                 exited = state.threads.get(tid)

@@ -27,7 +27,7 @@ def replay_formats(path: str | Path, filter_text: str, outputs: Sequence[tuple[s
     cap = open_scap(path)
     try:
         sinks = [TextSink(fmt or DEFAULT_FORMAT, catalogue, out) for fmt, out in outputs]
-        Inspector(cap.state, clock, predicate, sinks).run(cap.events())
+        Inspector(cap.state, clock, predicate, sinks).run(cap.events(), lambda: cap.state_only)
     finally:
         cap.close()
     return cap.numbering.read
