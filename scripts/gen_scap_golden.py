@@ -3,7 +3,9 @@
 
 For each capture and each (filter, format) of tests/golden/scap/cases.json, runs
 `TZ=UTC sysdig -r CAPTURE -p FORMAT FILTER` and stores its output under a `### <filter> | <format>` header.
-Needs sysdig (Debian: `apt-get install --no-install-recommends sysdig`); CI only reads the results.
+`gen_scap_golden.py CASES.json OUTDIR` does the same for another case set (parity_cases.json ->
+expected-parity/). Needs sysdig (Debian: `apt-get install --no-install-recommends sysdig`); CI only reads
+the results.
 """
 from __future__ import annotations
 
@@ -18,11 +20,11 @@ GOLDEN = Path(__file__).resolve().parent.parent / "tests" / "golden" / "scap"
 
 
 def main() -> int:
-    cases = json.loads((GOLDEN / "cases.json").read_text())
+    cases = json.loads((GOLDEN / (sys.argv[1] if len(sys.argv) > 1 else "cases.json")).read_text())
     version = subprocess.run(["sysdig", "--version"], capture_output=True, text=True, check=True).stdout.strip()
     if version != "sysdig version 0.29.3":
         print(f"warning: expected sysdig 0.29.3, found {version!r}", file=sys.stderr)
-    out_dir = GOLDEN / "expected"
+    out_dir = GOLDEN / (sys.argv[2] if len(sys.argv) > 2 else "expected")
     out_dir.mkdir(exist_ok=True)
     env = {**os.environ, "TZ": "UTC"}
     for capture in sorted((GOLDEN / "captures").glob("*.scap")):

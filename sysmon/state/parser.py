@@ -299,8 +299,10 @@ class StateParser:
         self._exiting.append(thread)
 
     def _container(self, evt: Event, thread: ThreadInfo) -> None:
-        """A scap container event's thread is libsinsp's made up for it (no exe), and only the event's."""
+        """A scap container event's thread is libsinsp's made up for it (no exe, vtid and vpid -2), and only
+        the event's."""
         thread.exe = ""
+        thread.vtid = thread.vpid = -2
         self._exiting.append(thread)
 
     def _chdir(self, evt: Event, thread: ThreadInfo) -> None:

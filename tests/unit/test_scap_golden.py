@@ -43,7 +43,12 @@ CASES = json.loads((GOLDEN / "cases.json").read_text())
 
 
 def _expected(stem: str) -> dict[tuple[str, str], list[str]]:
-    text = gzip.decompress((GOLDEN / "expected" / f"{stem}.txt.gz").read_bytes()).decode("utf-8", "surrogateescape")
+    return read_golden(GOLDEN / "expected" / f"{stem}.txt.gz")
+
+
+def read_golden(path: Path) -> dict[tuple[str, str], list[str]]:
+    """(filter, format) -> sysdig's lines, from one expected file (also test_scap_parity's)."""
+    text = gzip.decompress(path.read_bytes()).decode("utf-8", "surrogateescape")
     out: dict[tuple[str, str], list[str]] = {}
     lines: list[str] = []
     for line in text.split("\n"):
