@@ -74,6 +74,11 @@ def _ancestor(state: State, start: ThreadInfo | None, n: int) -> ThreadInfo | No
     return a
 
 
+def _cwd(t: ThreadInfo) -> str | None:
+    """libsinsp keeps a cwd with a trailing slash (sinsp_threadinfo::set_cwd)."""
+    return (t.cwd if t.cwd.endswith("/") else t.cwd + "/") if t.cwd else None
+
+
 def _cmdline(t: ThreadInfo) -> str:
     return t.cmdline
 
@@ -189,7 +194,7 @@ def _proc_fields() -> tuple[Field, ...]:
         Field("proc.cmdline", T.STR, "full process command line, i.e. proc.name + proc.args.", _of_thread(_cmdline)),
         Field("proc.exeline", T.STR, "full process command line, with exe as first argument, i.e. proc.exe + "
               "proc.args.", _of_thread(lambda t: " ".join([t.exe, *t.args]))),
-        Field("proc.cwd", T.STR, "the current working directory of the event.", _of_thread(lambda t: t.cwd or None)),
+        Field("proc.cwd", T.STR, "the current working directory of the event.", _of_thread(_cwd)),
         Field("proc.nthreads", T.UINT64, "the number of threads that the process generating the event currently "
               "has, including the main process thread.", lambda e, s, a: _nthreads(e, s)),
         Field("proc.nchilds", T.UINT64, "the number of child threads that the process generating the event "
