@@ -367,14 +367,14 @@ def container_header(evt: Event) -> None:
 def _header_from_params(evt: Event, thread: ThreadInfo | None) -> None:
     """clone/execve exits carry the new process identity, as the live probe's header does."""
     p = evt.params
+    if evt.type != "execve" and evt.res != 0:
+        return  # a clone's parent side: libsinsp takes the identity in the params for the child only
     if isinstance(p.get("pid"), int):
         evt.pid = p["pid"]
     if isinstance(p.get("ptid"), int):
         evt.ppid = p["ptid"]
     if p.get("comm"):
         evt.comm = p["comm"]
-    if evt.type != "execve" and evt.res != 0:
-        return  # a clone's parent side: libsinsp takes the ids in the params for the child only
     if isinstance(p.get("uid"), int):
         evt.uid, evt.gid = p["uid"], p.get("gid", evt.gid)
     elif evt.type != "execve" and evt.res == 0:

@@ -201,6 +201,9 @@ class State:
                     return _new_pair_fd(evt, thread)
                 return None
             fd = s32(evt.raw_args[fd_arg])
+            if evt.dir == EXIT and evt.type == "copy_file_range":  # libsinsp: the exit is about the output fd
+                out = evt.params.get("fdout")
+                fd = out if isinstance(out, int) else fd
         return thread.fdtable.fds.get(fd)
 
     def cgroups(self, thread: ThreadInfo) -> tuple[tuple[str, str], ...] | None:
