@@ -53,7 +53,7 @@ def capture(path: Path) -> str:
                             stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
     line = proc.stderr.readline()
-    assert "capturing" in line, line + proc.stderr.read()
+    assert line.startswith("sysmon: probe:"), line + proc.stderr.read()
     with socket.socket() as srv:
         srv.bind(("127.0.0.1", 0))
         srv.listen()
