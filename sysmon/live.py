@@ -9,7 +9,7 @@ from typing import TextIO
 
 from sysmon.capture.options import rotation_from_args, writer_from_args
 from sysmon.capture.pump import Pump
-from sysmon.capture.writer import CaptureWriter
+from sysmon.capture.writer import CaptureSink
 from sysmon.errors import SetupError
 from sysmon.events.decode import Decoder
 from sysmon.probe.loader import Probe, ProbeOptions, describe_probe
@@ -40,7 +40,7 @@ class LiveSession:
         rotation_from_args(args)  # option errors before the probe loads
         self._stop = False
         self.source: LiveSource | None = None
-        self.writer: CaptureWriter | None = None
+        self.writer: CaptureSink | None = None
 
     def stop(self) -> None:
         self._stop = True

@@ -17,7 +17,7 @@ from sysmon.capture.format import Batch
 from sysmon.capture.options import rotation_from_args, writer_from_args
 from sysmon.capture.pump import Pump
 from sysmon.capture.reader import EventReplaySource, ReplaySource, expand_inputs, open_source
-from sysmon.capture.writer import CaptureWriter
+from sysmon.capture.writer import CaptureSink
 from sysmon.errors import CaptureError, SysmonError
 from sysmon.events.decode import Decoder
 from sysmon.scap.record import Retyper, ScapRecords
@@ -40,7 +40,7 @@ class ReplaySession:
         self.state = State()
         self.inspector = pipe.inspector(self.state, args)
         self.decoder = Decoder(pipe.schema, wall_offset_ns=0, typed=Retyper(pipe.schema))
-        self.writer: CaptureWriter | None = None
+        self.writer: CaptureSink | None = None
         self.pump: Pump | None = None
         self.writer_offset = 0  # clock offset of the -w output: the first file's
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from sysmon.capture.format import make_header
 from sysmon.capture.rotate import Rotation
-from sysmon.capture.writer import CaptureWriter
+from sysmon.capture.writer import CaptureSink, CaptureWriter
 from sysmon.errors import CaptureError
 from sysmon.scap.writer import ScapWriter
 from sysmon.state.state import State
@@ -32,7 +32,7 @@ def rotation_from_args(args: argparse.Namespace) -> Rotation:
 
 
 def writer_from_args(args: argparse.Namespace, filter_text: str, wall_offset_ns: int,
-                     state: Callable[[], State]) -> CaptureWriter | ScapWriter:
+                     state: Callable[[], State]) -> CaptureSink:
     fmt = getattr(args, "file_format", None) or ("scap" if str(args.writefile).endswith(".scap") else "smc")
     if fmt == "scap":
         if rotation_from_args(args).active:

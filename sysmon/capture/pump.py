@@ -22,13 +22,13 @@ from sysmon.events.decode import Decoder
 from sysmon.events.schema import EF_MODIFIES_STATE
 
 if TYPE_CHECKING:
-    from sysmon.capture.writer import CaptureWriter
+    from sysmon.capture.writer import CaptureSink
     from sysmon.engine import Inspector
     from sysmon.filter.pushdown import KernelPlan
 
 
 class Pump:
-    def __init__(self, decoder: Decoder, inspector: Inspector, writer: CaptureWriter | None = None,
+    def __init__(self, decoder: Decoder, inspector: Inspector, writer: CaptureSink | None = None,
                  wanted: AbstractSet[int] | None = None, plan: KernelPlan | None = None) -> None:
         """`wanted` (Schema.wanted_nrs): syscall numbers the filter can match or that change state;
         other records are skipped undecoded, and neither shown nor written. `plan`: the filter's kernel

@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sysmon.capture.format import DROPS, END, HEADER, MAGIC, SNAPSHOT, Batch, Framer, PackedBatch
 from sysmon.capture.rotate import Rotation
@@ -39,6 +39,26 @@ class _Open:
 @dataclass(slots=True)
 class _Drops:
     events: int
+
+
+class CaptureSink(Protocol):
+    """What the pump writes to: a CaptureWriter (sysmon's format) or a scap.writer.ScapWriter (sysdig's)."""
+
+    files: list[str]
+    written: int
+    dropped: int
+    finished: bool
+    rotation: Rotation
+
+    def room(self) -> int | None: ...
+
+    def add(self, batch: Batch | PackedBatch) -> None: ...
+
+    def tick(self) -> None: ...
+
+    def check(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class CaptureWriter:

@@ -13,7 +13,7 @@ import struct
 from typing import Any
 
 from sysmon.events.flags import flag_names, open_flags
-from sysmon.events.model import ENTER, SockAddr, SockTuple
+from sysmon.events.model import ENTER, Event, SockAddr, SockTuple
 from sysmon.events.ppm_table import EVENTS, FLAGSETS, SYSCALL_NAMES, SYSCALL_ROUTING
 from sysmon.events.schema import PROCEXIT_NR, sysdig_rows
 from sysmon.events.syscalls import X86_64
@@ -47,7 +47,7 @@ def ppm_type_of(name: str, nr: int) -> tuple[int, int]:
     return _ROWS.get(name, 0), code
 
 
-def encode_event(evt: Any, state: State) -> tuple[int, list[bytes]]:
+def encode_event(evt: Event, state: State) -> tuple[int, list[bytes]]:
     """(ppm event type, parameter bytes) of one event; `state` is the state after the event was applied."""
     et = evt.etype
     if isinstance(et, ScapEventType):
@@ -63,11 +63,11 @@ def encode_event(evt: Any, state: State) -> tuple[int, list[bytes]]:
     values = _values(evt, state)
     out = []
     for pname, pt, _fmt, info in EVENTS[ppm][3]:
-        out.append(_encode(pt, _value(evt, name, pname, pt, info, values), name in INBOUND)[:MAX_PARAM])
+        out.append(_encode(pt, _value(evt, pname, pt, info, values), name in INBOUND)[:MAX_PARAM])
     return ppm, out
 
 
-def _values(evt: Any, state: State) -> dict[str, Any]:
+def _values(evt: Event, state: State) -> dict[str, Any]:
     """What the driver reads from the task: the thread's identity, for parameters the event lacks."""
     t: ThreadInfo | None = state.threads.get(evt.tid)
     base: dict[str, Any] = {"tid": evt.tid, "pid": evt.pid, "ptid": evt.ppid, "comm": evt.comm, "uid": evt.uid,
@@ -80,7 +80,7 @@ def _values(evt: Any, state: State) -> dict[str, Any]:
     return base
 
 
-def _value(evt: Any, ename: str, pname: str, pt: int, info: object, values: dict[str, Any]) -> Any:
+def _value(evt: Event, pname: str, pt: int, info: object, values: dict[str, Any]) -> Any:
     v = evt.params.get(pname)
     if v is None:
         v = values.get(pname)

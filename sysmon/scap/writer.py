@@ -13,14 +13,13 @@ Rotation is not supported for .scap output.
 """
 from __future__ import annotations
 
-import fcntl
 import gzip
 import ipaddress
 import os
 import socket
 import struct
 from collections.abc import Callable, Iterable
-from typing import IO, Any
+from typing import IO
 
 from sysmon.capture.format import STATE_ONLY, Batch, PackedBatch
 from sysmon.capture.rotate import Rotation
@@ -45,7 +44,6 @@ FD_KINDS = {"file": 16, "directory": 2, "pipe": 7, "unix": 8, "event": 9, "signa
             "inotify": 13, "timerfd": 14, "netlink": 15}
 L4 = {"tcp": 2, "udp": 3, "icmp": 4, "raw": 5}
 _EVT_HDR = struct.Struct("<QQIHI")
-SIOCGIFADDR, SIOCGIFNETMASK = 0x8915, 0x891B
 
 
 def block(btype: int, body: bytes) -> bytes:
@@ -79,35 +77,11 @@ def machine_info() -> bytes:
     return block(MI, struct.pack("<IQQ", os.cpu_count() or 1, mem, max_pid) + host + b"\0" * 32)
 
 
-def host_interfaces() -> list[tuple[str, ipaddress.IPv4Address | ipaddress.IPv6Address, Any]]:
-    """(name, address, IPv4 netmask) of this machine's interfaces, as libscap lists them."""
-    out: list[tuple[str, Any, Any]] = []
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        for _idx, name in socket.if_nameindex():
-            req = struct.pack("256s", name.encode()[:15])
-            try:
-                addr = fcntl.ioctl(s.fileno(), SIOCGIFADDR, req)[20:24]
-                mask = fcntl.ioctl(s.fileno(), SIOCGIFNETMASK, req)[20:24]
-            except OSError:
-                continue
-            out.append((name, ipaddress.IPv4Address(addr), ipaddress.IPv4Address(mask)))
-    try:
-        with open("/proc/net/if_inet6") as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) >= 6:
-                    out.append((parts[5], ipaddress.IPv6Address(bytes.fromhex(parts[0])), None))
-    except OSError:
-        pass
-    return out
-
-
 def interface_list(state: State) -> bytes:
-    ifs = ([(f"if{i}", i_.addr, i_.netmask) for i, i_ in enumerate(state.interfaces)] if state.interfaces
-           else host_interfaces())
+    """The state's addresses (a live state reads them from the machine: procfs.read_interfaces), unnamed."""
     body = b""
-    for name, addr, mask in ifs:
-        n = name.encode()
+    for i, iface in enumerate(state.interfaces):
+        addr, mask, n = iface.addr, iface.netmask, f"if{i}".encode()
         if addr.version == 4:
             m = mask or ipaddress.IPv4Address("255.255.255.255")
             bcast = int(addr) | (~int(m) & 0xFFFFFFFF)
@@ -154,7 +128,7 @@ def process_list(state: State, sharing: set[int]) -> bytes:
     return block(PL_V9, body)
 
 
-def _ip16(addr: Any) -> bytes:
+def _ip16(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bytes:
     return addr.packed if addr.version == 6 else b"\0" * 10 + b"\xff\xff" + addr.packed
 
 

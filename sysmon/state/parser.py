@@ -223,7 +223,7 @@ class StateParser:
         flags = _clone_flags(evt)
         vtid, vpid = evt.params.get("vtid"), evt.params.get("vpid")  # scap only: the caller's ids in its pid ns
         in_pidns = isinstance(vtid, int) and vtid != evt.tid
-        if child_tid == 0 and in_pidns and isinstance(vpid, int):  # the child's side tells its namespace ids
+        if child_tid == 0 and isinstance(vtid, int) and in_pidns and isinstance(vpid, int):  # the child's own ids
             parent.vtid, parent.vpid = vtid, vpid
         if child_tid <= 0 or child_tid in self.state.threads or flags is None:
             return  # without clone3's flags the child's own side will tell what it is
