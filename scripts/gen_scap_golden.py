@@ -3,9 +3,10 @@
 
 For each capture and each (filter, format) of tests/golden/scap/cases.json, runs
 `TZ=UTC sysdig -r CAPTURE -p FORMAT FILTER` and stores its output under a `### <filter> | <format>` header.
-`gen_scap_golden.py CASES.json OUTDIR` does the same for another case set (parity_cases.json ->
-expected-parity/). Needs sysdig (Debian: `apt-get install --no-install-recommends sysdig`); CI only reads
-the results.
+With --containers: the same for tests/golden/scap/containers.json (its captures only; a one-letter format
+is a preset, `-pc`) into tests/golden/scap/expected_containers/. With --parity: parity_cases.json (issue 19's
+event names, ancestry and derived fields) into tests/golden/scap/expected-parity/.
+Needs sysdig (Debian: `apt-get install --no-install-recommends sysdig`); CI only reads the results.
 """
 from __future__ import annotations
 
@@ -17,21 +18,28 @@ import sys
 from pathlib import Path
 
 GOLDEN = Path(__file__).resolve().parent.parent / "tests" / "golden" / "scap"
+SETS = {"": ("cases.json", "expected"), "--containers": ("containers.json", "expected_containers"),
+        "--parity": ("parity_cases.json", "expected-parity")}  # option -> (cases, expected outputs)
 
 
 def main() -> int:
-    cases = json.loads((GOLDEN / (sys.argv[1] if len(sys.argv) > 1 else "cases.json")).read_text())
+    containers = "--containers" in sys.argv[1:]
+    cases_file, expected = SETS["--containers" if containers else "--parity" if "--parity" in sys.argv[1:] else ""]
+    cases = json.loads((GOLDEN / cases_file).read_text())
     version = subprocess.run(["sysdig", "--version"], capture_output=True, text=True, check=True).stdout.strip()
     if version != "sysdig version 0.29.3":
         print(f"warning: expected sysdig 0.29.3, found {version!r}", file=sys.stderr)
-    out_dir = GOLDEN / (sys.argv[2] if len(sys.argv) > 2 else "expected")
+    out_dir = GOLDEN / expected
     out_dir.mkdir(exist_ok=True)
     env = {**os.environ, "TZ": "UTC"}
-    for capture in sorted((GOLDEN / "captures").glob("*.scap")):
+    captures = sorted((GOLDEN / "captures").glob("*.scap"))
+    if containers:
+        captures = [c for c in captures if c.stem in cases["captures"]]
+    for capture in captures:
         parts = []
         for flt in cases["filters"]:
             for fmt in cases["formats"]:
-                cmd = ["sysdig", "-r", str(capture), "-p", fmt] + ([flt] if flt else [])
+                cmd = ["sysdig", "-r", str(capture), f"-p{fmt}"] + ([flt] if flt else [])
                 res = subprocess.run(cmd, capture_output=True, env=env, check=False)
                 if res.returncode != 0:
                     raise SystemExit(f"sysdig failed on {capture.name} {flt!r} {fmt!r}: {res.stderr.decode()}")

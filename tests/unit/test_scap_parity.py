@@ -1,7 +1,7 @@
 """Issue 19's classes 1, 2 and 4 on every corpus .scap, against sysdig 0.29.3's own output.
 
 Cases: tests/golden/scap/parity_cases.json; expected outputs: tests/golden/scap/expected-parity/*.txt.gz
-(`scripts/gen_scap_golden.py parity_cases.json expected-parity` runs sysdig). What they pin:
+(`scripts/gen_scap_golden.py --parity` runs sysdig). What they pin:
   1. every name of sysdig's event table and syscall table is a valid evt.type (switch, signaldeliver,
      page_fault, epoll_pwait, fadvise64...) and matches those events; `!=` matches all the others;
   2. proc.pname / proc.apid[N] / proc.aname[N] follow libsinsp's thread table (the creator thread's
@@ -24,8 +24,9 @@ from sysmon import cli
 from sysmon.events.ppm_table import EVENTS, SYSCALL_NAMES
 from sysmon.fields.catalogue import Catalogue
 from sysmon.filter import compile_filter
-from tests.unit.test_scap_golden import CAPTURES, GOLDEN, _sysmon, read_golden
+from tests.scap_golden import GOLDEN, expected_outputs, sysmon_outputs
 
+CAPTURES = sorted((GOLDEN / "captures").glob("*.scap"))
 CASES = json.loads((GOLDEN / "parity_cases.json").read_text())
 KNOWN = GOLDEN / "parity_known.txt"
 
@@ -37,10 +38,10 @@ def _known() -> set[tuple[str, ...]]:
 @pytest.mark.parametrize("capture", CAPTURES, ids=lambda p: p.stem)
 def test_parity_cases_equal_sysdig(capture: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TZ", "UTC")
-    expected = read_golden(GOLDEN / "expected-parity" / f"{capture.stem}.txt.gz")
+    expected = expected_outputs(capture.stem, "expected-parity")
     assert len(expected) == len(CASES["filters"]) * len(CASES["formats"])
     known = _known()
-    outputs = {flt: _sysmon(capture, flt, CASES["formats"]) for flt in CASES["filters"]}
+    outputs = {flt: sysmon_outputs(capture, flt, CASES["formats"]) for flt in CASES["filters"]}
     unexpected, fixed = [], []
     for (flt, fmt), want in expected.items():
         got, key = outputs[flt][fmt], (capture.stem, flt, fmt)

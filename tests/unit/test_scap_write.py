@@ -27,8 +27,9 @@ from sysmon.scap.replay import replay
 from sysmon.scap.writer import ScapWriter
 from sysmon.state.state import FdInfo, Interface, State, ThreadInfo
 from tests.factories import make_event
-from tests.unit.test_scap_golden import CAPTURES
+from tests.scap_golden import GOLDEN
 
+CAPTURES = sorted((GOLDEN / "captures").glob("*.scap"))
 FORMATS = ("*%evt.outputtime %evt.cpu %proc.name (%thread.tid) %evt.dir %evt.type %evt.info",
            "*%proc.name %fd.name %fd.sip %evt.args",
            "*%proc.pname %proc.ppid %proc.apid[2] %user.name %fd.type %fd.l4proto %evt.res %evt.category")
