@@ -8,7 +8,8 @@ from typing import TextIO
 from sysmon.events.model import ENTER, EXIT
 from sysmon.events.ppm_table import EVENTS
 from sysmon.events.schema import EF_PPM_OLD_VERSION, EF_PPM_UNUSED, Schema
-from sysmon.fields.catalogue import Catalogue, Field
+from sysmon.fields.catalogue import Catalogue
+from sysmon.fields.field import Field
 from sysmon.fields.clock import Clock
 from sysmon.filter.macros import MacroLibrary
 from sysmon.scap.etypes import ScapTypes

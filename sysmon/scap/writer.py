@@ -139,7 +139,7 @@ def _fd_entry(fd: FdInfo) -> bytes:
         v4 = fd.type == "ipv4" and tup.local.ip.version == 4 and tup.remote.ip.version == 4
         ip = (lambda a: a.packed) if v4 else _ip16
         l4 = L4.get(tup.l4proto or fd.l4proto, 0)
-        if fd.is_server and not int(tup.remote.ip) and not tup.remote.port:  # a listening socket
+        if fd.is_servsock() and not int(tup.remote.ip):  # bound, no peer: a SERVSOCK (listening or bound)
             payload = bytes([5 if v4 else 6]) + ip(tup.local.ip) + struct.pack("<HB", tup.local.port, l4)
         else:
             payload = (bytes([3 if v4 else 4]) + ip(tup.local.ip) + ip(tup.remote.ip)

@@ -12,7 +12,6 @@ and sysdig numbers the blocks it reads. Captures left out, with the reason:
 """
 from __future__ import annotations
 
-import io
 import ipaddress
 import shutil
 import subprocess
@@ -23,11 +22,10 @@ import pytest
 
 from sysmon.events.model import BLOB_BUF, ENTER, SockAddr, SockTuple
 from sysmon.scap.reader import open_scap
-from sysmon.scap.replay import replay
 from sysmon.scap.writer import ScapWriter
 from sysmon.state.state import FdInfo, Interface, State, ThreadInfo
 from tests.factories import make_event
-from tests.scap_golden import GOLDEN
+from tests.scap_golden import GOLDEN, sysmon_outputs
 
 CAPTURES = sorted((GOLDEN / "captures").glob("*.scap"))
 FORMATS = ("*%evt.outputtime %evt.cpu %proc.name (%thread.tid) %evt.dir %evt.type %evt.info",
@@ -43,12 +41,6 @@ def _sysdig(path: Path, fmt: str) -> list[str]:
     res = subprocess.run([sysdig, "-r", str(path), "-p", fmt], capture_output=True, env={"TZ": "UTC"}, timeout=300)
     assert res.returncode == 0, res.stderr.decode()
     return [line.rstrip() for line in res.stdout.decode("utf-8", "surrogateescape").splitlines() if line.strip()]
-
-
-def _replay(path: Path, fmt: str) -> list[str]:
-    buf = io.StringIO()
-    replay(path, "", fmt, buf)
-    return buf.getvalue().splitlines()
 
 
 def _sysmon(*args: str) -> None:
@@ -121,4 +113,4 @@ def test_the_state_snapshot_comes_back(tmp_path: Path) -> None:
     assert lines[:2] == ["worker 101 100 server /srv/ www-data > read /var/log/x.log fd=3(<f>/var/log/x.log) size=10",
                          "worker 101 100 server /srv/ www-data < read /var/log/x.log res=2 data=hi"]
     assert "127.0.0.1:5000->127.0.0.1:80" in lines[2] and "/run/x.sock" in lines[4]
-    assert lines == [line.rstrip() for line in _replay(path, fmt)]
+    assert lines == sysmon_outputs(path, "", [fmt])[fmt]
