@@ -51,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with -w: new file every SECONDS; FILE may hold strftime codes")
     cap.add_argument("-W", "--limit", type=int, metavar="N", help="with -C/-e: ring of N files; with -G: stop after N")
     cap.add_argument("-e", "--event-limit", type=int, metavar="N", help="with -w: new file every N events")
-    cap.add_argument("-z", "--compress", action="store_true", help="with -w: zstd-compress the records")
+    cap.add_argument("-z", "--compress", action="store_true", help="with -w: zstd-compress the records (scap: gzip)")
+    cap.add_argument("--format", dest="file_format", choices=("smc", "scap"),
+                     help="with -w: sysmon's format (smc) or sysdig's (scap); default: scap for a .scap name, else smc")
     p.add_argument("-t", "--timetype", choices=list("hardD"), default="h", help="time: h a r d D (as sysdig)")
     p.add_argument("-S", "--summary", action="store_true", help="print per-event-type counts at the end")
     p.add_argument("-v", "--verbose", action="store_true", help="full buffers; statistics on stderr at the end")
@@ -157,7 +159,7 @@ def run_config(args: argparse.Namespace, chisels: Sequence[tuple[str, str | None
 
 
 def _capture_config(args: argparse.Namespace) -> CaptureConfig | None:
-    """-w -C -G -W -e -z."""
+    """-w -C -G -W -e -z --format."""
     given = [flag for flag, on in (("-C", args.file_size), ("-G", args.seconds), ("-W", args.limit),
                                    ("-e", args.event_limit), ("-z", args.compress)) if on]
     if given and not args.writefile:
@@ -169,9 +171,12 @@ def _capture_config(args: argparse.Namespace) -> CaptureConfig | None:
         return None
     if args.limit and not (args.file_size or args.seconds or args.event_limit):
         raise CaptureError("-W needs -C, -G or -e: it bounds the number of rotated files")
-    return CaptureConfig(args.writefile, size_bytes=int(args.file_size * 1_000_000) if args.file_size else None,
-                         seconds=args.seconds or None, files=args.limit or None, events=args.event_limit or None,
-                         compression="zstd" if args.compress else None)
+    capture = CaptureConfig(args.writefile, size_bytes=int(args.file_size * 1_000_000) if args.file_size else None,
+                            seconds=args.seconds or None, files=args.limit or None, events=args.event_limit or None,
+                            compression="zstd" if args.compress else None, format=args.file_format)
+    if capture.scap and (args.file_size or args.seconds or args.event_limit):
+        raise CaptureError("-C, -G and -e rotate sysmon captures only: write smc, or leave them out for .scap")
+    return capture
 
 
 def _dispatch(args: argparse.Namespace, chisels: list[tuple[str, str | None]], list_chisels: bool, filter_text: str,

@@ -2,7 +2,7 @@
 (daemon/config.py) both end here, and nothing past them sees argv or TOML.
 
     RunConfig      the filter, the output, the limits, the probe options, the inputs (-r), the -w capture
-    CaptureConfig  one capture being written: path, rotation, compression (-w -C -G -W -e -z)
+    CaptureConfig  one capture being written: path, rotation, compression, format (-w -C -G -W -e -z --format)
 
 `parse_size` and `parse_duration` read "64M", "1.5GiB", "3600", "1h" the same way everywhere.
 """
@@ -44,7 +44,13 @@ class CaptureConfig:
     seconds: float | None = None  # -G
     files: int | None = None  # -W
     events: int | None = None  # -e
-    compression: str | None = None  # "zstd" or None
+    compression: str | None = None  # "zstd" or None (a .scap is gzip'd instead)
+    format: str | None = None  # "smc" (sysmon's) or "scap" (sysdig's); None: scap for a .scap name, else smc
+
+    @property
+    def scap(self) -> bool:
+        """Written in sysdig's format (scap.writer): one file, no rotation."""
+        return self.format == "scap" or (self.format is None and self.path.endswith(".scap"))
 
 
 @dataclass(frozen=True, slots=True)

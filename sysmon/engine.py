@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
-from sysmon.events.model import Event
+from sysmon.events.model import ENTER, Event
 from sysmon.events.schema import EF_MODIFIES_STATE
 from sysmon.fields.clock import Clock
 from sysmon.state.parser import StateParser
 from sysmon.state.state import State
 
 Predicate = Callable[[Event, State], bool]
+_NO_PAIRING = frozenset({"scheduler", "internal"})  # events that leave a thread's last enter alone
 
 
 class Verdict(Enum):
@@ -79,6 +80,9 @@ class Inspector:
         self.summary = summary
         self.stats = Stats()
         self.done = False
+        # tid -> (type, passed) of its last enter event; an exit pairs with it (libsinsp m_lastevent_type,
+        # reset when the filter drops an enter that cannot change state)
+        self._last_enter: dict[int, tuple[str, bool]] = {}
 
     def set_sinks(self, sinks: Iterable[Sink]) -> None:
         self.sinks = list(sinks)
@@ -110,14 +114,26 @@ class Inspector:
             tick(evt)
         parser = self.parser
         pred = self.predicate
-        if EF_MODIFIES_STATE in evt.etype.flags:
+        etype = evt.etype
+        enter = evt.dir == ENTER and etype.category not in _NO_PAIRING
+        if evt.dir != ENTER:
+            # with a filter, libsinsp looks up a write exit's fd anyway (its tracer check)
+            self.state.exit_paired = self._last_enter.get(evt.tid) == (etype.name, True) or (
+                pred is not None and etype.name == "write")
+        if EF_MODIFIES_STATE in etype.flags:
             parser.apply(evt)  # first carries out the removals the previous event asked for
+            if enter:
+                self._last_enter[evt.tid] = (etype.name, True)
             if pred is not None and not pred(evt, self.state):
                 return STATE_ONLY
         else:
             parser.flush()  # removals asked for by the previous event (closed fds, exited threads)
             if pred is not None and not pred(evt, self.state):
+                if enter:
+                    self._last_enter[evt.tid] = (etype.name, False)
                 return DROP
+            if enter:
+                self._last_enter[evt.tid] = (etype.name, True)
             parser.apply(evt)
         stats.matched += 1
         if self.summary:
@@ -161,8 +177,12 @@ class Inspector:
         for flush in self._flushes:
             flush()
 
-    def run(self, events: Iterable[Event]) -> None:
+    def run(self, events: Iterable[Event], state_only: Callable[[], bool] | None = None) -> None:
+        """Process `events`; `state_only()` tells, for each, whether it only keeps the state right."""
         for evt in events:
+            if state_only is not None and state_only():
+                self.process_state_only(evt)
+                continue
             self.process(evt)
             if self.done:
                 break

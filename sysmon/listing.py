@@ -6,14 +6,17 @@ import textwrap
 from typing import TextIO
 
 from sysmon.events.model import ENTER, EXIT
-from sysmon.events.schema import Schema
+from sysmon.events.ppm_table import EVENTS
+from sysmon.events.schema import EF_PPM_OLD_VERSION, EF_PPM_UNUSED, Schema
 from sysmon.fields.catalogue import Catalogue
 from sysmon.fields.field import Field
 from sysmon.fields.clock import Clock
 from sysmon.filter.macros import MacroLibrary
+from sysmon.scap.etypes import ScapTypes
 
 
 def print_events(out: TextIO) -> None:
+    """Our event types, then those of sysdig's table we never produce live (switch, page_fault...)."""
     schema = Schema.default()
     for name in schema.names():
         t = schema.by_name(name)
@@ -21,6 +24,15 @@ def print_events(out: TextIO) -> None:
             out.write(t.signature(ENTER) + "\n")
             continue
         out.write(t.signature(ENTER) + "\n" + t.signature(EXIT) + "\n")
+    types, listed = ScapTypes(schema), set(schema.names())
+    for ppm, (name, _cat, flags, _params) in enumerate(EVENTS):
+        if ppm % 2 or name in listed or flags & (EF_PPM_UNUSED | EF_PPM_OLD_VERSION):
+            continue
+        listed.add(name)
+        t = types.get(ppm)
+        out.write(t.signature(ENTER) + "\n")
+        if not EVENTS[ppm + 1][2] & EF_PPM_UNUSED:
+            out.write(t.signature(EXIT) + "\n")
 
 
 NAME_WIDTH = 30

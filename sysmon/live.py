@@ -10,7 +10,7 @@ from typing import TextIO
 
 from sysmon.capture.feed import Feed
 from sysmon.capture.format import Batch, cgroup_ids
-from sysmon.capture.writer import CaptureWriter
+from sysmon.capture.writer import CaptureSink
 from sysmon.errors import SetupError
 from sysmon.events.decode import Decoder
 from sysmon.pipeline import Pipeline
@@ -72,7 +72,7 @@ class LiveSession:
         self._stop = False
         self._looping = False
         self.source: LiveSource | None = None
-        self.writer: CaptureWriter | None = None
+        self.writer: CaptureSink | None = None
 
     def stop(self) -> None:
         """Stop between batches; called from a signal handler. A batch still being worked on after

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 from sysmon.capture.feed import Feed
 from sysmon.capture.format import Batch, PackedBatch, cgroup_ids, make_header
 from sysmon.capture.rotate import Rotation
-from sysmon.capture.writer import CaptureWriter
+from sysmon.capture.writer import CaptureSink, CaptureWriter
 from sysmon.chisel.api import Chisel, RunOptions
 from sysmon.chisel.runner import ChiselRunner, load_chisels, start
 from sysmon.config import CaptureConfig, OutputConfig, RunConfig
@@ -34,6 +34,7 @@ from sysmon.fields.clock import Clock
 from sysmon.filter import KernelPlan, Predicate, compile_filter
 from sysmon.output.format import format_text
 from sysmon.output.sinks import JsonSink, TextSink
+from sysmon.scap.writer import ScapWriter
 from sysmon.state.containers import ContainerTable, Delta
 from sysmon.state.state import State
 from sysmon.summary import format_summary
@@ -118,9 +119,13 @@ class Pipeline:
         assert self.inspector is not None
         return self.inspector.snapshot_state()
 
-    def open_writer(self, capture: CaptureConfig, wall_offset_ns: int, **writer_options: Any) -> CaptureWriter:
-        """`writer_options`: the daemon's (retention space, keep going on a full disk, its hint)."""
+    def open_writer(self, capture: CaptureConfig, wall_offset_ns: int, **writer_options: Any) -> CaptureSink:
+        """A CaptureWriter, or a ScapWriter for sysdig's format (a .scap name or --format scap).
+        `writer_options`: the daemon's (retention space, keep going on a full disk, its hint)."""
         compression = capture.compression
+        if capture.scap:
+            return ScapWriter(capture.path, self.snapshot_state, wall_offset_ns, compress=compression is not None,
+                              schema=self.schema)
         snaplen, filter_text = self.snaplen, self.config.filter
 
         def header(seq: int) -> dict[str, object]:
@@ -134,7 +139,7 @@ class Pipeline:
         return CaptureWriter(capture.path, header, self.snapshot_state, rotation=rotation, compression=compression,
                              containers=container_news(lambda: state.containers), **writer_options)
 
-    def feed(self, decoder: Decoder, writer: CaptureWriter | None = None, *, screen: bool = False) -> Feed:
+    def feed(self, decoder: Decoder, writer: CaptureSink | None = None, *, screen: bool = False) -> Feed:
         """The Feed of batches into the Inspector (and `writer`); `screen`: skip redundant enters (screen.py)."""
         assert self.inspector is not None
         return Feed(decoder, self.inspector, writer, self.wanted_nrs, self.plan if screen else None)

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 from sysmon.capture.feed import Feed
 from sysmon.capture.format import Batch
 from sysmon.capture.reader import EventReplaySource, ReplaySource, expand_inputs, open_source
-from sysmon.capture.writer import CaptureWriter
+from sysmon.capture.writer import CaptureSink
 from sysmon.errors import CaptureError, SysmonError
 from sysmon.events.decode import Decoder
 from sysmon.pipeline import Pipeline
@@ -34,7 +34,7 @@ class ReplaySession:
         self.state = State()
         self.inspector = pipe.start(self.state)
         self.decoder = Decoder(pipe.schema, wall_offset_ns=0, typed=Retyper(pipe.schema))
-        self.writer: CaptureWriter | None = None
+        self.writer: CaptureSink | None = None
         self.feed: Feed | None = None
         self.writer_offset = 0  # clock offset of the -w output: the first file's
 
@@ -99,7 +99,7 @@ class ReplaySession:
             self._feed(records).passthrough = False
             self._replay_batches(records, progress)
             return
-        self.inspector.run(src.events())
+        self.inspector.run(src.events(), lambda: src.state_only)
 
     def _feed(self, src: ReplaySource) -> Feed:
         """The feed, made with the first file: a -w output takes that file's clock offset."""

@@ -24,12 +24,12 @@ from sysmon.events.decode import Decoder
 from sysmon.events.record import NR_OFFSET
 
 if TYPE_CHECKING:
-    from sysmon.capture.writer import CaptureWriter
+    from sysmon.capture.writer import CaptureSink
     from sysmon.engine import Inspector
     from sysmon.filter.pushdown import KernelPlan
 
 class Feed:
-    def __init__(self, decoder: Decoder, inspector: Inspector, writer: CaptureWriter | None = None,
+    def __init__(self, decoder: Decoder, inspector: Inspector, writer: CaptureSink | None = None,
                  wanted: AbstractSet[int] | None = None, plan: KernelPlan | None = None) -> None:
         """`wanted` (Schema.wanted_nrs): syscall numbers the filter can match or that change state;
         other records are skipped undecoded, and neither shown nor written. `plan`: the filter's kernel

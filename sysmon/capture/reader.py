@@ -64,6 +64,10 @@ class EventReplaySource(Protocol):
 
     def events(self) -> Iterator[Event]: ...
 
+    @property
+    def state_only(self) -> bool:
+        """Whether the event yielded last only keeps the state right (never shown)."""
+
 
 def expand_inputs(patterns: Sequence[str]) -> list[str]:
     """-r arguments in order; each an existing path or a glob (matches sorted by name, numbers by value)."""
@@ -153,6 +157,11 @@ class ScapSource:
             yield from self._cap.events()
         finally:
             self._cap.close()
+
+    @property
+    def state_only(self) -> bool:
+        """Whether the event yielded last only keeps the state right (written so by a filtered capture)."""
+        return bool(self._cap.state_only)
 
 
 class CaptureFile:

@@ -54,6 +54,7 @@ def state_to_wire(state: State) -> dict[str, Any]:
 # so a crafted snapshot cannot plant a value of a type the state code does not expect.
 _KINDS: dict[str, Any] = {
     "int": lambda v: type(v) is int, "str": lambda v: isinstance(v, str), "bool": lambda v: isinstance(v, bool),
+    "int | None": lambda v: v is None or type(v) is int,
     "str | None": lambda v: v is None or isinstance(v, str),
     "bool | None": lambda v: v is None or isinstance(v, bool),
     "list[str]": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),

@@ -58,6 +58,26 @@ class _Drops:
     events: int
 
 
+class CaptureSink(Protocol):
+    """What the pump writes to: a CaptureWriter (sysmon's format) or a scap.writer.ScapWriter (sysdig's)."""
+
+    files: list[str]
+    written: int
+    dropped: int
+    finished: bool
+    rotation: Rotation
+
+    def room(self) -> int | None: ...
+
+    def add(self, batch: Batch | PackedBatch) -> None: ...
+
+    def tick(self) -> None: ...
+
+    def check(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass(slots=True)
 class _Containers:
     body: dict[str, Any]

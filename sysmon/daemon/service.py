@@ -234,8 +234,10 @@ class Daemon:
         base = os.path.join(cfg.capture_dir, f"sysmon-{stamp}-{os.getpid()}-{self._generation}.smc")
         capture = CaptureConfig(base, size_bytes=cfg.rotation_size, seconds=cfg.rotation_seconds,
                                 compression=cfg.compression)
-        return self.pipe.open_writer(capture, self.decoder.wall_offset_ns, space=self.retention, keep_going=True,
-                                     full_hint="free some space, or lower retention.max_bytes in the configuration")
+        writer = self.pipe.open_writer(capture, self.decoder.wall_offset_ns, space=self.retention, keep_going=True,
+                                       full_hint="free some space, or lower retention.max_bytes in the configuration")
+        assert isinstance(writer, CaptureWriter)  # an .smc name: sysmon's format, rotated and retained
+        return writer
 
     def _retire(self, writer: CaptureWriter) -> None:
         """Close a writer off the loop: its queue is flushed and its file synced by its own thread."""

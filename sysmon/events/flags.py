@@ -75,16 +75,21 @@ _ENUMS: dict[str, dict[int, str]] = {
 def render_flags(flagset: str, raw: int) -> str:
     if flagset == "open":
         return render_flag_table(PPM_OPEN_TABLE, open_flags(raw)[0])
+    names = flag_names(flagset, raw)
+    return f"{raw}({'|'.join(names)})" if names else str(raw)
+
+
+def flag_names(flagset: str, raw: int) -> list[str] | None:
+    """The names a Linux value of a flag set (not "open") stands for; None for a set without names."""
     if flagset in _ENUMS:
         name = _ENUMS[flagset].get(raw)
-        return f"{raw}({name})" if name else str(raw)
+        return [name] if name else []
     bits = _BITS.get(flagset)
     if not bits:
-        return str(raw)
-    set_names = [n for b, n in bits if raw & b == b]
+        return None
     if flagset == "prot" and raw == 0:
-        set_names = ["PROT_NONE"]
-    return f"{raw}({'|'.join(set_names)})" if set_names else str(raw)
+        return ["PROT_NONE"]
+    return [n for b, n in bits if raw & b == b]
 
 
 def render_flag_table(table: tuple[tuple[str, int], ...], raw: int) -> str:

@@ -180,8 +180,8 @@ def value_renderer(p: Param) -> ValueRenderer:
         return tuple_text
     if t == "BYTEBUF":
         def buffer_text(evt: Event, v: Any, ctx: RenderContext, buf: BufRenderer) -> str:
-            if isinstance(v, list):  # execve args: argv[1:] NUL-separated, as sysdig's BYTEBUF
-                return "".join(a + "." for a in v[1:])
+            if isinstance(v, list):  # execve args: argv[1:] NUL-separated, a buffer as sysdig's BYTEBUF (cut at 80)
+                return buf(b"".join(a.encode("utf-8", "surrogateescape") + b"\0" for a in v[1:]))
             return buf(v)
         return buffer_text
     if t == "MODE":

@@ -13,10 +13,11 @@ the kernel wrote to user memory, `CONST(v)`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sysmon.events import sockaddr
+from sysmon.events.ppm_table import EVENTS, SYSCALL_CATEGORIES, SYSCALL_NAMES
 from sysmon.events.model import (
     BLOB_ARGS,
     BLOB_BUF,
@@ -34,6 +35,11 @@ if TYPE_CHECKING:
     from sysmon.events.model import Event
 
 SCHEMA_VERSION = 1
+# sysdig's event categories (EC_*) as evt.category prints them; "io" (EC_IO_*) takes its word from the fd
+EC_NAMES = {0: "unknown", 1: "other", 2: "file", 3: "net", 4: "IPC", 5: "memory", 6: "process", 7: "sleep",
+            8: "system", 9: "signal", 10: "user", 11: "time", 12: "processing", 32: "io", 33: "io", 34: "io",
+            64: "wait", 128: "scheduler", 256: "internal"}
+EF_PPM_UNUSED, EF_PPM_OLD_VERSION = 1 << 6, 1 << 9
 PROCEXIT_NR = 1024
 
 # Probe capture spec kinds (probe/sysmon.h SPEC_*) and directions.
@@ -92,7 +98,7 @@ def BUF(e: Event) -> Any:
     for kind, _slot, data in e.blobs:
         if kind == BLOB_BUF:
             return data
-    return None
+    return b"" if e.dir == EXIT else None  # nothing moved (or failed): sysdig shows an empty buffer
 
 
 def SADDR(i: int) -> Source:
@@ -525,10 +531,14 @@ class Schema:
         by_nr[PROCEXIT_NR] = by_name["procexit"]
         for nr, sc in X86_64.items():
             if nr not in by_nr:
-                generic = by_name.get(sc) or EventType(sc, _generic_category(sc), frozenset(), (), (RES,), (), None,
+                generic = by_name.get(sc) or EventType(sc, "other", frozenset(), (), (RES,), (), None,
                                                        (sc,), generic=True)
                 by_name.setdefault(sc, generic)
                 by_nr[nr] = generic
+        cats, rows = sysdig_categories(), sysdig_rows()
+        sysdig = {t.name: _as_sysdig(t, cats[t.name], rows.get(t.name)) for t in by_name.values() if t.name in cats}
+        by_name.update(sysdig)
+        by_nr = {nr: sysdig.get(t.name, t) for nr, t in by_nr.items()}
         return Schema(by_name, by_nr, X86_64)
 
     def by_name(self, name: str) -> EventType:
@@ -545,6 +555,10 @@ class Schema:
 
     def names(self) -> list[str]:
         return sorted(self.by_type_name)
+
+    def type_names(self) -> list[str]:
+        """Every name evt.type accepts: ours and all of sysdig's (its event table's and its syscall table's)."""
+        return sorted(set(self.by_type_name) | sysdig_type_names())
 
     def nrs_of(self, names: Iterable[str]) -> set[int]:
         wanted = set(names)
@@ -564,8 +578,41 @@ class Schema:
         return {nr: t.specs for nr, t in self.by_nr_map.items() if t.specs and nr < PROCEXIT_NR}
 
 
-def _generic_category(name: str) -> str:
-    for prefix, cat in (("get", "other"), ("set", "other"), ("sched_", "process"), ("timer", "time"), ("clock", "time")):
-        if name.startswith(prefix):
-            return cat
-    return "other"
+def sysdig_type_names() -> frozenset[str]:
+    """The names sysdig's filter accepts for evt.type (libsinsp validate_filter_value)."""
+    return frozenset(row[0] for row in EVENTS) | frozenset(n for n in SYSCALL_NAMES if n)
+
+
+def sysdig_rows() -> dict[str, int]:
+    """Event name -> the enter type of its current row in sysdig's table (the one its driver writes)."""
+    out: dict[str, int] = {}
+    for ppm in range(2, len(EVENTS), 2):
+        name, _cat, flags, _params = EVENTS[ppm]
+        if not flags & (EF_PPM_UNUSED | EF_PPM_OLD_VERSION):
+            out[name] = ppm
+    return out
+
+
+_PF = {2: "hex", 6: "oct"}  # sysdig's PF_HEX, PF_OCT
+
+
+def _as_sysdig(t: EventType, category: str, row: int | None) -> EventType:
+    """`t` with sysdig's category, and its numbers printed in sysdig's base (mode=0666, brk res=55DB...)."""
+    if row is None:
+        return replace(t, category=category)
+    fmts = [{name: _PF[fmt] for name, _pt, fmt, _info in EVENTS[row + d][3] if fmt in _PF} for d in (0, 1)]
+
+    def based(params: tuple[Param, ...], fmt: dict[str, str]) -> tuple[Param, ...]:
+        return tuple(replace(p, fmt=fmt[p.name]) if p.name in fmt and not p.fmt else p for p in params)
+
+    return replace(t, category=category, enter_params=based(t.enter_params, fmts[0]),
+                   exit_params=based(t.exit_params, fmts[1]))
+
+
+def sysdig_categories() -> dict[str, str]:
+    """Event name -> sysdig's category: its current event row's, else its syscall table row's (generic events)."""
+    out = {n: EC_NAMES.get(c, "unknown") for n, c in zip(SYSCALL_NAMES, SYSCALL_CATEGORIES) if n}
+    for name, cat, flags, _params in EVENTS:
+        if not flags & (EF_PPM_UNUSED | EF_PPM_OLD_VERSION) and name != "syscall":
+            out[name] = EC_NAMES.get(cat, "unknown")
+    return out

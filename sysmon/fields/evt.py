@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from sysmon.events.model import Event
     from sysmon.events.schema import Param
     from sysmon.fields.clock import Clock
-    from sysmon.state.state import State
+    from sysmon.state.state import FdInfo, State
 
 T = FieldType
 O_ACCMODE, O_WRONLY, O_RDWR, O_CREAT = 3, 1, 2, 0o100
@@ -31,7 +31,8 @@ O_TMPFILE = 0o20000000
 EXEC_BITS = 0o111
 OPEN_TYPES = frozenset({"open", "openat"})  # openat2 carries its flags in user memory
 # fd types -> the category sysdig gives an I/O event on them
-_IO_CATEGORY = {"file": "file", "directory": "file", "ipv4": "net", "ipv6": "net", "unix": "ipc", "pipe": "ipc"}
+_IO_CATEGORY = {"file": "file", "directory": "file", "ipv4": "net", "ipv6": "net", "unix": "ipc", "pipe": "ipc",
+                "event": "ipc", "signalfd": "ipc", "inotify": "ipc"}
 # evt.abspath: event -> ((dirfd, path) params of the source, of the destination)
 _ABSPATH: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "openat": (("dirfd", "name"),) * 2,
@@ -74,12 +75,17 @@ def abspath(evt: Event, state: State, dirfd: int, path: str) -> str | None:
 
 
 def category(evt: Event, state: State) -> str:
-    """The schema's category; I/O calls take theirs from the fd (file, net, ipc) like sysdig."""
+    """sysdig's category of the event; I/O calls take theirs from the fd (file, net, ipc, else unknown)."""
     cat = evt.etype.category
     if cat != "io":
         return cat
-    fd = state.fd_of(evt)
-    return _IO_CATEGORY.get(fd.type, "other") if fd is not None else "unknown"
+    fd = _event_fd(evt, state)
+    return _IO_CATEGORY.get(fd.type, "unknown") if fd is not None else "unknown"
+
+
+def _event_fd(evt: Event, state: State) -> FdInfo | None:
+    """libsinsp's m_fdinfo: the event's fd, on an exit only if it follows its own enter (State.exit_paired)."""
+    return state.fd_of(evt) if evt.dir == ENTER or state.exit_paired else None
 
 
 # -- argument rendering (also used by the formatter with its own buffer mode) ---------------------
@@ -185,9 +191,11 @@ def _is_syslog(evt: Event, state: State, arg: str | None) -> bool:
 
 
 def _buflen(evt: Event, state: State, arg: str | None) -> int | None:
+    """libsinsp: the return value of an I/O-category exit on a known fd, when not negative."""
     res = _res(evt)
-    io = evt.etype.flags & {EF_IO_READ, EF_IO_WRITE}
-    return res if io and res is not None and res >= 0 else None
+    if res is None or res < 0 or evt.etype.category != "io" or evt.etype.generic:
+        return None
+    return res if _event_fd(evt, state) is not None else None
 
 
 def _buffer(evt: Event, state: State, arg: str | None) -> bytes | None:
@@ -296,7 +304,7 @@ def _latency_fields(clock: Clock) -> tuple[Field, ...]:
 
 
 def _syscall_fields() -> tuple[Field, ...]:
-    names = Schema.default().names()
+    names = Schema.default().type_names()
     types = {n: i for i, n in enumerate(names)}
     return (
         Field("evt.dir", T.DIR, "event direction can be either '>' for enter events or '<' for exit events.",

@@ -29,9 +29,11 @@ def _of_thread(fn: Callable[[ThreadInfo], Any]) -> Extractor:
 
 
 def _of_parent(fn: Callable[[ThreadInfo], Any]) -> Extractor:
+    """The thread that created the event's thread (libsinsp: the thread table entry of its m_ptid)."""
+
     def extract(evt: Event, state: State, arg: str | None) -> Any:
         t = _thread(evt, state)
-        parent = state.process(t.ppid) if t is not None else None
+        parent = state.threads.get(t.parent_tid) if t is not None else None
         return None if parent is None else fn(parent)
 
     return extract
@@ -40,7 +42,9 @@ def _of_parent(fn: Callable[[ThreadInfo], Any]) -> Extractor:
 def _of_ancestor(fn: Callable[[ThreadInfo], Any]) -> Extractor:
     """proc.aname[N] / proc.apid[N]: N=0 the process itself, 1 its parent...; no N: all ancestors.
 
-    Always a list (multi field): one element with N, None when there is no such ancestor.
+    With N, libsinsp's walk: from the process's main thread, N steps to the thread that created the
+    current one (get_parent_thread). Always a list (multi field): one element with N, None when there
+    is no such ancestor.
     """
 
     def extract(evt: Event, state: State, arg: str | None) -> list[Any] | None:
@@ -51,11 +55,28 @@ def _of_ancestor(fn: Callable[[ThreadInfo], Any]) -> Extractor:
             return [fn(a) for a in state.ancestors(t)]
         if not arg.isdigit():
             return None
-        n = int(arg)
-        chain = (t, *state.ancestors(t))
-        return [fn(chain[n])] if n < len(chain) else None
+        a = _ancestor(state, t if t.is_main else state.threads.get(t.pid), int(arg))
+        return None if a is None else [fn(a)]
 
     return extract
+
+
+def _ancestor(state: State, start: ThreadInfo | None, n: int) -> ThreadInfo | None:
+    """`n` steps up the creator chain from `start`; a chain that loops is followed round (bounded time)."""
+    chain: list[ThreadInfo] = []
+    a = start
+    while a is not None and len(chain) < n:
+        if a in chain:  # a loop: the rest repeats
+            i = chain.index(a)
+            return chain[i + (n - i) % (len(chain) - i)]
+        chain.append(a)
+        a = state.threads.get(a.parent_tid)
+    return a
+
+
+def _cwd(t: ThreadInfo) -> str | None:
+    """libsinsp keeps a cwd with a trailing slash (sinsp_threadinfo::set_cwd)."""
+    return (t.cwd if t.cwd.endswith("/") else t.cwd + "/") if t.cwd else None
 
 
 def _cmdline(t: ThreadInfo) -> str:
@@ -173,7 +194,7 @@ def _proc_fields() -> tuple[Field, ...]:
         Field("proc.cmdline", T.STR, "full process command line, i.e. proc.name + proc.args.", _of_thread(_cmdline)),
         Field("proc.exeline", T.STR, "full process command line, with exe as first argument, i.e. proc.exe + "
               "proc.args.", _of_thread(lambda t: " ".join([t.exe, *t.args]))),
-        Field("proc.cwd", T.STR, "the current working directory of the event.", _of_thread(lambda t: t.cwd or None)),
+        Field("proc.cwd", T.STR, "the current working directory of the event.", _of_thread(_cwd)),
         Field("proc.nthreads", T.UINT64, "the number of threads that the process generating the event currently "
               "has, including the main process thread.", lambda e, s, a: _nthreads(e, s)),
         Field("proc.nchilds", T.UINT64, "the number of child threads that the process generating the event "

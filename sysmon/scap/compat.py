@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sysmon.scap.table import FLAGSETS
+from sysmon.events.ppm_table import FLAGSETS
 
 RENAMES: dict[tuple[str, str], str] = {}  # (event, scap param name) -> live param name; none so far
 

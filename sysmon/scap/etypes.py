@@ -3,8 +3,8 @@
 A `ScapEventType` covers one enter/exit pair of sysdig's table (ppm types 2k, 2k+1). Its
 `decode_params` decodes the event's own parameter bytes (kept in `evt.blobs`, kind BLOB_SCAP) plus,
 for an exit, the parameters of its paired enter that the exit lacks (kind BLOB_SCAP_ENTER), so that
-downstream code finds what a live exit event carries. Category, flags and `fd_arg` come from our
-live schema where it knows the event, so `evt.category` and the state parser mean the same.
+downstream code finds what a live exit event carries. `evt.category` is sysdig's for that row; flags and
+`fd_arg` come from our live schema where it knows the event, so the state parser means the same.
 """
 from __future__ import annotations
 
@@ -21,12 +21,13 @@ from sysmon.events.schema import (
     EF_MODIFIES_STATE,
     EF_USES_FD,
     EF_WAIT,
+    EC_NAMES,
     EventType,
     Param,
     Schema,
 )
 from sysmon.scap import compat, params
-from sysmon.scap.table import EVENTS, FLAGSETS, SYSCALL_NAMES
+from sysmon.events.ppm_table import EVENTS, FLAGSETS, SYSCALL_CATEGORIES, SYSCALL_NAMES
 
 BLOB_SCAP = 8  # an event's own parameter bytes; slot = parameter index
 BLOB_SCAP_ENTER = 9  # the paired enter event's parameter bytes, on an exit event
@@ -34,9 +35,6 @@ BLOB_SCAP_ENTER = 9  # the paired enter event's parameter bytes, on an exit even
 EC_INTERNAL = 256
 EF_LARGE_PAYLOAD = 1 << 11
 PT_FLAGS = (28, 29, 30, 42)
-_EC_NAMES = {0: "unknown", 1: "other", 2: "file", 3: "net", 4: "ipc", 5: "memory", 6: "process", 7: "sleep",
-             8: "system", 9: "signal", 10: "user", 11: "time", 12: "processing", 32: "io", 33: "io", 34: "io",
-             64: "wait", 128: "scheduler", 256: "internal"}
 _EF_NAMES = ((1 << 0, EF_CREATES_FD), (1 << 2, EF_USES_FD), (1 << 3, EF_IO_READ), (1 << 4, EF_IO_WRITE),
              (1 << 5, EF_MODIFIES_STATE), (1 << 7, EF_WAIT))
 INBOUND = frozenset({"accept", "recvfrom", "recvmsg"})  # tuples whose source is the peer
@@ -148,13 +146,15 @@ class ScapTypes:
         name, cat, eflags, enter = EVENTS[base]
         xname, _xcat, xflags, exit_ = EVENTS[base + 1] if base + 1 < len(EVENTS) else (name, cat, 0, ())
         if syscall_id >= 0:
-            name = SYSCALL_NAMES[syscall_id] if syscall_id < len(SYSCALL_NAMES) else "<unknown>"
+            known = syscall_id < len(SYSCALL_NAMES)
+            name = SYSCALL_NAMES[syscall_id] if known else "<unknown>"
+            cat = SYSCALL_CATEGORIES[syscall_id] if known else 0
         live = self.schema.by_type_name.get(name)
         # sysdig's flags decide which fd an event is about; the live parser's state events stay state-first
         flags = {n for bit, n in _EF_NAMES if (eflags | xflags) & bit}
         if live is not None:
             flags |= live.flags & {EF_MODIFIES_STATE}
-        category = live.category if live is not None else _EC_NAMES.get(cat, "other")
+        category = EC_NAMES.get(cat, "unknown")  # sysdig's, of this very row (or syscall id)
         slots = _live_raw_slots(live)
         raw_slots = []
         for direction, plist in ((ENTER, enter), (EXIT, exit_)):

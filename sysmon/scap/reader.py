@@ -25,7 +25,7 @@ from sysmon.scap import snapshot
 from sysmon.scap.container import from_params
 from sysmon.scap.etypes import BLOB_SCAP, BLOB_SCAP_ENTER, ScapEventType, ScapTypes
 from sysmon.scap.snapshot import Metadata
-from sysmon.scap.table import EVENTS, PPM_EVENT_MAX
+from sysmon.events.ppm_table import EVENTS, PPM_EVENT_MAX
 from sysmon.state.state import State, ThreadInfo
 
 MAGIC = 0x1A2B3C4D
@@ -84,6 +84,7 @@ class ScapCapture:
     state: State
     meta: Metadata
     numbering: Numbering = field(default_factory=Numbering)
+    state_only: bool = False  # the event yielded last is only for the state (SCAP_DF_STATE_ONLY): never shown
     _reader: _Reader | None = None
 
     def events(self) -> Iterator[Event]:
@@ -262,7 +263,8 @@ class _Reader:
                 raw = list(evt.raw_args)
                 raw[et.fd_arg] = stale_fd & U64  # type: ignore[index]
                 evt.raw_args = tuple(raw)
-            if dflags & SCAP_DF_STATE_ONLY:
+            cap.state_only = bool(dflags & SCAP_DF_STATE_ONLY)
+            if cap.state_only:
                 num.hidden += 1  # libsinsp parses these for state but never shows them
             if et.name == "procexit":
                 exited = state.threads.get(tid)
@@ -371,14 +373,14 @@ def container_header(evt: Event) -> None:
 def _header_from_params(evt: Event, thread: ThreadInfo | None) -> None:
     """clone/execve exits carry the new process identity, as the live probe's header does."""
     p = evt.params
+    if evt.type != "execve" and evt.res != 0:
+        return  # a clone's parent side: libsinsp takes the identity in the params for the child only
     if isinstance(p.get("pid"), int):
         evt.pid = p["pid"]
     if isinstance(p.get("ptid"), int):
         evt.ppid = p["ptid"]
     if p.get("comm"):
         evt.comm = p["comm"]
-    if evt.type != "execve" and evt.res != 0:
-        return  # a clone's parent side: libsinsp takes the ids in the params for the child only
     if isinstance(p.get("uid"), int):
         evt.uid, evt.gid = p["uid"], p.get("gid", evt.gid)
     elif evt.type != "execve" and evt.res == 0:

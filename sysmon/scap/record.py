@@ -14,7 +14,7 @@ import struct
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from sysmon.capture.format import Batch
+from sysmon.capture.format import STATE_ONLY, Batch
 from sysmon.events.model import BLOB_ETYPE, Event
 from sysmon.events.record import U16, encode as encode_record
 from sysmon.events.schema import Schema, s32
@@ -84,5 +84,5 @@ class ScapRecords:
     def batches(self) -> Iterator[Batch]:
         src = self._src
         for evt in src.events():
-            yield Batch([encode(evt)], evt.num)
+            yield Batch([encode(evt)], evt.num, None, [STATE_ONLY] if src.state_only else None)
         self.bytes_read, self.warning, self.dropped = src.bytes_read, src.warning, src.dropped

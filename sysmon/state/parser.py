@@ -182,9 +182,14 @@ class StateParser:
     def _new_thread(self, evt: Event) -> ThreadInfo:
         thread = ThreadInfo(evt.tid, evt.pid, evt.ppid, evt.comm, uid=evt.uid, gid=evt.gid)
         sibling = self.state.process(evt.pid)
+        child_side = evt.type in CLONE_TYPES and evt.dir == EXIT and evt.res == 0
+        if child_side:  # libsinsp's inverted clone: the creator is the caller's process (a thread) or parent
+            thread.ptid = evt.pid if (_clone_flags(evt) or 0) & CLONE_THREAD else evt.ppid
+            if evt.params.get("vtid") == evt.tid:  # scap, outside any pid namespace (else _clone sets them)
+                thread.vtid, thread.vpid = evt.tid, evt.pid
         if sibling is not None:  # a new thread of a known process
             _inherit(thread, sibling, share_fds=True)
-        elif evt.type in CLONE_TYPES and evt.dir == EXIT and evt.res == 0:  # child side of a fork
+        elif child_side:  # child side of a fork
             thread.start_ns = evt.ts_ns
             if "exe" in evt.params:  # a scap clone event, with the child's identity
                 self._child_first(evt, thread, _clone_flags(evt) or 0)
@@ -212,6 +217,7 @@ class StateParser:
                                 uid=U32_MAX, gid=U32_MAX)
             self.state.threads[parent_tid] = parent
         _inherit(child, parent, share_fds=bool(flags & (CLONE_THREAD | CLONE_FILES)))
+        child.ptid = parent_tid
         if args:
             child.exe, child.args = args[0], args[1:]
 
@@ -219,19 +225,24 @@ class StateParser:
         """Parent side (res = child tid): create the child unless its own side came first."""
         child_tid = evt.res or 0
         flags = _clone_flags(evt)
+        vtid, vpid = evt.params.get("vtid"), evt.params.get("vpid")  # scap only: the caller's ids in its pid ns
+        in_pidns = isinstance(vtid, int) and vtid != evt.tid
+        if child_tid == 0 and isinstance(vtid, int) and in_pidns and isinstance(vpid, int):  # the child's own ids
+            parent.vtid, parent.vpid = vtid, vpid
         if child_tid <= 0 or child_tid in self.state.threads or flags is None:
             return  # without clone3's flags the child's own side will tell what it is
-        vtid = evt.params.get("vtid")  # scap only: the caller's tid in its pid namespace
-        if isinstance(vtid, int) and vtid != evt.tid:
+        if in_pidns:
             return  # a caller in a container sees its child's namespace pid: the child's side creates it
         if flags & CLONE_THREAD:
             child = ThreadInfo(child_tid, parent.pid, parent.ppid, parent.comm)
         else:
             child = ThreadInfo(child_tid, child_tid, parent.pid, parent.comm)
-        child.uid, child.gid, child.start_ns = parent.uid, parent.gid, evt.ts_ns
+        child.uid, child.gid, child.start_ns, child.ptid = parent.uid, parent.gid, evt.ts_ns, evt.tid
         _inherit(child, parent, share_fds=bool(flags & (CLONE_THREAD | CLONE_FILES)))
         if flags & CLONE_NEWPID:  # the first process of a new pid namespace is its pid 1
             child.vpid = child.vtid = 1
+        elif isinstance(vtid, int):  # scap: a caller outside any pid namespace, so is the child
+            child.vtid, child.vpid = child.tid, child.pid
         self.state.threads[child_tid] = child
 
     def _setsid(self, evt: Event, thread: ThreadInfo) -> None:

@@ -94,10 +94,17 @@ class ThreadInfo:
     fdlimit: int = 0  # RLIMIT_NOFILE soft limit (0: unknown)
     cgroups: tuple[tuple[str, str], ...] | None = None  # (controllers, path), read lazily: State.cgroups
     container_id: str | None = None  # short id, "" on the host; None until resolved (State.container_id)
+    # libsinsp's m_ptid: the tid of the thread that cloned this one (a thread's is its creator, not its
+    # process's parent); None: the same as ppid (threads from /proc). proc.pname and proc.apid follow it.
+    ptid: int | None = None
 
     @property
     def is_main(self) -> bool:
         return self.tid == self.pid
+
+    @property
+    def parent_tid(self) -> int:
+        return self.ppid if self.ptid is None else self.ptid
 
     @property
     def cmdline(self) -> str:
@@ -136,7 +143,8 @@ def _new_pair_fd(evt: Event, thread: ThreadInfo) -> FdInfo | None:
 class State:
     """Threads by tid (threads of a process share one FdTable), plus uid/gid names."""
 
-    __slots__ = ("accounts", "containers", "groups", "interfaces", "no_cgroups_is_host", "proc_root", "threads", "users")
+    __slots__ = ("accounts", "containers", "exit_paired", "groups", "interfaces", "no_cgroups_is_host", "proc_root",
+                 "threads", "users")
 
     def __init__(
         self,
@@ -155,6 +163,9 @@ class State:
         self.interfaces: list[Interface] = []  # the machine's addresses, from a scap file's interface list
         self.containers = ContainerTable()
         self.no_cgroups_is_host = False  # sysdig's rule for .scap files: a thread without a cgroup list is the host's
+        # whether the exit being processed follows its own enter, seen and not filtered out (libsinsp's
+        # lastevent data validity): only then is its fd known as the event's fd (evt.buflen, evt.category)
+        self.exit_paired = True
 
     def thread(self, tid: int) -> ThreadInfo | None:
         return self.threads.get(tid)
@@ -196,6 +207,9 @@ class State:
                     return _new_pair_fd(evt, thread)
                 return None
             fd = s32(evt.raw_args[fd_arg])
+            if evt.dir == EXIT and evt.type == "copy_file_range":  # libsinsp: the exit is about the output fd
+                out = evt.params.get("fdout")
+                fd = out if isinstance(out, int) else fd
         return thread.fdtable.fds.get(fd)
 
     def cgroups(self, thread: ThreadInfo) -> tuple[tuple[str, str], ...] | None:

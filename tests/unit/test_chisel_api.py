@@ -38,7 +38,7 @@ def _ctx(**opts) -> ChiselContext:
 
 def test_request_field_reads_through_the_catalogue():
     get = _ctx().request_field("proc.cwd")
-    assert get(make_event("getpid", tid=7)) == "/srv"
+    assert get(make_event("getpid", tid=7)) == "/srv/"
     assert get(make_event("getpid", tid=8)) is None
 
 

@@ -16,8 +16,8 @@ FLOORS = [
     {"sysmon.probe", "sysmon.state"},
     {"sysmon.fields"},
     {"sysmon.filter", "sysmon.output"},
-    {"sysmon.engine", "sysmon.summary", "sysmon.listing"},
-    {"sysmon.capture", "sysmon.scap"},
+    {"sysmon.engine", "sysmon.summary"},
+    {"sysmon.capture", "sysmon.scap", "sysmon.listing"},  # -L lists sysdig's table as scap.etypes types it
     {"sysmon.chisel"},
     {"sysmon.pipeline"},
     {"sysmon.live", "sysmon.replay"},
