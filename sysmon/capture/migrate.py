@@ -35,6 +35,8 @@ def migrate(header: dict[str, Any]) -> tuple[dict[str, Any], Convert | None]:
 
 def layout_converter(layout: dict[str, Any]) -> Convert | None:
     """None when records already have our layout, else a function rewriting one record."""
+    if not isinstance(layout, dict):
+        raise CaptureError(f"capture header's record layout is not a table ({type(layout).__name__})")
     ours = current_layout()
     if layout.get("record") == ours["record"] and layout.get("blob") == ours["blob"]:
         return None
