@@ -186,7 +186,7 @@ def load_body(kind: str, payload: bytes) -> Any:
             raise ValueError(f"too many nested values for a {kind!r} record of {len(payload)} bytes")
         return obj
 
-    cap = max(16, len(payload) // (64 if small else 8))
+    cap = max(16, len(payload) // 64 if small else len(payload))  # an element takes a byte at least
     return msgpack.unpackb(payload, raw=False, strict_map_key=False, list_hook=count, object_hook=count,
                            max_array_len=cap, max_map_len=cap)
 

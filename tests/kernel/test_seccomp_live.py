@@ -53,7 +53,7 @@ def sysmon(*args: str) -> subprocess.CompletedProcess[str]:
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recording:
     require_bpf()
     tmp = tmp_path_factory.mktemp("seccomp")
-    path, capture, report = tmp / "profile.json", tmp / "workload.scap", tmp / "report.txt"
+    path, capture, report = tmp / "profile.json", tmp / "workload.smc", tmp / "report.txt"
     run = sysmon("seccomp", "record", "-o", str(path), "-w", str(capture), "--report", str(report), *TIMEOUT,
                  "--", *workload(tmp))
     assert run.returncode == 0, run.stderr
