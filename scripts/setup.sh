@@ -20,7 +20,7 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-packages=(python3-bpfcc bpftool python3-venv python3-pip strace python3-seccomp systemd)  # systemd: systemd-analyze
+packages=(python3-bpfcc bpftool python3-venv python3-pip strace python3-seccomp systemd nats-server)  # systemd: systemd-analyze; nats-server: the fleet tests' brokers
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -29,6 +29,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Debian enables a nats-server on 0.0.0.0:4222 when it installs the package: nothing should listen
+    # by default (the tests start their own brokers on 127.0.0.1; a fleet's broker is set up on purpose).
+    if [[ " ${missing[*]} " == *" nats-server "* ]] && [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ]; then
+        systemctl disable --now nats-server.service >/dev/null 2>&1 || true
+    fi
 fi
 
 # bcc lives in Debian's dist-packages: the venv must be built on Debian's python with system site packages.

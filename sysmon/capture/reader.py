@@ -179,6 +179,7 @@ class CaptureFile:
             self.state = state_from_wire(snap)
         except (KeyError, TypeError, ValueError, IndexError) as e:
             raise self._corrupt(f"unreadable state snapshot ({e!r})") from e
+        self.state.hostname = str(self.header.get("hostname") or "")
 
     def batches(self) -> Iterator[Batch]:
         try:

@@ -38,6 +38,7 @@ from sysmon.events.schema import Schema
 from sysmon.fields.catalogue import Catalogue
 from sysmon.fields.clock import Clock
 from sysmon.filter import KernelPlan, Predicate, compile_filter
+from sysmon.fleet.shipper import Shipper
 from sysmon.state import procfs
 from sysmon.state.state import State
 
@@ -82,6 +83,7 @@ class Daemon:
         self.decoder: Decoder | None = None
         self.writer: CaptureWriter | None = None
         self.pump: Pump | None = None
+        self.shipper: Shipper | None = None  # [stream]: ships the files to JetStream (sysmon/fleet)
 
     # -- set-up and tear-down --------------------------------------------------------------------
 
@@ -127,6 +129,9 @@ class Daemon:
         for path in retention.remove_empty(self.config.capture_dir):
             log.warning("removed %s: empty (an earlier daemon was killed as it created it)", path)
         self.writer = self._open_writer()
+        if self.config.stream is not None:
+            self.shipper = Shipper(self.config.stream, self.config.capture_dir)
+            self.shipper.start()
         self._repump()
         self._enforce_retention()
 
@@ -150,6 +155,8 @@ class Daemon:
                 writer.check()
             except CaptureError as e:
                 self._failure = self._failure or e
+        if self.shipper is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.shipper.stop)
         self.notifier.close()
 
     def stop(self) -> None:
@@ -236,8 +243,12 @@ class Daemon:
         cfg = self.config
         keep = frozenset(self.writer.files[-2:] if self.writer else ())  # being written, or about to be
         keep |= {w.files[-1] for w in self._closing.values() if w.files}
+        if self.shipper is not None:  # and never a file not shipped yet
+            keep |= self.shipper.sync(keep, self.written)
         self.usage = retention.enforce(cfg.capture_dir, max_bytes=cfg.retention_bytes,
                                        max_age_s=cfg.retention_seconds, keep=keep, now_s=time.time())
+        if self.shipper is not None:
+            self.shipper.check_cap(self.usage.bytes, cfg.retention_bytes)
         for path in self.usage.deleted:
             log.info("retention: deleted %s", path)
 
@@ -264,7 +275,7 @@ class Daemon:
         self.reload_error = None
         self.reloads += 1
         logging.getLogger("sysmon").setLevel(new.log_level_no)
-        for key in ("buffer_size", "socket"):
+        for key in ("buffer_size", "socket", "stream"):
             if getattr(new, key) != getattr(old, key):
                 log.warning("%s changes when the daemon restarts; keeping %r", key, getattr(old, key))
         self.predicate, self.plan = self._compile(new.filter)
@@ -311,6 +322,7 @@ class Daemon:
             "disk": {"dir": cfg.capture_dir, "files": len(files), "bytes": sum(size for _, _, size in files),
                      "max_bytes": cfg.retention_bytes, "max_age_s": cfg.retention_seconds},
             "tail_clients": len(self.hub.clients),
+            "stream": self.shipper.status() if self.shipper is not None else None,
         }
 
     def _status_line(self) -> str:

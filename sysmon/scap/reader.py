@@ -113,6 +113,7 @@ def open_scap(path: str | Path, schema: Schema | None = None) -> ScapCapture:
         version = reader.section_header()
         state, meta = State(), Metadata()
         reader.metadata(state, meta)
+        state.hostname = meta.hostname
     except BaseException:
         f.close()
         raise

@@ -133,7 +133,7 @@ def _new_pair_fd(evt: Event, thread: ThreadInfo) -> FdInfo | None:
 class State:
     """Threads by tid (threads of a process share one FdTable), plus uid/gid names."""
 
-    __slots__ = ("accounts", "groups", "interfaces", "proc_root", "threads", "users")
+    __slots__ = ("accounts", "groups", "hostname", "interfaces", "proc_root", "threads", "users")
 
     def __init__(
         self,
@@ -150,6 +150,7 @@ class State:
         self.accounts: dict[int, tuple[str, str]] = accounts if accounts is not None else {}  # uid -> (home, shell)
         self.proc_root = proc_root  # the live /proc to read lazily (cgroups); None on replay and in tests
         self.interfaces: list[Interface] = []  # the machine's addresses, from a scap file's interface list
+        self.hostname = ""  # the machine's name (evt.hostname): this one's live, the capture's or stream's on replay
 
     def thread(self, tid: int) -> ThreadInfo | None:
         return self.threads.get(tid)

@@ -1,0 +1,169 @@
+"""`sysmon -r nats://HOST:PORT/STREAM [--host NAME]... [--since T] [--until T] [filter]`.
+
+Hosts are replayed one after another (in name order, or as given), each from the start of the file
+that holds --since, so its state (threads, fds) is that host's own: the file's snapshot, then its
+events. Events before --since change the state and are not shown; the time window is part of the
+filter. Everything after the source is the ordinary replay pipeline: filter, -p, -j, -w, chisels.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import re
+import sys
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+from sysmon.errors import CaptureError, SysmonError
+from sysmon.events.model import Event
+from sysmon.fleet.broker import Broker, is_stream_url
+from sysmon.fleet.config import StreamConfig
+from sysmon.fleet.source import HostMessages
+from sysmon.replay import ReplaySession
+from sysmon.session import Pipeline
+from sysmon.state.state import State
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("fleet (docs/fleet.md): -r nats://HOST:PORT/STREAM reads what the daemons shipped")
+    g.add_argument("--host", dest="hosts", action="append", metavar="NAME",
+                   help="with -r nats://: only this host (repeatable; default: every host in the stream)")
+    g.add_argument("--since", metavar="TIME", help="with -r nats://: from TIME (2026-12-03T10:00, 10:00, or 1h ago: 1h)")
+    g.add_argument("--until", metavar="TIME", help="with -r nats://: up to TIME (same forms)")
+    g.add_argument("--stream-config", metavar="PATH",
+                   help="with -r nats://: credentials and TLS from the [stream] section of this TOML file")
+
+
+def wants_stream(args: argparse.Namespace) -> bool:
+    """Whether the command line reads a stream; bad combinations are errors."""
+    urls = [r for r in args.readfile or () if is_stream_url(r)]
+    if urls and len(urls) != len(args.readfile):
+        raise CaptureError("-r takes either capture files or one nats:// stream, not both")
+    if len(urls) > 1:
+        raise CaptureError("-r takes one nats:// stream (select hosts with --host)")
+    if not urls and (args.hosts or args.since or args.until or args.stream_config):
+        raise CaptureError("--host, --since, --until and --stream-config go with -r nats://HOST:PORT/STREAM")
+    return bool(urls)
+
+
+def parse_time(text: str, now_ns: int | None = None) -> int:
+    """Wall time in ns: a duration back from now (90s, 15m, 2h, 1d), an ISO date-time, or HH:MM[:SS] today."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    t = text.strip()
+    if m := _DURATION.fullmatch(t):
+        return now_ns - int(float(m[1]) * _UNITS[m[2]] * 1e9)
+    if re.fullmatch(r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?", t):
+        t = f"{datetime.date.fromtimestamp(now_ns / 1e9).isoformat()}T{t}"
+    try:
+        when = datetime.datetime.fromisoformat(t)
+    except ValueError:
+        raise CaptureError(f"not a time: {text!r}", hints=["use 2026-12-03T10:00:00, 10:00, or a duration "
+                                                           "back from now: 90s, 15m, 2h, 1d"]) from None
+    if when.tzinfo is None:
+        when = when.astimezone()
+    return int(when.timestamp() * 1e9)
+
+
+def security(path: str | None) -> StreamConfig | None:
+    if path is None:
+        return None
+    from sysmon.daemon.config import ConfigError, load  # noqa: PLC0415
+
+    try:
+        cfg = load(path).stream
+    except ConfigError as e:
+        raise CaptureError(e.message, hints=e.hints) from None
+    if cfg is None:
+        raise CaptureError(f"{path} has no [stream] section")
+    return cfg
+
+
+def time_window(predicate: Callable[[Event, State], bool] | None, since: int | None,
+                until: int | None) -> Callable[[Event, State], bool] | None:
+    if since is None and until is None:
+        return predicate
+    lo = since if since is not None else 0
+    hi = until if until is not None else 1 << 63
+
+    def window(evt: Event, state: State) -> bool:
+        return lo <= evt.ts_ns <= hi and (predicate is None or predicate(evt, state))
+    return window
+
+
+def start_seq(broker: Broker, host: str, since: int | None) -> int:
+    """Where a host's replay starts: the first message of the file that holds `since` (or the oldest)."""
+    if since is None:
+        return broker.first_seq()
+    msg = broker.at_time(host, since)
+    if msg is None:
+        return 0
+    return msg.head.fseq if msg.head.off else msg.seq
+
+
+class StreamReplay(ReplaySession):
+    """The replay session over the stream's files instead of paths (the same pipeline after the source)."""
+
+    def __init__(self, pipe: Pipeline, args: argparse.Namespace, out: TextIO, report: Callable[[str], None],
+                 *, follow: bool = False) -> None:
+        """`follow`: each host from the start of its latest file, waiting for more (sysmon tail --fleet)."""
+        self.follow = follow
+        files_args = copy.copy(args)
+        files_args.readfile = []
+        super().__init__(pipe, files_args, out, report)
+        self.url = args.readfile[0].rstrip("/")
+        self.since = parse_time(args.since) if args.since else None
+        self.until = parse_time(args.until) if args.until else None
+        self.broker = Broker(self.url, security(args.stream_config))
+        pipe.predicate = time_window(pipe.predicate, self.since, self.until)  # type: ignore[arg-type]
+        self.inspector.predicate = pipe.predicate  # type: ignore[assignment]
+
+    def run(self) -> int:
+        failures: list[SysmonError] = []
+        try:
+            present = self.broker.hosts()
+            hosts = self.args.hosts or present
+            for host in hosts:
+                if host not in present:
+                    self.report(f"sysmon: warning: the stream has nothing from host {host}")
+                    continue
+                last = self.broker.last(host)
+                if last is None:
+                    continue
+                if self.follow:
+                    first, end = last.head.fseq if last.head.off else last.seq, None
+                else:
+                    first, end = start_seq(self.broker, host, self.since), last.seq
+                if not first:
+                    continue
+                msgs = HostMessages(self.broker, host, first, end, self.until)
+                for src in msgs.files(self.url):
+                    try:
+                        self._replay(src, None)  # type: ignore[arg-type]
+                    except CaptureError as e:
+                        failures.append(e)
+                        self.report(e.render())
+                    if self.pump is not None and self.pump.done:
+                        break
+                if msgs.duplicates:
+                    self.report(f"sysmon: note: {host}: {msgs.duplicates} messages were in the stream twice "
+                                "(read once)")
+                if self.pump is not None and self.pump.done:
+                    break
+        finally:
+            self._finish()
+            self.broker.close()
+        if failures:
+            raise CaptureError(f"{len(failures)} files of the stream could not be read whole")
+        return 0
+
+
+def run(pipe: Pipeline, args: argparse.Namespace, out: TextIO) -> int:
+    def report(line: str) -> None:
+        sys.stderr.write(line + "\n")
+
+    return StreamReplay(pipe, args, out, report).run()
