@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import datetime
 import re
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -20,6 +21,7 @@ from sysmon.fleet.config import StreamConfig, connect_options
 T = TypeVar("T")
 FETCH = 32  # messages per pull request (each at most batch_bytes of file bytes)
 FETCH_TIMEOUT_S = 2.0
+RETRY_S = 30.0  # a cluster electing a new leader (a node died) answers again within seconds
 URL = re.compile(r"nats://([^/\s]+)/([A-Za-z0-9_-]+)/?")
 
 
@@ -48,7 +50,7 @@ class Broker:
 
         try:
             self.nc = self.run(nats.connect(**connect_options(cfg), name="sysmon reader", connect_timeout=5,
-                                            max_reconnect_attempts=3, allow_reconnect=True))
+                                            max_reconnect_attempts=3, allow_reconnect=True, error_cb=_quiet))
         except Exception as e:
             self.loop.close()
             raise CaptureError(f"cannot connect to {self.server}: {str(e) or type(e).__name__}") from e
@@ -56,6 +58,24 @@ class Broker:
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(coro)
+
+    def call(self, request: Callable[[], Coroutine[Any, Any, T]], what: str) -> T:
+        """A JetStream request, retried while the cluster cannot answer (leader election), errors as CaptureError."""
+        import nats.errors  # noqa: PLC0415
+        from nats.js.errors import NotFoundError  # noqa: PLC0415
+
+        deadline = time.monotonic() + RETRY_S
+        while True:
+            try:
+                return self.run(request())
+            except NotFoundError:
+                raise
+            except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as e:
+                if time.monotonic() > deadline:
+                    raise CaptureError(f"{what}: {self.server} does not answer ({type(e).__name__})") from e
+                time.sleep(0.5)
+            except Exception as e:
+                raise CaptureError(f"{what}: {str(e) or type(e).__name__}") from e
 
     def close(self) -> None:
         try:
@@ -68,11 +88,10 @@ class Broker:
         from nats.js.errors import NotFoundError  # noqa: PLC0415
 
         try:
-            return self.run(self.js.stream_info(self.stream, subjects_filter=wire.ALL_HOSTS))
+            return self.call(lambda: self.js.stream_info(self.stream, subjects_filter=wire.ALL_HOSTS),
+                             f"cannot read the stream {self.stream}")
         except NotFoundError:
             raise CaptureError(f"{self.server} has no stream {self.stream}") from None
-        except Exception as e:
-            raise CaptureError(f"cannot read the stream {self.stream} on {self.server}: {e}") from e
 
     def hosts(self) -> list[str]:
         """The hosts that have messages in the stream, by name."""
@@ -85,7 +104,7 @@ class Broker:
         from nats.js.errors import NotFoundError  # noqa: PLC0415
 
         try:
-            raw = self.run(self.js.get_last_msg(self.stream, wire.subject(host)))
+            raw = self.call(lambda: self.js.get_last_msg(self.stream, wire.subject(host)), "cannot read the stream")
         except NotFoundError:
             return None
         return Message(raw.seq, *wire.decode(raw.data))
@@ -103,6 +122,10 @@ class Broker:
         return msgs[0] if msgs else None
 
 
+async def _quiet(e: Exception) -> None:
+    """nats-py prints connection errors with a traceback unless told otherwise; ours are raised as messages."""
+
+
 class Pull:
     """An ephemeral pull consumer on one host's subject (or all), from a stream sequence."""
 
@@ -117,8 +140,9 @@ class Pull:
         config = ConsumerConfig(deliver_policy=deliver, opt_start_seq=start_seq or None, opt_start_time=start_time,
                                 ack_policy=AckPolicy.NONE, inactive_threshold=60, filter_subject=subject,
                                 max_waiting=1)
-        self.sub = broker.run(broker.js.pull_subscribe(subject, durable=None, stream=broker.stream, config=config,
-                                                       pending_msgs_limit=FETCH, pending_bytes_limit=FETCH << 21))
+        self.sub = broker.call(lambda: broker.js.pull_subscribe(
+            subject, durable=None, stream=broker.stream, config=config, pending_msgs_limit=FETCH,
+            pending_bytes_limit=FETCH << 21), "cannot read the stream")
 
     def fetch(self, n: int = FETCH, timeout: float = FETCH_TIMEOUT_S) -> list[Message]:
         """Up to n messages; [] when none came within the timeout (the end, for now)."""
@@ -128,6 +152,8 @@ class Pull:
             msgs = self.broker.run(self.sub.fetch(n, timeout=timeout))
         except nats.errors.TimeoutError:
             return []
+        except Exception as e:
+            raise CaptureError(f"reading the stream failed: {str(e) or type(e).__name__}") from e
         out = []
         for m in msgs:
             try:

@@ -337,7 +337,9 @@ def _pid_of(name: str) -> int:
 
 def _describe(e: BaseException) -> str:
     text = str(e).strip() or type(e).__name__
-    if type(e).__name__ == "NoServersError":
+    if isinstance(e, OSError) and e.errno:
+        text = f"cannot connect: {os.strerror(e.errno)}"
+    elif type(e).__name__ == "NoServersError":
         text = "no server could be reached"
     return text.replace("nats: ", "")
 
