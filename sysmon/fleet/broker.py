@@ -107,6 +107,8 @@ class Broker:
             raw = self.call(lambda: self.js.get_last_msg(self.stream, wire.subject(host)), "cannot read the stream")
         except NotFoundError:
             return None
+        if raw.seq is None or raw.data is None:
+            return None
         return Message(raw.seq, *wire.decode(raw.data))
 
     def at_time(self, host: str, wall_ns: int) -> Message | None:

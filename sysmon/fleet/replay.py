@@ -14,9 +14,10 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import TextIO, cast
 
 from sysmon.errors import CaptureError, SysmonError
+from sysmon.engine import Predicate
 from sysmon.events.model import Event
 from sysmon.fleet.broker import Broker, is_stream_url
 from sysmon.fleet.config import StreamConfig
@@ -119,8 +120,8 @@ class StreamReplay(ReplaySession):
         self.since = parse_time(args.since) if args.since else None
         self.until = parse_time(args.until) if args.until else None
         self.broker = Broker(self.url, security(args.stream_config))
-        pipe.predicate = time_window(pipe.predicate, self.since, self.until)  # type: ignore[arg-type]
-        self.inspector.predicate = pipe.predicate  # type: ignore[assignment]
+        window = time_window(cast(Predicate | None, pipe.predicate), self.since, self.until)
+        pipe.predicate = self.inspector.predicate = window
 
     def run(self) -> int:
         failures: list[SysmonError] = []

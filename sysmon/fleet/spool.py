@@ -139,7 +139,7 @@ class FileTail:
         if kind != HEADER:
             raise ValueError(f"{self.path} does not start with a header frame")
         self.header = msgpack.unpackb(payload, raw=False, strict_map_key=False)
-        if self.header.get("compression") == "zstd":  # type: ignore[union-attr]
+        if self.header.get("compression") == "zstd":
             import zstandard
 
             self._zd = zstandard.ZstdDecompressor()
