@@ -23,7 +23,7 @@ from sysmon.fleet.spool import Checkpoint, Chunk, FileTail, order_key, spool_fil
 
 log = logging.getLogger(__name__)
 PUBLISH_TIMEOUT_S = 5.0
-IDLE_S = 0.05  # poll for new frames when caught up
+IDLE_S = 0.2  # when caught up, look for new frames this often: at most 5 messages/s from an idle host
 RETRY_S = (0.5, 1.0, 2.0, 5.0)
 SAVE_S = 0.5  # the checkpoint is written at most this often (a stale one re-sends; the broker drops those)
 HEADROOM = 1024  # message bytes besides the body

@@ -14,8 +14,10 @@ from typing import TextIO
 from sysmon.errors import SysmonError
 from sysmon.fleet.broker import Broker
 from sysmon.fleet.replay import StreamReplay, security
+from sysmon.output.format import DEFAULT_FORMAT
 
 WATCH_S = 5.0
+FORMAT = f"*%evt.hostname {DEFAULT_FORMAT.lstrip('*')}"  # sysdig's lines, each with the host it comes from
 
 
 class _LockedOut:
@@ -42,7 +44,7 @@ def run(url: str, filter_text: str, as_json: bool, out: TextIO, stream_config: s
     from sysmon import session  # noqa: PLC0415
     from sysmon.cli import build_parser  # noqa: PLC0415
 
-    argv = ["-r", url, "--since", "0s", "--unbuffered", *(["-j"] if as_json else []),
+    argv = ["-r", url, "--since", "0s", "--unbuffered", "-p", FORMAT, *(["-j"] if as_json else []),
             *(["--stream-config", stream_config] if stream_config else []), "--", filter_text]
     probe = Broker(url, security(stream_config))  # errors (unreachable, no stream) before any thread
     lock = threading.Lock()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import os
+import select
 import signal
 import subprocess
 import time
@@ -24,7 +25,7 @@ import zstandard
 from sysmon.fleet import wire
 from sysmon.fleet.spool import order_key
 from tests.kernel.conftest import require_bpf
-from tests.kernel.daemon_harness import Daemon, named_program, replay
+from tests.kernel.daemon_harness import SYSMON, Daemon, named_program, replay
 from tests.nats_cluster import Cluster, free_port
 
 pytestmark = pytest.mark.bpf
@@ -179,6 +180,27 @@ def test_query_one_host_of_three(fleet: Fleet) -> None:
     assert st["connected"] and st["host"] == "b" and st["last_error"] is None
     out = fleet.daemons["b"].cli("status").stdout
     assert "stream:  FLEET as sysmon.b.events" in out and "connected" in out, out
+
+
+def test_tail_fleet_follows_every_host(fleet: Fleet) -> None:
+    proc = subprocess.Popen([*SYSMON, "tail", "--fleet", fleet.url, "proc.name startswith fleet_ and evt.type=openat "
+                             "and evt.dir=< and fd.name contains tail-"], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    try:
+        time.sleep(10)  # each host's latest file, snapshot first, up to now
+        paths = {host: fleet.work(host, "tail", 3) for host in ("a", "c")}
+        lines: list[str] = []
+        deadline = time.monotonic() + 120  # a loaded machine: each host's state is built from its latest file
+        while len(lines) < 6 and time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stdout], [], [], 1)
+            if ready:
+                lines.append(proc.stdout.readline())
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+    # "%evt.hostname" then sysdig's line: host, num, time, cpu, proc.name, (tid), <, openat, fd=3(<f>PATH) ...
+    got = sorted((w[0], w[4], w[7], f"(<f>{paths[w[0]]})" in line) for line in lines for w in [line.split()])
+    assert got == sorted([(h, f"fleet_{h}", "openat", True) for h in paths] * 3), lines
 
 
 def test_one_node_killed_while_shipping(fleet: Fleet) -> None:
