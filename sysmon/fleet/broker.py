@@ -21,6 +21,7 @@ from sysmon.fleet.config import StreamConfig, connect_options
 T = TypeVar("T")
 FETCH = 32  # messages per pull request (each at most batch_bytes of file bytes)
 FETCH_TIMEOUT_S = 2.0
+CONNECT_S = 15.0
 RETRY_S = 30.0  # a cluster electing a new leader (a node died) answers again within seconds
 URL = re.compile(r"nats://([^/\s]+)/([A-Za-z0-9_-]+)/?")
 
@@ -49,11 +50,15 @@ class Broker:
         import nats  # noqa: PLC0415
 
         try:
-            self.nc = self.run(nats.connect(**connect_options(cfg), name="sysmon reader", connect_timeout=5,
-                                            max_reconnect_attempts=3, allow_reconnect=True, error_cb=_quiet))
+            self.nc = self.run(asyncio.wait_for(nats.connect(
+                **connect_options(cfg), name="sysmon reader", connect_timeout=5, max_reconnect_attempts=3,
+                allow_reconnect=True, error_cb=_quiet), CONNECT_S))
         except Exception as e:
             self.loop.close()
-            raise CaptureError(f"cannot connect to {self.server}: {str(e) or type(e).__name__}") from e
+            why = f"no answer within {CONNECT_S:.0f} s" if isinstance(e, asyncio.TimeoutError) else str(e)
+            raise CaptureError(f"cannot connect to {self.server}: {why or type(e).__name__}",
+                               hints=["a server that requires TLS or credentials: --stream-config FILE "
+                                      "(its [stream] section, docs/fleet.md)"]) from e
         self.js = self.nc.jetstream(timeout=10)
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:

@@ -23,6 +23,7 @@ from sysmon.fleet.spool import Checkpoint, Chunk, FileTail, order_key, spool_fil
 
 log = logging.getLogger(__name__)
 PUBLISH_TIMEOUT_S = 5.0
+CONNECT_S = 15.0  # a server that never completes the handshake (TLS expected) counts as a failure
 IDLE_S = 0.2  # when caught up, look for new frames this often: at most 5 messages/s from an idle host
 RETRY_S = (0.5, 1.0, 2.0, 5.0)
 SAVE_S = 0.5  # the checkpoint is written at most this often (a stale one re-sends; the broker drops those)
@@ -149,10 +150,10 @@ class Shipper:
         while not self._stop.is_set():
             nc = None
             try:
-                nc = await nats.connect(**connect_options(self.cfg), name=f"sysmon shipper {self.host}",
-                                        allow_reconnect=True, max_reconnect_attempts=-1, reconnect_time_wait=1,
-                                        connect_timeout=3, error_cb=self._on_error,
-                                        disconnected_cb=self._on_disconnect, reconnected_cb=self._on_reconnect)
+                nc = await asyncio.wait_for(nats.connect(
+                    **connect_options(self.cfg), name=f"sysmon shipper {self.host}", allow_reconnect=True,
+                    max_reconnect_attempts=-1, reconnect_time_wait=1, connect_timeout=3, error_cb=self._on_error,
+                    disconnected_cb=self._on_disconnect, reconnected_cb=self._on_reconnect), CONNECT_S)
                 self.connected = True
                 js = nc.jetstream(timeout=PUBLISH_TIMEOUT_S)
                 await self._ensure_stream(js)
@@ -337,7 +338,9 @@ def _pid_of(name: str) -> int:
 
 def _describe(e: BaseException) -> str:
     text = str(e).strip() or type(e).__name__
-    if isinstance(e, OSError) and e.errno:
+    if isinstance(e, asyncio.TimeoutError):
+        text = "the server does not answer (TLS or credentials expected?)"
+    elif isinstance(e, OSError) and e.errno:
         text = f"cannot connect: {os.strerror(e.errno)}"
     elif type(e).__name__ == "NoServersError":
         text = "no server could be reached"

@@ -3,6 +3,7 @@ of real capture files goes out through the Shipper and `sysmon -r nats://...` pr
 FILES` prints, host name aside; a retry is stored once; retention keeps what is not acknowledged."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -112,3 +113,64 @@ def test_stream_errors_are_messages(broker: Cluster) -> None:
     mixed = sysmon("-r", f"{broker.urls[0]}/S", "-r", "x.smc")
     assert mixed.returncode == 1 and "either capture files or one nats:// stream" in mixed.stderr
     assert "Traceback" not in nope.stderr + gone.stderr + mixed.stderr
+
+
+def _tls_files(tmp: Path) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for 127.0.0.1 (openssl)."""
+    ca_key, ca, key, csr, cert = (tmp / n for n in ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem"))
+    ext = tmp / "san.ext"
+    ext.write_text("subjectAltName = IP:127.0.0.1\n")
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca), "-days", "1",
+            "-subj", "/CN=sysmon test CA")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", "/CN=127.0.0.1")
+    openssl("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial", "-out",
+            str(cert), "-days", "1", "-extfile", str(ext))
+    return ca, cert, key
+
+
+def test_nkey_over_tls(tmp_path: Path) -> None:
+    import nkeys
+
+    seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
+    public = nkeys.from_seed(bytearray(seed)).public_key.decode()
+    ca, cert, key = _tls_files(tmp_path)
+    broker = Cluster(tmp_path / "nats", 1, auth=f'tls {{ cert_file: "{cert}", key_file: "{key}" }}\n'
+                                                 f'authorization {{ users: [ {{ nkey: {public} }} ] }}\n')
+    broker.nodes[0].start()
+    seed_file = tmp_path / "user.nk"
+    seed_file.write_bytes(seed)
+    os.chmod(seed_file, 0o600)
+    port = broker.nodes[0].port
+    toml = tmp_path / "reader.toml"
+    toml.write_text(f'[stream]\nservers = ["tls://127.0.0.1:{port}"]\nname = "TLS"\nhost = "h4"\n'
+                    f'nkey = "{seed_file}"\ntls_ca = "{ca}"\n')
+    try:
+        from sysmon.daemon.config import load
+
+        cfg = load(toml).stream
+        assert cfg is not None
+        d = spool(tmp_path)
+        deadline = time.monotonic() + 30
+        while True:  # the server is up once the shipper gets through
+            shipper = Shipper(cfg, str(d))
+            shipper.start()
+            time.sleep(1)
+            if shipper.connected or time.monotonic() > deadline:
+                break
+            shipper.stop()
+        shipper.stop()
+        ship(cfg, d)
+        url = f"nats://127.0.0.1:{port}/TLS"
+        ok = sysmon("-r", url, "--stream-config", str(toml), "-p", FMT, "evt.type=openat")
+        assert ok.returncode == 0 and ok.stdout.count(" h4 ") > 0, ok.stderr
+        refused = sysmon("-r", url, "-p", FMT)  # neither the CA nor the key
+        assert refused.returncode == 1 and "cannot connect" in refused.stderr and "Traceback" not in refused.stderr
+        os.chmod(seed_file, 0o640)
+        loose = sysmon("-r", url, "--stream-config", str(toml))
+        assert loose.returncode == 1 and "chmod 600" in loose.stderr, loose.stderr
+    finally:
+        broker.stop()
