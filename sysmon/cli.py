@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--explain", action="store_true",
                    help="print how the filter parses, its typed checks and its kernel plan, then exit")
     p.add_argument("--unbuffered", action="store_true", help="flush every output line")
-    p.add_argument("--transport", choices=("ringbuf", "perf"), default="ringbuf", help="kernel to user transport")
+    p.add_argument("--transport", choices=("auto", "ringbuf", "perf"), default="auto",
+                   help="kernel to user transport (auto: the BPF ring buffer where the kernel has it, else perf)")
     p.add_argument("--buffer-size", type=_size, default=64 << 20, metavar="SIZE", help="ring buffer size (64M)")
     p.add_argument("--dump-bpf", action="store_true", help="print the BPF source and flags, then exit")
     p.add_argument("--no-pushdown", action="store_true",
@@ -145,9 +146,15 @@ def _dispatch(args: argparse.Namespace, filter_text: str, out: TextIO) -> int:
         listing.print_macros(out)
         return 0
     if args.explain:
-        from sysmon.filter.explain import explain
+        from sysmon.fields.catalogue import Catalogue
+        from sysmon.filter.explain import render
+        from sysmon.filter.pushdown import analyze
+        from sysmon.probe.kernel import explain_lines
 
-        out.write(explain(filter_text))
+        analysis = analyze(filter_text, Catalogue.default())
+        out.write(render(analysis))
+        out.write("\nthis machine (what the probe would run with):\n")
+        out.write("".join(f"  {line}\n" for line in explain_lines(analysis.plan.types)))
         return 0
     if args.list_chisels or args.chisel_info:
         from sysmon.chisel import info
@@ -163,10 +170,13 @@ def _dispatch(args: argparse.Namespace, filter_text: str, out: TextIO) -> int:
         out.write(info.list_chisels(found))
         return 0
     if args.dump_bpf:
-        from sysmon.probe.loader import ProbeOptions, cflags, probe_source
+        from sysmon.probe import kernel
+        from sysmon.probe.loader import ProbeOptions, cflags, probe_source, resolve_transport
 
         src, _ = probe_source()
-        out.write(f"// cflags: {' '.join(cflags(ProbeOptions()))}\n{src}")
+        opts = ProbeOptions(transport=args.transport)
+        setup = kernel.detect()
+        out.write(f"// cflags: {' '.join(cflags(opts, resolve_transport(opts, setup), setup))}\n{src}")
         return 0
     from sysmon import session
 

@@ -12,7 +12,7 @@ from sysmon.capture.pump import Pump
 from sysmon.capture.writer import CaptureWriter
 from sysmon.errors import SetupError
 from sysmon.events.decode import Decoder
-from sysmon.probe.loader import Probe, ProbeOptions
+from sysmon.probe.loader import Probe, ProbeOptions, describe_probe
 from sysmon.probe.source import LiveSource
 from sysmon.state import procfs
 from sysmon.state.state import State
@@ -53,21 +53,30 @@ class LiveSession:
         wanted = self.schema.wanted_nrs(self.kernel_types)
         pushdown = wanted is not None and not self.args.no_pushdown
         probe = Probe(self.schema.capture_specs(), self.probe_opts, self.schema.state_nrs(),
-                      wanted if pushdown else None)
+                      wanted if pushdown else None, on_compile=self._compiling)
         try:
             if pushdown:
                 plan = self.pipe.plan
                 probe.pin(pids=plan.pids, tids=plan.tids, comms=plan.comms, uids=plan.uids)
             self.source = LiveSource(probe)
+            for warning in probe.warnings:
+                sys.stderr.write(f"sysmon: warning: {warning}\n")
             if self.verbose:
-                sys.stderr.write(f"sysmon: capturing ({self.probe_opts.transport}, "
-                                 f"{self.probe_opts.ringbuf_bytes >> 10} KiB, {probe.describe_hooks()})\n")
-                sys.stderr.flush()
+                sys.stderr.write(describe_probe(probe))
+            sys.stderr.flush()
             self._loop(probe, self.source)
         finally:
             self._finish(probe)
             probe.close()
+            if self.source is not None:
+                self.source.close()
         return 0
+
+    def _compiling(self) -> None:
+        """Nothing usable in the probe cache: say so where someone is waiting (-v says it afterwards)."""
+        if sys.stderr.isatty():
+            sys.stderr.write("sysmon: compiling the probe for this kernel (once; later starts use the cache)...\n")
+            sys.stderr.flush()
 
     def _loop(self, probe: Probe, source: LiveSource) -> None:
         decoder = Decoder(self.schema)

@@ -138,6 +138,11 @@ def format_status(st: dict[str, Any]) -> str:
         f"filter:  {st['filter'] or '(none: every event)'}",
         f"tail:    {st['tail_clients']} clients; config {st['config']}, {st['reloads']} reloads",
     ]
+    probe = st.get("probe")
+    if probe:
+        lines.append(f"probe:   kernel {probe['kernel']} ({probe['types']} types), {probe['transport']}, "
+                     f"enter args in {probe['enter_args']}, {probe['hooks']}; {probe['tracefs']}")
+        lines += [f"fallback: {note}" for note in probe["fallbacks"]]
     if st.get("reload_error"):
         lines.append(f"warning: the last reload was refused: {st['reload_error']}")
     if st.get("stream"):

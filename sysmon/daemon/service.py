@@ -117,15 +117,20 @@ class Daemon:
     def _load_probe(self) -> Any:
         from sysmon.probe.loader import Probe, ProbeOptions  # noqa: PLC0415 (bcc only where the probe runs)
 
-        opts = ProbeOptions(ringbuf_bytes=self.config.buffer_size, snaplen=self.config.snaplen, self_pid=os.getpid())
-        return Probe(self.schema.capture_specs(), opts, self.schema.state_nrs(), self._wanted())
+        # The daemon reads the ring buffer itself (every supported kernel, 5.10 and up, has it).
+        opts = ProbeOptions(transport="ringbuf", ringbuf_bytes=self.config.buffer_size, snaplen=self.config.snaplen,
+                            self_pid=os.getpid())
+        probe = Probe(self.schema.capture_specs(), opts, self.schema.state_nrs(), self._wanted())
+        for note in probe.fallbacks():
+            log.warning("fallback: %s", note)
+        return probe
 
     def _start_capture(self) -> None:
-        from sysmon.probe.ringbuf import RingReader, ring_fd_and_size  # noqa: PLC0415
+        from sysmon.probe.ringbuf import RingReader  # noqa: PLC0415
 
         self.inspector = Inspector(procfs.snapshot(exclude_pids=(os.getpid(),)), self.clock, self.predicate, [])
         self.decoder = Decoder(self.schema)
-        self.ring = RingReader(*ring_fd_and_size(self.probe.bpf[b"events"]))
+        self.ring = RingReader(*self.probe.ring())
         for path in retention.remove_empty(self.config.capture_dir):
             log.warning("removed %s: empty (an earlier daemon was killed as it created it)", path)
         self.writer = self._open_writer()
@@ -280,10 +285,8 @@ class Daemon:
                 log.warning("%s changes when the daemon restarts; keeping %r", key, getattr(old, key))
         self.predicate, self.plan = self._compile(new.filter)
         if self.probe is not None:
-            import ctypes  # noqa: PLC0415
-
             self.probe.select(self._wanted())
-            self.probe.bpf[b"sysmon_config"][ctypes.c_int(0)] = ctypes.c_uint64(new.snaplen)
+            self.probe.set_snaplen(new.snaplen)
         if self.writer is not None:
             old_writer, self.writer = self.writer, self._open_writer()
             self._retire(old_writer)
@@ -322,6 +325,7 @@ class Daemon:
             "disk": {"dir": cfg.capture_dir, "files": len(files), "bytes": sum(size for _, _, size in files),
                      "max_bytes": cfg.retention_bytes, "max_age_s": cfg.retention_seconds},
             "tail_clients": len(self.hub.clients),
+            "probe": {**self.probe.describe(), "fallbacks": self.probe.fallbacks()} if self.probe else None,
             "stream": self.shipper.status() if self.shipper is not None else None,
         }
 

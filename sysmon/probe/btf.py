@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import platform
 import shutil
 import subprocess
 from pathlib import Path
 
 from sysmon.errors import SetupError
+from sysmon.probe.helper_ids import HELPER_NAMES
 
 VMLINUX_BTF = Path("/sys/kernel/btf/vmlinux")
 DEFAULT_CACHE = Path(os.environ.get("SYSMON_BTF_CACHE", "/var/cache/sysmon/btf"))
@@ -32,8 +34,11 @@ _KCONFIG = """\
 #ifndef NULL
 #define NULL ((void *)0)
 #endif
-#endif
+{compat}#endif
 """
+TREE_FORMAT = 2  # bumped when the tree's content changes: older trees are regenerated
+HELPERS_FILE = "helpers"  # the BPF helpers this kernel's BTF declares, one per line
+_HELPER_ENUM = re.compile(rb"\bBPF_FUNC_([a-z0-9_]+) = \d+")
 
 # Headers that bcc's helpers.h or our probe include; their content comes from vmlinux.h.
 _EMPTY_HEADERS = (
@@ -63,7 +68,21 @@ def _kernel_version_code(release: str) -> int:
 
 def tree_key(btf: Path = VMLINUX_BTF) -> str:
     digest = hashlib.sha256(btf.read_bytes()).hexdigest()[:16]
-    return f"{platform.release()}-{digest}"
+    return f"{platform.release()}-{digest}-t{TREE_FORMAT}"
+
+
+def kernel_helpers(vmlinux_h: bytes) -> frozenset[str]:
+    """The BPF helpers a dumped vmlinux.h declares (its enum bpf_func_id)."""
+    return frozenset(m.decode() for m in _HELPER_ENUM.findall(vmlinux_h))
+
+
+def helper_compat(present: frozenset[str]) -> str:
+    """#defines for the helpers bcc's helpers.h names and this kernel lacks (calling one fails to verify)."""
+    return "".join(f"#define BPF_FUNC_{name} {i}\n" for i, name in enumerate(HELPER_NAMES) if name not in present)
+
+
+def tree_helpers(tree: Path) -> frozenset[str]:
+    return frozenset((tree / HELPERS_FILE).read_text().split())
 
 
 def ensure_tree(cache: Path = DEFAULT_CACHE, btf: Path = VMLINUX_BTF) -> Path:
@@ -74,7 +93,7 @@ def ensure_tree(cache: Path = DEFAULT_CACHE, btf: Path = VMLINUX_BTF) -> Path:
             hints=["install the headers of the running kernel: apt-get install linux-headers-$(uname -r)"],
         )
     tree = cache / tree_key(btf)
-    if (tree / "include" / "vmlinux.h").exists():
+    if (tree / HELPERS_FILE).exists():
         return tree
     bpftool = shutil.which("bpftool") or next(
         (p for p in ("/usr/sbin/bpftool", "/sbin/bpftool") if os.path.exists(p)), None
@@ -87,7 +106,9 @@ def ensure_tree(cache: Path = DEFAULT_CACHE, btf: Path = VMLINUX_BTF) -> Path:
     (inc / "linux").mkdir(parents=True)
     with open(inc / "vmlinux.h", "wb") as out:
         subprocess.run([bpftool, "btf", "dump", "file", str(btf), "format", "c"], stdout=out, check=True)
-    (inc / "linux" / "kconfig.h").write_text(_KCONFIG)
+    present = kernel_helpers((inc / "vmlinux.h").read_bytes())
+    (tmp / HELPERS_FILE).write_text("\n".join(sorted(present)) + "\n")
+    (inc / "linux" / "kconfig.h").write_text(_KCONFIG.format(compat=helper_compat(present)))
     code = _kernel_version_code(platform.release())
     (inc / "linux" / "version.h").write_text(
         f"#define LINUX_VERSION_CODE {code}\n#define KERNEL_VERSION(a, b, c) (((a) << 16) + ((b) << 8) + (c))\n"

@@ -1,10 +1,11 @@
-"""Build, load and attach the BPF probe. The only module (with source.py) that imports bcc."""
+"""Build, load and attach the BPF probe. bcc is imported only to compile (compiled.py) and for perf buffers."""
 from __future__ import annotations
 
-import ctypes
+import importlib.util
 import os
+import struct
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -13,7 +14,9 @@ from typing import Any
 from sysmon.errors import ProbeError, SetupError
 from sysmon.events.schema import Spec
 from sysmon.events.syscalls import X86_64
-from sysmon.probe import btf
+from sysmon.probe import bpfsys, kernel, tracefs
+from sysmon.probe import compiled as compiled_probe
+from sysmon.probe.kernel import KernelSetup
 
 MAX_SYSCALLS = 512
 SPECS_PER_SYSCALL = 4
@@ -21,20 +24,23 @@ SNAPLEN_MAX = 16384
 COUNTER_NAMES = ("sent", "dropped", "read_failed", "tgid_mismatch")
 SC_ENABLED, SC_STATE = 1, 2  # sysmon.h
 IDF_PIDS, IDF_TIDS, IDF_COMMS, IDF_UIDS = 1, 2, 4, 8
+_U32, _U64 = struct.Struct("<I"), struct.Struct("<Q")
+_SC_TAIL = struct.Struct("<HBB")  # struct sysmon_sc after its specs: enabled, nargs, pad
 
 
 @dataclass(frozen=True, slots=True)
 class ProbeOptions:
-    transport: str = "ringbuf"  # or "perf"
+    transport: str = "auto"  # "ringbuf", "perf", or "auto": the ring buffer where the kernel has it
     ringbuf_bytes: int = 64 << 20  # per machine; perf buffers get this split across CPUs
     snaplen: int = 80
     str_max: int = 4096
     args_max: int = 4096
     self_pid: int = 0
+    probe_cache: Path = compiled_probe.DEFAULT_CACHE  # compiled probes kept between runs
 
     def validate(self) -> None:
-        if self.transport not in ("ringbuf", "perf"):
-            raise ProbeError(f"unknown transport {self.transport!r}", hints=["use ringbuf or perf"])
+        if self.transport not in ("auto", "ringbuf", "perf"):
+            raise ProbeError(f"unknown transport {self.transport!r}", hints=["use auto, ringbuf or perf"])
         pages = self.ringbuf_bytes // 4096
         if pages < 1 or pages & (pages - 1):
             raise ProbeError(
@@ -51,8 +57,17 @@ def probe_source() -> tuple[str, Path]:
     return src, Path(str(pkg))
 
 
-def cflags(opts: ProbeOptions) -> list[str]:
-    """Every parameter of the C code: integers only, never user text."""
+def resolve_transport(opts: ProbeOptions, setup: KernelSetup) -> str:
+    if opts.transport == "auto":
+        return "ringbuf" if setup.has("ringbuf") else "perf"
+    if opts.transport == "ringbuf" and not setup.has("ringbuf"):
+        raise ProbeError(f"kernel {setup.release} has no BPF ring buffer (Linux 5.8)",
+                         hints=["use --transport perf (or auto)"])
+    return opts.transport
+
+
+def cflags(opts: ProbeOptions, transport: str, setup: KernelSetup) -> list[str]:
+    """Every parameter of the C code: integers and kernel features only, never user text."""
     _, incdir = probe_source()
     flags = [
         f"-I{incdir}",
@@ -63,9 +78,9 @@ def cflags(opts: ProbeOptions) -> list[str]:
         f"-DARGS_MAX={int(opts.args_max)}",
         "-Wno-unused-function",
     ]
-    if opts.transport == "perf":
+    if transport == "perf":
         flags.append("-DPERF_TRANSPORT")
-    return flags
+    return flags + setup.cflags()
 
 
 def import_bcc() -> Any:
@@ -99,27 +114,76 @@ class Probe:
     """The loaded BPF program: maps, counters and the kernel-side syscall selection."""
 
     def __init__(self, specs: Mapping[int, Iterable[Spec]], opts: ProbeOptions,
-                 state_nrs: Iterable[int] = (), nrs: Iterable[int] | None = None) -> None:
-        """Loaded and attached to the syscalls `nrs` (None: all), see select()."""
+                 state_nrs: Iterable[int] = (), nrs: Iterable[int] | None = None,
+                 on_compile: Callable[[], None] | None = None) -> None:
+        """Loaded and attached to the syscalls `nrs` (None: all), see select().
+
+        `on_compile` is called before a compile starts (nothing usable in the cache)."""
         opts.validate()
         check_privileges()
-        bcc = import_bcc()
-        tree = btf.ensure_tree()
-        os.environ["BCC_KERNEL_SOURCE"] = str(tree)
-        src, _ = probe_source()
+        self.tracefs = tracefs.ensure()
+        self.kernel = kernel.detect()
+        self.transport = resolve_transport(opts, self.kernel)
         self.opts = opts
-        self.cflags = cflags(opts)
-        try:
-            self.bpf = bcc.BPF(text=src.encode(), cflags=self.cflags)
-        except Exception as e:  # bcc raises bare Exception on compile/load failure
-            raise ProbeError(f"the BPF probe failed to load: {e}", hints=["run `sysmon --dump-bpf` to see the source"]) from e
-        self.bpf[b"sysmon_config"][ctypes.c_int(0)] = ctypes.c_uint64(opts.snaplen)
-        self._table = self.bpf[b"sc_table"]
+        self.cflags = cflags(opts, self.transport, self.kernel)
+        self.compiled_now = False  # whether this start ran the compiler (else: the cache)
+        compiled = self._compiled(on_compile)
+        sizes = {"events": opts.ringbuf_bytes} if self.transport == "ringbuf" else {}
+        self.objects = compiled_probe.instantiate(compiled, int(opts.self_pid or os.getpid()), sizes)
+        self._counter_cpus = _possible_cpus()
+        self._set_config(0, opts.snaplen)
         self._specs = {nr: list(s) for nr, s in specs.items()}
         self._state_nrs = frozenset(state_nrs)
-        self._tracefs = Path(bcc.TRACEFS)
+        self._tracefs = self.tracefs.path
+        self._links: dict[tuple[str, bool], int] = {}  # (tracepoint, raw) -> attachment fd
+        self.objects.load(["proc_exit"])
+        self._links[("sched_process_exit", True)] = bpfsys.raw_tracepoint_open(
+            "sched_process_exit", self.objects.programs["proc_exit"])
         self.hooks: tuple[str, ...] = ()  # what the syscall programs are attached to now
+        self.warnings: list[str] = []  # fallbacks that cost something the user asked for
         self.select(nrs)
+
+    def _compiled(self, on_compile: Callable[[], None] | None) -> compiled_probe.CompiledProbe:
+        src, _ = probe_source()
+        build_flags = [f"-DSELF_PID={compiled_probe.SELF_PID_SENTINEL}" if f.startswith("-DSELF_PID=") else
+                       "-DRINGBUF_PAGES=1" if f.startswith("-DRINGBUF_PAGES=") else f for f in self.cflags]
+        key = compiled_probe.cache_key(src, build_flags, self.kernel.key, _bcc_version())
+        found = compiled_probe.load_cached(key, self.opts.probe_cache)
+        if found is not None:
+            return found
+        if on_compile is not None:
+            on_compile()
+        bcc = import_bcc()
+        if self.kernel.tree is not None:
+            os.environ["BCC_KERNEL_SOURCE"] = str(self.kernel.tree)
+        else:  # headers: bcc looks in /lib/modules/RELEASE/build, then unpacks kheaders
+            os.environ.pop("BCC_KERNEL_SOURCE", None)
+        try:
+            made = compiled_probe.compile_with_bcc(bcc, src, build_flags)
+        except ProbeError:
+            raise
+        except Exception as e:  # bcc raises bare Exception on compile/load failure
+            raise ProbeError(f"the BPF probe failed to compile: {e}",
+                             hints=["run `sysmon --dump-bpf` to see the source"]) from e
+        self.compiled_now = True
+        compiled_probe.store(key, made, self.opts.probe_cache)
+        return made
+
+    def _set_config(self, index: int, value: int) -> None:
+        bpfsys.map_update(self.objects.map_fd("sysmon_config"), _U32.pack(index), _U64.pack(value))
+
+    def set_snaplen(self, snaplen: int) -> None:
+        if not 0 <= snaplen <= SNAPLEN_MAX:
+            raise ProbeError(f"snaplen {snaplen} is out of range", hints=[f"use 0..{SNAPLEN_MAX}"])
+        self._set_config(0, snaplen)
+
+    def ring(self) -> tuple[int, int]:
+        """The ring buffer's map fd and data size (ringbuf transport)."""
+        fd, spec = self.objects.maps["events"]
+        return fd, spec.max_entries
+
+    def perf_map_fd(self) -> int:
+        return self.objects.map_fd("events")
 
     def select(self, nrs: Iterable[int] | None) -> None:
         """Enable syscalls in the kernel: None = all; otherwise only these (pushdown).
@@ -129,14 +193,15 @@ class Probe:
         (or with None) raw_syscalls' sys_enter/sys_exit see every syscall and the table selects."""
         wanted = None if nrs is None else {nr for nr in nrs if nr < MAX_SYSCALLS}
         nargs = None if wanted is None else self._tracepoint_nargs(wanted)
+        table = self.objects.map_fd("sc_table")
         for nr in range(MAX_SYSCALLS):
-            leaf = self._table.Leaf()
+            spec_bytes = bytearray(4 * SPECS_PER_SYSCALL)
             for i, spec in enumerate(self._specs.get(nr, ())[:SPECS_PER_SYSCALL]):
-                leaf.spec[i].kind, leaf.spec[i].when, leaf.spec[i].slot, leaf.spec[i].aux = spec
+                spec_bytes[4 * i : 4 * i + 4] = bytes(spec)
             enabled = SC_ENABLED if wanted is None or nr in wanted else 0
-            leaf.enabled = enabled | (SC_STATE if nr in self._state_nrs else 0)
-            leaf.nargs = nargs.get(nr, 6) if nargs else 6
-            self._table[ctypes.c_int(nr)] = leaf
+            enabled |= SC_STATE if nr in self._state_nrs else 0
+            leaf = bytes(spec_bytes) + _SC_TAIL.pack(enabled, nargs.get(nr, 6) if nargs else 6, 0)
+            bpfsys.map_update(table, _U32.pack(nr), leaf)
         hooks = ("raw_syscalls",) if nargs is None else tuple(sorted(X86_64[nr] for nr in nargs))
         if hooks != self.hooks:
             self._attach(hooks)
@@ -144,8 +209,23 @@ class Probe:
     def describe_hooks(self) -> str:
         return "raw_syscalls" if self.hooks == ("raw_syscalls",) else f"{len(self.hooks)} syscall tracepoints"
 
+    def describe(self) -> dict[str, str]:
+        """What the probe runs with, for -v and `sysmon status`."""
+        return {"kernel": self.kernel.release, "types": self.kernel.types, "transport": self.transport,
+                "enter_args": self.kernel.enter_store, "hooks": self.describe_hooks(),
+                "tracefs": self.tracefs.note, "compiled": "now" if self.compiled_now else "cached"}
+
+    def fallbacks(self) -> list[str]:
+        return [*self.kernel.fallbacks, *self.warnings]
+
     def _tracepoint_nargs(self, nrs: set[int]) -> dict[int, int] | None:
         """Declared argument count of each syscall's enter tracepoint; None if one has none."""
+        if self._tracefs is None:
+            warning = (f"{self.tracefs.note}; selected syscalls are picked from raw_syscalls, so every "
+                       "syscall of the machine runs the probe (about 2x the cost of a type filter)")
+            if warning not in self.warnings:
+                self.warnings.append(warning)
+            return None
         out = {}
         events = self._tracefs / "events" / "syscalls"
         for nr in nrs:
@@ -163,68 +243,99 @@ class Probe:
     def _attach(self, hooks: tuple[str, ...]) -> None:
         """Attach the new hooks before detaching the old: a switch may double an event, never lose one."""
         old = self.hooks
+        points = _hook_points(hooks)
+        progs = self.objects.programs
+        made: list[tuple[str, bool]] = []
         try:
-            for tp, fn, raw in _hook_points(hooks):
+            self.objects.load([fn for _, fn, _ in points])
+            for tp, fn, raw in points:
                 if raw:
-                    self.bpf.attach_raw_tracepoint(tp=tp, fn_name=fn)
+                    self._links[(tp, raw)] = bpfsys.raw_tracepoint_open(tp, progs[fn])
                 else:
-                    self.bpf.attach_tracepoint(tp=tp, fn_name=fn)
-        except Exception as e:  # bcc raises bare Exception on attach failure
+                    assert self._tracefs is not None
+                    category, event = tp.split(":")
+                    self._links[(tp, raw)] = bpfsys.tracepoint_attach(self._tracefs, category, event, progs[fn])
+                made.append((tp, raw))
+        except ProbeError as e:
+            self._close_links(made)
             raise ProbeError(f"attaching the probe to {hooks[0] if len(hooks) == 1 else 'syscall tracepoints'} "
                              f"failed: {e}", hints=["run `sysmon --dump-bpf` to see the source"]) from e
         self.hooks = hooks
-        self._detach(old)
+        self._close_links([(tp, raw) for tp, _, raw in _hook_points(old)])
 
-    def _detach(self, hooks: tuple[str, ...]) -> None:
+    def _close_links(self, links: list[tuple[str, bool]]) -> None:
         """Detach in parallel: each detach waits for an RCU grace period (~40 ms here), one after the
-        other 90 tracepoints took 3.5 s; concurrent waits share grace periods. bcc's ctypes calls
-        release the GIL."""
-        points = _hook_points(hooks)
-        if not points:
+        other 90 tracepoints took 3.5 s; concurrent waits share grace periods (close releases the GIL)."""
+        fds = [self._links.pop(link) for link in links if link in self._links]
+        if not fds:
             return
-
-        def detach(point: tuple[bytes, bytes, bool]) -> None:
-            tp, _, raw = point
-            if raw:
-                self.bpf.detach_raw_tracepoint(tp=tp)
-            else:
-                self.bpf.detach_tracepoint(tp=tp)
-
-        with ThreadPoolExecutor(max_workers=min(len(points), 64)) as pool:
-            list(pool.map(detach, points))
+        with ThreadPoolExecutor(max_workers=min(len(fds), 64)) as pool:
+            list(pool.map(os.close, fds))
 
     def pin(self, *, pids: Iterable[int] | None = None, tids: Iterable[int] | None = None,
             comms: Iterable[str] | None = None, uids: Iterable[int] | None = None) -> None:
         """Identity pushdown: deliver non-state syscalls only of these pids/tids/comms/uids (None: any)."""
         mask = 0
-        for bit, name, values in ((IDF_PIDS, b"pid_filter", pids), (IDF_TIDS, b"tid_filter", tids),
-                                  (IDF_UIDS, b"uid_filter", uids)):
+        for bit, name, values in ((IDF_PIDS, "pid_filter", pids), (IDF_TIDS, "tid_filter", tids),
+                                  (IDF_UIDS, "uid_filter", uids)):
             if values is not None:
                 mask |= bit
-                table = self.bpf[name]
                 for v in values:
-                    table[ctypes.c_uint32(v)] = ctypes.c_uint8(1)
+                    bpfsys.map_update(self.objects.map_fd(name), _U32.pack(v), b"\x01")
         if comms is not None:
             mask |= IDF_COMMS
-            table = self.bpf[b"comm_filter"]
             for comm in comms:
-                key = table.Key()
-                key.comm = comm.encode()[:15]
-                table[key] = ctypes.c_uint8(1)
-        self.bpf[b"sysmon_config"][ctypes.c_int(1)] = ctypes.c_uint64(mask)
+                bpfsys.map_update(self.objects.map_fd("comm_filter"), comm.encode()[:15].ljust(16, b"\0"), b"\x01")
+        self._set_config(1, mask)
 
     def counters(self) -> dict[str, int]:
-        table = self.bpf[b"counters"]
-        return {name: int(sum(table[ctypes.c_int(i)])) for i, name in enumerate(COUNTER_NAMES)}
+        fd = self.objects.map_fd("counters")
+        out = {}
+        for i, name in enumerate(COUNTER_NAMES):
+            raw = bpfsys.map_lookup(fd, _U32.pack(i), 8 * self._counter_cpus)
+            out[name] = sum(struct.unpack(f"<{self._counter_cpus}Q", raw)) if raw else 0
+        return out
 
     def close(self) -> None:
-        self._detach(self.hooks)
+        self._close_links(list(self._links))
         self.hooks = ()
-        self.bpf.cleanup()
+        self.objects.close()
 
 
-def _hook_points(hooks: tuple[str, ...]) -> list[tuple[bytes, bytes, bool]]:
+def _possible_cpus() -> int:
+    """Per-CPU map values hold one slot per possible CPU (/sys/devices/system/cpu/possible: "0-3")."""
+    try:
+        text = Path("/sys/devices/system/cpu/possible").read_text().strip()
+    except OSError:
+        return os.cpu_count() or 1
+    return sum(int(b) - int(a) + 1 if "-" in part else 1
+               for part in text.split(",") for a, _, b in [part.partition("-")] if part) or 1
+
+
+def _bcc_version() -> str:
+    """bcc's version without importing it (the import loads LLVM): the cache key needs it."""
+    spec = importlib.util.find_spec("bcc")
+    if spec is None or spec.origin is None:
+        return "none"
+    try:
+        return (Path(spec.origin).parent / "version.py").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+def _hook_points(hooks: tuple[str, ...]) -> list[tuple[str, str, bool]]:
     """(tracepoint, program, is raw) of each attachment a set of hooks makes."""
     if hooks == ("raw_syscalls",):
-        return [(b"sys_enter", b"raw_enter", True), (b"sys_exit", b"raw_exit", True)]
-    return [(f"syscalls:sys_{d}_{name}".encode(), f"tp_{d}".encode(), False) for name in hooks for d in ("enter", "exit")]
+        return [("sys_enter", "raw_enter", True), ("sys_exit", "raw_exit", True)]
+    return [(f"syscalls:sys_{d}_{name}", f"tp_{d}", False) for name in hooks for d in ("enter", "exit")]
+
+
+def describe_probe(probe: Probe) -> str:
+    """The -v lines: what the probe runs with and every fallback taken."""
+    d = probe.describe()
+    size = f", {probe.opts.ringbuf_bytes >> 10} KiB" if d["transport"] == "ringbuf" else ""
+    compiled = "compiled now" if d["compiled"] == "now" else "from the cache"
+    lines = [f"sysmon: probe: kernel {d['kernel']} ({d['types']} types, probe {compiled}), transport "
+             f"{d['transport']}{size}, enter args in {d['enter_args']}, hooks: {d['hooks']}; {d['tracefs']}\n"]
+    lines += [f"sysmon: fallback: {note}\n" for note in probe.fallbacks()]
+    return "".join(lines)

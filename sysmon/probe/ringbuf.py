@@ -75,8 +75,3 @@ class RingReader:
             view.release()
         self._data_map.close()
         self._cons_map.close()
-
-
-def ring_fd_and_size(table: object) -> tuple[int, int]:
-    """The map fd and data size of a bcc RingBuf table."""
-    return int(table.map_fd), int(table.max_entries)  # type: ignore[attr-defined]

@@ -3,18 +3,16 @@
 The probe submits without waking the reader (a wakeup costs ~10 us per event on these
 machines), so the reader polls on a short timer and drains whatever accumulated. The ring
 buffer is read through mmap in one slice per poll (sysmon/probe/ringbuf.py); perf buffers go
-through bcc's per-event callback, which only copies bytes. Decoding happens outside, in batches.
+through libbcc's per-record callback, which only copies bytes. Decoding happens outside, in batches.
 """
 from __future__ import annotations
 
-import ctypes
 import struct
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
 
 from sysmon.probe.loader import Probe
-from sysmon.probe.ringbuf import RingReader, ring_fd_and_size
+from sysmon.probe.perfbuf import PerfBuffers
+from sysmon.probe.ringbuf import RingReader
 
 _TS = struct.Struct("<Q")
 
@@ -24,41 +22,29 @@ class LiveSource:
         self.probe = probe
         self.poll_ms = poll_ms
         self.lost = 0  # perf buffer records the kernel overwrote (ring buffer drops are in the counters)
-        self.callback_errors = 0
-        self._batch: list[bytes] = []
-        self._stopped = False
-        bpf = probe.bpf
-        self._poll: Callable[[], None]
-        if probe.opts.transport == "perf":
-            ncpu = max(1, len(bpf[b"events"]))
-            pages = max(1, probe.opts.ringbuf_bytes // 4096 // ncpu)
-            pages = 1 << (pages.bit_length() - 1)  # a power of two per CPU
-            bpf[b"events"].open_perf_buffer(self._on_perf, page_cnt=pages, lost_cb=self._on_lost, wakeup_events=64)
-            self._poll = lambda: self._poll_perf(bpf)
-        else:
-            self._ring = RingReader(*ring_fd_and_size(bpf[b"events"]))
-            self._poll = self._poll_ring
         self.delivered = 0
-
-    def _poll_perf(self, bpf: Any) -> None:
-        bpf.perf_buffer_poll(self.poll_ms)
-        bpf.perf_buffer_consume()  # with wakeup_events=64, what is left below the threshold
-
-    def _drain_ring(self) -> tuple[bytes, list[int], list[int]]:
-        """What the ring holds, after a poll_ms wait if it held nothing."""
-        chunk, starts, lengths = self._ring.drain()
-        if not starts:
-            time.sleep(self.poll_ms / 1000)
-        return chunk, starts, lengths
-
-    def _poll_ring(self) -> None:
-        chunk, starts, lengths = self._drain_ring()
-        self._batch = [chunk[s : s + n] for s, n in zip(starts, lengths)]
+        self._batch: list[bytes] = []
+        self._perf: PerfBuffers | None = None
+        self._ring: RingReader | None = None
+        if probe.transport == "perf":
+            ncpu = probe.objects.maps["events"][1].max_entries
+            self._perf = PerfBuffers(probe.perf_map_fd(), ncpu, probe.opts.ringbuf_bytes, self._on_record,
+                                     self._on_lost)
+        else:
+            self._ring = RingReader(*probe.ring())
 
     @property
     def packs(self) -> bool:
         """Whether poll_packed() works: the ring buffer does, perf buffers come record by record."""
-        return self.probe.opts.transport != "perf"
+        return self._ring is not None
+
+    def _drain_ring(self) -> tuple[bytes, list[int], list[int]]:
+        """What the ring holds, after a poll_ms wait if it held nothing."""
+        assert self._ring is not None
+        chunk, starts, lengths = self._ring.drain()
+        if not starts:
+            time.sleep(self.poll_ms / 1000)
+        return chunk, starts, lengths
 
     def poll_packed(self) -> tuple[bytes, list[int], list[int]]:
         """Like poll(), but the records stay in the ring's bytes: (chunk, starts, lengths)."""
@@ -66,27 +52,27 @@ class LiveSource:
         self.delivered += len(starts)
         return chunk, starts, lengths
 
-    def _on_perf(self, _cpu: int, data: int, size: int) -> None:
-        try:
-            self._batch.append(ctypes.string_at(data, size))
-        except Exception:  # bcc swallows callback exceptions: count them instead
-            self.callback_errors += 1
+    def _on_record(self, record: bytes) -> None:
+        self._batch.append(record)
 
     def _on_lost(self, lost: int) -> None:
         self.lost += lost
 
-    def stop(self) -> None:
-        self._stopped = True
-
     def poll(self) -> list[bytes]:
         """Wait up to poll_ms, then return every record that arrived (possibly none)."""
-        self._poll()
-        batch, self._batch = self._batch, []
+        if self._perf is None:
+            chunk, starts, lengths = self._drain_ring()
+            batch = [chunk[s : s + n] for s, n in zip(starts, lengths)]
+        else:
+            self._perf.poll(self.poll_ms)
+            batch, self._batch = self._batch, []
+            if len(batch) > 1:
+                batch.sort(key=lambda r: _TS.unpack_from(r)[0])  # per-CPU buffers: merge by time
         self.delivered += len(batch)
-        if self.probe.opts.transport == "perf" and len(batch) > 1:
-            batch.sort(key=lambda r: _TS.unpack_from(r)[0])  # per-CPU buffers: merge by time
         return batch
 
-    def batches(self) -> Iterator[list[bytes]]:
-        while not self._stopped:
-            yield self.poll()
+    def close(self) -> None:
+        if self._perf is not None:
+            self._perf.close()
+        if self._ring is not None:
+            self._ring.close()

@@ -2,7 +2,9 @@
  *
  * Parameters come only from -D flags built from validated integers (loader.py) and from maps:
  *   SELF_PID, NCPU, RINGBUF_PAGES, PERF_TRANSPORT (defined: perf buffer instead of ring buffer),
- *   STR_MAX (path string cap), ARGS_MAX (execve argv cap).
+ *   STR_MAX (path string cap), ARGS_MAX (execve argv cap), and what the kernel offers (kernel.py):
+ *   HAVE_TASK_BTF (bpf_get_current_task_btf, 5.11), HAVE_TASK_STORAGE (BPF task storage, 5.11),
+ *   HAVE_TASK_PT_REGS (bpf_task_pt_regs, 5.15).
  * The kernel side stays mechanical: which data to copy for which syscall is the `sc_table`
  * map, filled from the Python event schema; all meaning lives in userspace. */
 #include <uapi/linux/ptrace.h>
@@ -46,7 +48,11 @@ BPF_HASH(comm_filter, struct comm_key, u8, 256);
 BPF_HASH(uid_filter, u32, u8, 256);
 BPF_ARRAY(scratch_map, struct scratch, NCPU);
 BPF_PERCPU_ARRAY(counters, u64, CNT_MAX);
+#ifdef HAVE_TASK_STORAGE
 BPF_TASK_STORAGE(pending_map, struct pending); /* per-thread enter args; freed with the task */
+#else
+BPF_TABLE("lru_hash", u32, struct pending, pending_map, 65536); /* by tid; LRU evicts dead threads' */
+#endif
 #ifdef PERF_TRANSPORT
 BPF_PERF_OUTPUT(events);
 #else
@@ -58,6 +64,47 @@ static __always_inline void count(u32 idx)
     u64 *v = counters.lookup(&idx);
     if (v)
         (*v)++;
+}
+
+static __always_inline struct task_struct *current_task(void)
+{
+#ifdef HAVE_TASK_BTF
+    return bpf_get_current_task_btf();
+#else
+    return (struct task_struct *)bpf_get_current_task();
+#endif
+}
+
+/* The calling thread's slot for its enter arguments (created on enter, looked up on exit). */
+static __always_inline struct pending *pending_slot(u64 pid_tgid, int create)
+{
+#ifdef HAVE_TASK_STORAGE
+    if (create)
+        return pending_map.task_storage_get(bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    return pending_map.task_storage_get(bpf_get_current_task_btf(), 0, 0);
+#else
+    u32 tid = (u32)pid_tgid;
+    struct pending *p = pending_map.lookup(&tid);
+    if (p || !create)
+        return p;
+    struct pending zero = {};
+    pending_map.update(&tid, &zero);
+    return pending_map.lookup(&tid);
+#endif
+}
+
+/* The user registers of the current task (saved at syscall entry, on top of its kernel stack). */
+static __always_inline struct pt_regs *user_regs(void)
+{
+#ifdef HAVE_TASK_PT_REGS
+    return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+#else
+    /* task_pt_regs() on x86_64: THREAD_SIZE is 16 KiB (no KASAN), no padding above the registers. */
+    struct task_struct *task = current_task();
+    void *stack = NULL;
+    bpf_probe_read_kernel(&stack, sizeof(stack), &task->stack);
+    return (struct pt_regs *)((u64)stack + 16384 - sizeof(struct pt_regs));
+#endif
 }
 
 static __always_inline u64 snaplen(void)
@@ -258,7 +305,7 @@ static __always_inline u32 put_msghdr(struct scratch *s, u32 off, u64 ptr, u64 t
  * strings are contiguous from argv[0] to envp[0]; `slot` carries argc (capped at 255). */
 static __always_inline u32 put_exec_args(struct scratch *s, u32 off, u8 *nblobs)
 {
-    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+    struct pt_regs *regs = user_regs();
     u64 sp = 0, argc = 0, start = 0, end = 0;
     bpf_probe_read_kernel(&sp, sizeof(sp), &regs->sp);
     if (!sp || bpf_probe_read_user(&argc, sizeof(argc), (void *)sp) != 0 || argc == 0 || argc > 65536)
@@ -332,9 +379,18 @@ static __always_inline u32 fill_blobs(struct scratch *s, struct sysmon_sc *sc, u
 
 static __always_inline void fill_header(struct sysmon_hdr *h, u32 nr, u8 dir, s64 ret, u64 pid_tgid)
 {
+#ifdef HAVE_TASK_BTF
     struct task_struct *task = bpf_get_current_task_btf();
     u32 ppid = task->real_parent->tgid;
     u32 ktgid = task->tgid;
+#else
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct task_struct *parent = NULL;
+    u32 ppid = 0, ktgid = 0;
+    bpf_probe_read_kernel(&parent, sizeof(parent), &task->real_parent);
+    bpf_probe_read_kernel(&ppid, sizeof(ppid), &parent->tgid);
+    bpf_probe_read_kernel(&ktgid, sizeof(ktgid), &task->tgid);
+#endif
     if (ktgid != (u32)(pid_tgid >> 32))
         count(CNT_TGID_MISMATCH);
     u64 ugid = bpf_get_current_uid_gid();
@@ -413,7 +469,7 @@ static __always_inline struct sysmon_sc *syscall_entry(long nr, u64 pid_tgid)
 
 static __always_inline int emit_enter(void *ctx, long nr, struct sysmon_sc *sc, struct pending *p, u64 pid_tgid)
 {
-    struct pending *slot = pending_map.task_storage_get(bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    struct pending *slot = pending_slot(pid_tgid, 1);
     if (slot)
         __builtin_memcpy(slot->args, p->args, sizeof(p->args));
     struct scratch *s = get_scratch();
@@ -436,7 +492,7 @@ static __always_inline int emit_exit(void *ctx, long nr, struct sysmon_sc *sc, s
         return 0;
     struct sysmon_hdr *h = (struct sysmon_hdr *)s->buf;
     fill_header(h, nr, 1, ret, pid_tgid);
-    struct pending *p = pending_map.task_storage_get(bpf_get_current_task_btf(), 0, 0);
+    struct pending *p = pending_slot(pid_tgid, 0);
     if (p && p->args[5] != NO_ENTER) {
         __builtin_memcpy(h->args, p->args, sizeof(p->args));
         p->args[5] = NO_ENTER; /* consumed: a later exit without enter (a new child) must not reuse it */
@@ -534,11 +590,16 @@ int tp_exit(struct tp_sys_exit *ctx)
     return sc ? emit_exit(ctx, nr, sc, ctx->ret, pid_tgid) : 0;
 }
 
-RAW_TRACEPOINT_PROBE(sched_process_exit)
+/* On sched:sched_process_exit (a raw tracepoint), attached by loader.py. */
+int proc_exit(struct bpf_raw_tracepoint_args *ctx)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
     if ((pid_tgid >> 32) == SELF_PID)
         return 0;
+#ifndef HAVE_TASK_STORAGE
+    u32 tid = (u32)pid_tgid;
+    pending_map.delete(&tid); /* a thread that dies in a syscall (exit_group) leaves its enter args */
+#endif
     struct scratch *s = get_scratch();
     if (!s)
         return 0;

@@ -26,7 +26,7 @@ def start(args: list[str]) -> subprocess.Popen[str]:
     proc = subprocess.Popen([*SYSMON, "-v", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
     line = proc.stderr.readline()
-    assert "capturing" in line, line + proc.stderr.read()
+    assert line.startswith("sysmon: probe:"), line + proc.stderr.read()
     return proc
 
 

@@ -5,11 +5,36 @@ import ipaddress
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 
 import pytest
 
+from sysmon.events.schema import Schema
+from tests.kernel.conftest import LiveCapture, require_bpf
+
 pytestmark = pytest.mark.bpf
 PY = "/usr/bin/python3"
+# Every feature whose absence has a fallback in the probe (sysmon/probe/kernel.py): switched off,
+# the probe runs the code of a 5.10 kernel (perf buffer, enter args in a hash, task via probe reads).
+OLDER_KERNEL = "ringbuf,task_storage,task_btf,task_pt_regs"
+
+
+@pytest.fixture(scope="module", params=["native", "older-kernel-fallbacks"])
+def live(request) -> Iterator[LiveCapture]:
+    """The tests below run on the probe as this kernel builds it, and again on its fallbacks."""
+    require_bpf()
+    from sysmon.probe.kernel import FEATURES_OFF_ENV
+    from sysmon.probe.loader import Probe, ProbeOptions
+    from sysmon.probe.source import LiveSource
+
+    schema = Schema.default()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(FEATURES_OFF_ENV, OLDER_KERNEL if request.param != "native" else "")
+        probe = Probe(schema.capture_specs(), ProbeOptions(snaplen=256, ringbuf_bytes=64 << 20))
+    expected = ("perf", "lru-hash") if request.param != "native" else ("ringbuf", "task-storage")
+    assert (probe.transport, probe.kernel.enter_store) == expected
+    yield LiveCapture(schema, probe, LiveSource(probe))
+    probe.close()
 
 
 def rows_of(rows, pid, evt_type=None, direction=None):

@@ -66,8 +66,9 @@ def test_explain(capsys: pytest.CaptureFixture[str]) -> None:
     assert "      spawned_process  (macro)\n" in out
     assert "after macro expansion:" in out and "      evt.type in (execve, execveat)\n" in out
     assert "      fd.name pmatch '/etc'    [CHARBUF]\n" in out
-    assert out.endswith("  types: execve, execveat, open, openat\n  pids: all\n  tids: all\n  comms: all\n"
-                        "  uids: all\n")
+    assert ("  types: execve, execveat, open, openat\n  pids: all\n  tids: all\n  comms: all\n"
+            "  uids: all\n\nthis machine (what the probe would run with):\n  kernel ") in out
+    assert "  hooks: the selected syscalls' tracepoints" in out
 
 
 def test_explain_without_macros_and_with_pins(capsys: pytest.CaptureFixture[str]) -> None:

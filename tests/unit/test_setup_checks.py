@@ -44,8 +44,14 @@ def test_buffer_size_must_be_power_of_two_pages():
 
 
 def test_cflags_are_integers_only():
-    flags = loader.cflags(loader.ProbeOptions(self_pid=123, snaplen=80))
+    from pathlib import Path
+
+    from sysmon.probe.kernel import KernelSetup
+
+    setup = KernelSetup("5.10.0-32-amd64", "btf", Path("/tree"), frozenset({"ringbuf", "task_btf"}))
+    flags = loader.cflags(loader.ProbeOptions(self_pid=123, snaplen=80), "perf", setup)
     assert "-DSELF_PID=123" in flags and not any("'" in f or '"' in f for f in flags)
+    assert {"-DPERF_TRANSPORT", "-DHAVE_TASK_BTF"} <= set(flags) and "-DHAVE_TASK_STORAGE" not in flags
 
 
 def test_cli_reports_setup_errors_without_traceback(monkeypatch, capsys):
