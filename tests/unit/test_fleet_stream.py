@@ -74,6 +74,11 @@ def test_replay_from_the_stream_is_replay_from_the_files(broker: Cluster, tmp_pa
     filtered = sysmon("-r", f"{broker.urls[0]}/T", "--host", "h1", "-j", "-p", FMT, "evt.type=openat")
     assert filtered.returncode == 0 and filtered.stdout.count("\n") == sum(
         "openat" in line for line in files.stdout.splitlines())
+    local = tmp_path / "h1.smc"  # a capture of one host's stream (-w), which replays on its own
+    written = sysmon("-r", f"{broker.urls[0]}/T", "--host", "h1", "-w", str(local), "evt.type=openat")
+    again = sysmon("-r", str(local), "-p", "%evt.num %proc.name %evt.type %fd.name")
+    assert written.returncode == 0 and again.returncode == 0, written.stderr + again.stderr
+    assert again.stdout.splitlines() == [f"{n} {rest}" for n, _, rest in got if " openat " in f" {rest} "]
 
 
 def test_a_retry_is_stored_once(broker: Cluster, tmp_path: Path) -> None:
