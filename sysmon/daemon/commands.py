@@ -39,6 +39,8 @@ def _parser(word: str) -> argparse.ArgumentParser:
         p.add_argument("--fleet", metavar="nats://HOST:PORT/STREAM",
                        help="follow every host's daemon through the stream instead (docs/fleet.md)")
         p.add_argument("--stream-config", metavar="PATH", help="with --fleet: credentials and TLS from this TOML")
+        p.add_argument("--host", dest="hosts", action="append", metavar="NAME",
+                       help="with --fleet: only this host (repeatable; default: every host)")
     return p
 
 
@@ -56,7 +58,7 @@ def run(word: str, argv: Sequence[str], out: TextIO) -> int:
     if args.fleet:
         from sysmon.fleet.tail import run as fleet_tail  # noqa: PLC0415
 
-        return fleet_tail(args.fleet, " ".join(args.filter), args.json, out, args.stream_config)
+        return fleet_tail(args.fleet, " ".join(args.filter), args.json, out, args.stream_config, args.hosts)
     return _tail(args.socket, " ".join(args.filter), args.json, out)
 
 

@@ -2,7 +2,8 @@
 
 One thread per host, each a follow-mode stream replay with its own state (the host's latest file,
 snapshot first, applied silently up to now), all printing through one lock, line by line. Hosts that
-start shipping later are picked up within WATCH_S.
+start shipping later are picked up within WATCH_S. One process keeps every followed host's state
+current (all their state-changing events): for many busy hosts, follow a few with --host.
 """
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ class _LockedOut:
         return self._out.isatty()
 
 
-def run(url: str, filter_text: str, as_json: bool, out: TextIO, stream_config: str | None = None) -> int:
+def run(url: str, filter_text: str, as_json: bool, out: TextIO, stream_config: str | None = None,
+        hosts: list[str] | None = None) -> int:
     from sysmon import session  # noqa: PLC0415
     from sysmon.cli import build_parser  # noqa: PLC0415
 
@@ -63,7 +65,7 @@ def run(url: str, filter_text: str, as_json: bool, out: TextIO, stream_config: s
     try:
         while True:
             for host in probe.hosts():
-                if host not in started:
+                if host not in started and (not hosts or host in hosts):
                     started.add(host)
                     threading.Thread(target=follow, args=(host,), name=f"tail-{host}", daemon=True).start()
             time.sleep(WATCH_S)
