@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(quote several); repeatable")
     ch.add_argument("-cl", "--list-chisels", action="store_true", help="list the chisels by category")
     ch.add_argument("-i", "--chisel-info", metavar="NAME", help="describe a chisel and its arguments")
-    from sysmon.fleet.replay import add_arguments as fleet_arguments
+    from sysmon.fleet.options import add_arguments as fleet_arguments
 
     fleet_arguments(p)
     return p

@@ -93,7 +93,7 @@ def _add_chisels(pipe: Pipeline, args: argparse.Namespace, filter_text: str, out
 
 
 def run(args: argparse.Namespace, filter_text: str, out: TextIO) -> int:
-    from sysmon.fleet.replay import wants_stream
+    from sysmon.fleet.options import wants_stream
 
     stream = wants_stream(args)
     pipe = build(args, filter_text, out)

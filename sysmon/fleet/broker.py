@@ -26,10 +26,6 @@ RETRY_S = 30.0  # a cluster electing a new leader (a node died) answers again wi
 URL = re.compile(r"nats://([^/\s]+)/([A-Za-z0-9_-]+)/?")
 
 
-def is_stream_url(text: str) -> bool:
-    return text.startswith("nats://")
-
-
 @dataclass(frozen=True, slots=True)
 class Message:
     seq: int  # stream sequence

@@ -19,7 +19,7 @@ from typing import TextIO, cast
 from sysmon.errors import CaptureError, SysmonError
 from sysmon.engine import Predicate
 from sysmon.events.model import Event
-from sysmon.fleet.broker import Broker, is_stream_url
+from sysmon.fleet.broker import Broker
 from sysmon.fleet.config import StreamConfig
 from sysmon.fleet.source import HostMessages
 from sysmon.replay import ReplaySession
@@ -28,28 +28,6 @@ from sysmon.state.state import State
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("fleet (docs/fleet.md): -r nats://HOST:PORT/STREAM reads what the daemons shipped")
-    g.add_argument("--host", dest="hosts", action="append", metavar="NAME",
-                   help="with -r nats://: only this host (repeatable; default: every host in the stream)")
-    g.add_argument("--since", metavar="TIME", help="with -r nats://: from TIME (2026-12-03T10:00, 10:00, or 1h ago: 1h)")
-    g.add_argument("--until", metavar="TIME", help="with -r nats://: up to TIME (same forms)")
-    g.add_argument("--stream-config", metavar="PATH",
-                   help="with -r nats://: credentials and TLS from the [stream] section of this TOML file")
-
-
-def wants_stream(args: argparse.Namespace) -> bool:
-    """Whether the command line reads a stream; bad combinations are errors."""
-    urls = [r for r in args.readfile or () if is_stream_url(r)]
-    if urls and len(urls) != len(args.readfile):
-        raise CaptureError("-r takes either capture files or one nats:// stream, not both")
-    if len(urls) > 1:
-        raise CaptureError("-r takes one nats:// stream (select hosts with --host)")
-    if not urls and (args.hosts or args.since or args.until or args.stream_config):
-        raise CaptureError("--host, --since, --until and --stream-config go with -r nats://HOST:PORT/STREAM")
-    return bool(urls)
 
 
 def parse_time(text: str, now_ns: int | None = None) -> int:
