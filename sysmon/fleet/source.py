@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import Any
 
 import zstandard
 
-from sysmon.capture.format import Batch
-from sysmon.capture.format import MAGIC
+from sysmon.capture.format import MAGIC, Batch
 from sysmon.capture.reader import CaptureFile
 from sysmon.errors import CaptureError
 from sysmon.fleet.broker import Broker, Message, Pull
@@ -163,6 +161,3 @@ class StreamFile:
 
     def batches(self) -> Iterator[Batch]:
         yield from self._cap.batches()
-
-    def header(self) -> dict[str, Any]:
-        return dict(self._cap.header)
