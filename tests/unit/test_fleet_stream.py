@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from sysmon.capture.reader import open_source
 from sysmon.daemon import retention
 from sysmon.fleet.config import StreamConfig
 from sysmon.fleet.shipper import Shipper
@@ -71,6 +72,8 @@ def test_replay_from_the_stream_is_replay_from_the_files(broker: Cluster, tmp_pa
     got = [line.split(" ", 2) for line in stream.stdout.splitlines()]
     assert [(n, rest) for n, _, rest in got] == [(n, rest) for n, _, rest in expected]
     assert {host for _, host, _ in got} == {"h1"}  # evt.hostname: the name the host ships as
+    headers = {open_source(str(d / n)).header["hostname"] for n in FILES}  # type: ignore[union-attr]
+    assert {host for _, host, _ in expected} == headers  # from files: the capture header's host name
     filtered = sysmon("-r", f"{broker.urls[0]}/T", "--host", "h1", "-j", "-p", FMT, "evt.type=openat")
     assert filtered.returncode == 0 and filtered.stdout.count("\n") == sum(
         "openat" in line for line in files.stdout.splitlines())
