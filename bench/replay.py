@@ -37,7 +37,7 @@ def rec(ts: int, tid: int, call: str, direction: int, ret: int = 0, args: tuple[
     body = b"".join(BLOB_HEADER.pack(len(d), k, s) + d for k, s, d in blobs)
     a = tuple(args) + (0,) * (6 - len(args))
     return RECORD_HEADER.pack(ts, *a, ret, tid, tid, 1, 33, 33, BY_NAME[call], direction, len(blobs), tid % 8,
-                              RECORD_HEADER.size + len(body), 0, b"worker%d" % (tid % PROCS)) + body
+                              RECORD_HEADER.size + len(body), 0, b"worker%d" % (tid % PROCS), 0) + body
 
 
 def cycle(ts: int, tid: int) -> list[bytes]:

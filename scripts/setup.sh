@@ -20,7 +20,10 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-packages=(python3-bpfcc bpftool python3-venv python3-pip strace python3-seccomp systemd nats-server)  # systemd: systemd-analyze; nats-server: the fleet tests' brokers
+# systemd: systemd-analyze; docker.io, podman, busybox-static: the container tests' runtimes and image;
+# sysdig: the oracle the .scap golden files were made with (scripts/gen_scap_golden.py); nats-server: the fleet tests' brokers
+packages=(python3-bpfcc bpftool python3-venv python3-pip strace python3-seccomp systemd docker.io podman busybox-static
+          sysdig nats-server)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -47,6 +50,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     "$VENV/bin/pip" install -q --disable-pip-version-check -e ".[test]"
     echo "$want" > "$stamp"
 fi
+
+# Bytecode written once: a start then reads it even where PYTHONDONTWRITEBYTECODE is set (~0.5 s a start).
+"$VENV/bin/python" -m compileall -q "$ROOT/sysmon" >/dev/null
 
 # Kernel types from BTF (no kernel headers needed); regenerated when the kernel changes.
 "$VENV/bin/python" -m sysmon.probe.btf >/dev/null

@@ -66,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dump-bpf", action="store_true", help="print the BPF source and flags, then exit")
     p.add_argument("--no-pushdown", action="store_true",
                    help="deliver every event to userspace (the filter then runs only there; for comparison)")
+    ct = p.add_argument_group("containers (docs/containers.md)")
+    ct.add_argument("--docker-socket", metavar="PATH", default="/run/docker.sock",
+                    help="Docker API socket for container metadata ('' to not ask)")
+    ct.add_argument("--podman-socket", metavar="PATH", default="/run/podman/podman.sock",
+                    help="Podman API socket for container metadata ('' to not ask)")
     ch = p.add_argument_group("chisels (sysmon/chisel/api.py)")
     ch.add_argument("-c", "--chisel", metavar="NAME [ARGS]", help="run a chisel; its arguments are the next word "
                     "(quote several); repeatable")

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from sysmon.capture.format import Batch, cgroup_ids
 from sysmon.capture.options import rotation_from_args, writer_from_args
 from sysmon.capture.pump import Pump
 from sysmon.capture.writer import CaptureWriter
@@ -15,6 +16,8 @@ from sysmon.events.decode import Decoder
 from sysmon.probe.loader import Probe, ProbeOptions, describe_probe
 from sysmon.probe.source import LiveSource
 from sysmon.state import procfs
+from sysmon.state.containers import ContainerTable, cgroup2_mount
+from sysmon.state.runtime import DOCKER_SOCKET, PODMAN_SOCKET, Runtimes, RuntimeSockets
 from sysmon.state.state import State
 from sysmon.session import Pipeline
 from sysmon.summary import format_stats, format_summary
@@ -31,6 +34,9 @@ class LiveSession:
                                        snaplen=args.snaplen, self_pid=self_pid)
         self.probe_opts.validate()
         self.inspector = pipe.inspector(procfs.snapshot(exclude_pids=(self_pid,)), args)
+        self.inspector.state.containers.go_live(cgroup2_mount())
+        self.runtimes = Runtimes(self.inspector.state.containers, RuntimeSockets(
+            getattr(args, "docker_socket", DOCKER_SOCKET) or None, getattr(args, "podman_socket", PODMAN_SOCKET) or None))
         self.out = out
         self.verbose = args.verbose
         self.summary = args.summary
@@ -55,9 +61,12 @@ class LiveSession:
         probe = Probe(self.schema.capture_specs(), self.probe_opts, self.schema.state_nrs(),
                       wanted if pushdown else None, on_compile=self._compiling)
         try:
+            plan = self.pipe.plan
             if pushdown:
-                plan = self.pipe.plan
-                probe.pin(pids=plan.pids, tids=plan.tids, comms=plan.comms, uids=plan.uids)
+                probe.pin(pids=plan.pids, tids=plan.tids, comms=plan.comms, uids=plan.uids,
+                          cgroups=plan.containers is not None)
+            elif plan.containers is not None and not self.args.no_pushdown:
+                probe.pin(cgroups=True)
             self.source = LiveSource(probe)
             for warning in probe.warnings:
                 sys.stderr.write(f"sysmon: warning: {warning}\n")
@@ -90,6 +99,9 @@ class LiveSession:
         deadline = time.monotonic() + inspector.max_ns / 1e9 if inspector.max_ns else None
         checked = False
         step = _packed_step(source, pump) if pump.passthrough and source.packs else _record_step(source, pump)
+        selection = None if self.args.no_pushdown else self.pipe.plan.containers
+        if selection is not None:  # other containers' cgroups go to the probe as they become known
+            step = _denying_step(source, pump, probe, inspector.state.containers, selection)
         try:
             while not self._stop and not pump.done:
                 if step() and not checked:
@@ -105,6 +117,8 @@ class LiveSession:
         return self.inspector.state
 
     def _finish(self, probe: Probe) -> None:
+        self.runtimes.stop()
+        self.inspector.state.containers.stop()
         self.pipe.finish()
         try:
             self.out.flush()
@@ -126,6 +140,21 @@ class LiveSession:
 def _record_step(source: LiveSource, pump: Pump) -> Callable[[], bool]:
     def step() -> bool:
         batch = source.poll()
+        pump.feed_live(batch)
+        return bool(batch)
+    return step
+
+
+def _denying_step(source: LiveSource, pump: Pump, probe: Probe, table: ContainerTable,
+                  selection: frozenset[str]) -> Callable[[], bool]:
+    """A container selection pushed down: the records' cgroups are placed, and those holding no
+    selected container are handed to the probe, which keeps their tasks' syscalls from then on."""
+    def step() -> bool:
+        batch = source.poll()
+        table.note_cgroup_ids(cgroup_ids(Batch(batch)))
+        outside = table.outside(selection)
+        if outside:  # before the batch is inspected: the probe drops them while it is
+            probe.deny_cgroups(outside)
         pump.feed_live(batch)
         return bool(batch)
     return step

@@ -17,7 +17,7 @@ from sysmon.events.schema import Schema
 from sysmon.fields.catalogue import Catalogue
 from sysmon.fields.clock import Clock
 from sysmon.filter import KernelPlan, compile_filter
-from sysmon.output.format import DEFAULT_FORMAT
+from sysmon.output.format import format_text
 from sysmon.output.sinks import JsonSink, TextSink
 from sysmon.state.state import State
 
@@ -58,7 +58,7 @@ def build(args: argparse.Namespace, filter_text: str, out: TextIO) -> Pipeline:
     pipe = Pipeline(schema, clock, catalogue, filter_text, predicate, plan.types, plan=plan)
     bufmode = args.bufmode or ""
     max_buf = None if args.verbose else 80
-    fmt = args.format or DEFAULT_FORMAT
+    fmt = format_text(args.format)
     if getattr(args, "chisels", None):  # chisels print instead of the event formatter, as in sysdig
         _add_chisels(pipe, args, filter_text, out)
         return pipe

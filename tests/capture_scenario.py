@@ -24,7 +24,7 @@ def record(call: str, direction: int, *, ret: int = 0, args: tuple[int, ...] = (
     body = b"".join(BLOB_HEADER.pack(len(d), k, s) + d for k, s, d in blobs)
     args6 = tuple(args) + (0,) * (6 - len(args))
     return RECORD_HEADER.pack(ts, *args6, ret, tid, tid if pid is None else pid, 1, 33, 33, BY_NAME[call], direction,
-                              len(blobs), 0, RECORD_HEADER.size + len(body), 0, comm) + body
+                              len(blobs), 0, RECORD_HEADER.size + len(body), 0, comm, 0) + body
 
 
 def start_state() -> State:

@@ -1,8 +1,9 @@
 """The capture file format (docs/capture-format.md): magic, framed msgpack records, the header.
 
 A file is MAGIC followed by a msgpack stream of frames `[kind, payload, crc32(payload)]`:
-`H` header (plain msgpack map), then `S` state snapshot, `B` event batches, `D` drop notices and an
-`E` trailer. S/B/D/E payloads are msgpack, zstd-compressed when the header says so. Event batches
+`H` header (plain msgpack map), then `S` state snapshot, `B` event batches, `C` container records
+(containers and cgroup ids learned since the snapshot or the last `C`), `D` drop notices and an
+`E` trailer. S/B/C/D/E payloads are msgpack, zstd-compressed when the header says so. Event batches
 hold the probe's raw records unchanged; the header's `layout` says how to read them.
 """
 from __future__ import annotations
@@ -27,15 +28,15 @@ from sysmon.events.schema import PROCEXIT_NR, SCHEMA_VERSION
 MAGIC = b"\x89SMC\r\n\x1a\n"  # PNG-style: catches text-mode and 7-bit transfers
 CAPTURE_VERSION = 1
 
-HEADER, SNAPSHOT, BATCH, PACKED, DROPS, END = "H", "S", "B", "P", "D", "E"
-KINDS = frozenset({HEADER, SNAPSHOT, BATCH, PACKED, DROPS, END})
+HEADER, SNAPSHOT, BATCH, PACKED, DROPS, END, CONTAINERS = "H", "S", "B", "P", "D", "E", "C"
+KINDS = frozenset({HEADER, SNAPSHOT, BATCH, PACKED, DROPS, END, CONTAINERS})
 
 STATE_ONLY = 1  # event flag: written only because it changes state; replay applies it, never shows it
 
 # The record layout of probe/sysmon.h, named field by field so that a later sysmon can read records
 # of an older layout (see migrate.py). `args` is 6 consecutive u64.
 RECORD_FIELDS = ("ts_ns", "arg0", "arg1", "arg2", "arg3", "arg4", "arg5", "ret", "tid", "pid", "ppid", "uid",
-                 "gid", "nr", "dir", "nblobs", "cpu", "size", "flags", "comm")
+                 "gid", "nr", "dir", "nblobs", "cpu", "size", "flags", "comm", "cgroup_id")
 BLOB_FIELDS = ("len", "kind", "slot")
 ARCH = "x86_64"
 
@@ -177,9 +178,23 @@ def encode_record(evt: Event, wall_offset_ns: int) -> bytes:
     res = evt.res if evt.res is not None else 0
     head = RECORD_HEADER.pack(
         evt.ts_ns - wall_offset_ns, *evt.raw_args, res, evt.tid, evt.pid, evt.ppid, evt.uid, evt.gid, evt.nr,
-        evt.dir, len(evt.blobs), evt.cpu, min(size, 0xFFFF), 0, evt.comm.encode()[:16],
+        evt.dir, len(evt.blobs), evt.cpu, min(size, 0xFFFF), 0, evt.comm.encode()[:16], evt.cgroup_id,
     )
     return head + blobs
 
 
 NR_OFFSET = struct.calcsize("<Q6QqIIIII")  # where the u16 syscall number sits in a record
+CGROUP_OFFSET = struct.calcsize("<Q6QqIIIIIHBBHHI16s")  # where the u64 cgroup id sits
+
+
+def cgroup_ids(batch: Batch | PackedBatch) -> set[int]:
+    """The distinct cgroup ids of a batch's records. A packed batch holds the ring's bytes, where every
+    record starts 8-byte aligned: it is read as u64 words, one index per record."""
+    at = CGROUP_OFFSET
+    if isinstance(batch, PackedBatch):
+        words = memoryview(batch.data)[: len(batch.data) & ~7].cast("Q")
+        try:
+            return {words[(s + at) >> 3] for s in batch.starts}
+        finally:
+            words.release()
+    return {int.from_bytes(k, "little") for k in {r[at : at + 8] for r in batch.records}}

@@ -22,7 +22,9 @@ from typing import IO, Any, Protocol, runtime_checkable
 
 import msgpack
 
-from sysmon.capture.format import BATCH, DROPS, END, HEADER, KINDS, MAGIC, PACKED, SNAPSHOT, Batch, frame_crc, unpack_packed
+from sysmon.capture.format import (
+    BATCH, CONTAINERS, DROPS, END, HEADER, KINDS, MAGIC, PACKED, SNAPSHOT, Batch, frame_crc, unpack_packed,
+)
 from sysmon.capture.migrate import Convert, migrate
 from sysmon.capture.snapshot import state_from_wire
 from sysmon.errors import CaptureError
@@ -194,6 +196,8 @@ class CaptureFile:
                     yield batch
                 elif kind == DROPS:
                     self.dropped += int(body["events"])
+                elif kind == CONTAINERS:
+                    self._containers(body)
                 elif kind == END:
                     self._ended = True
                     break
@@ -219,6 +223,12 @@ class CaptureFile:
         except Exception as e:  # any malformed body: the crc matched, so the writer or a migration is wrong
             raise self._corrupt(f"malformed event batch ({e})") from e
         return batch
+
+    def _containers(self, body: Any) -> None:
+        try:
+            self.state.containers.apply_wire(body)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise self._corrupt(f"malformed container record ({e!r})") from e
 
     def _read_frame(self, expect: str) -> Any:
         frame = self._next_frame()

@@ -44,6 +44,8 @@ def state_to_wire(state: State) -> dict[str, Any]:
         "groups": list(state.groups.items()),
         "accounts": [[uid, home, shell] for uid, (home, shell) in state.accounts.items()],
         "interfaces": [[str(i.addr), None if i.netmask is None else str(i.netmask)] for i in state.interfaces],
+        "containers": state.containers.full().to_wire(),
+        "no_cgroups_is_host": state.no_cgroups_is_host,
     }
 
 
@@ -60,6 +62,8 @@ def state_from_wire(data: dict[str, Any]) -> State:
     state = State(threads, dict(data["users"]), dict(data["groups"]), accounts=accounts)
     state.interfaces = [Interface(ipaddress.ip_address(addr), None if mask is None else ipaddress.IPv4Address(mask))
                         for addr, mask in data.get("interfaces", ())]
+    state.containers.apply_wire(data.get("containers") or {})
+    state.no_cgroups_is_host = bool(data.get("no_cgroups_is_host"))
     return state
 
 

@@ -19,10 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sysmon.capture.format import DROPS, END, HEADER, MAGIC, SNAPSHOT, Batch, Framer, PackedBatch
+from sysmon.capture.format import CONTAINERS, DROPS, END, HEADER, MAGIC, SNAPSHOT, Batch, Framer, PackedBatch
 from sysmon.capture.rotate import Rotation
 from sysmon.capture.snapshot import state_to_wire
 from sysmon.errors import CaptureError
+from sysmon.state.containers import Delta
 from sysmon.state.state import State
 
 QUEUE_BYTES = 128 << 20  # record bytes queued or being written: ~1M events; absorbs a 4M-event storm with no drop
@@ -41,6 +42,11 @@ class _Drops:
     events: int
 
 
+@dataclass(slots=True)
+class _Containers:
+    body: dict[str, Any]
+
+
 class CaptureWriter:
     def __init__(
         self,
@@ -51,9 +57,11 @@ class CaptureWriter:
         rotation: Rotation = Rotation(),
         compression: str | None = None,
         queue_bytes: int = QUEUE_BYTES,
+        containers: Callable[[Batch | PackedBatch | None], Delta] | None = None,
     ) -> None:
         """`header(seq)` makes the header of file number seq; `state()` gives the current state for
-        the snapshot that starts each file."""
+        the snapshot that starts each file; `containers(batch)` what the container table learned since it
+        was last asked (the batch's cgroup ids included), written as a `C` record before the batch."""
         self.base = base
         self.rotation = rotation
         self.queue_bytes = queue_bytes
@@ -64,9 +72,10 @@ class CaptureWriter:
         self.finished = False  # -G with -W: the last file is complete; stop capturing
         self._header = header
         self._state = state
+        self._containers = containers
         self._framer = Framer(compression)
         self._cond = threading.Condition()
-        self._queue: deque[Batch | PackedBatch | _Open | _Drops | None] = deque()
+        self._queue: deque[Batch | PackedBatch | _Open | _Drops | _Containers | None] = deque()
         self._queued_bytes = 0
         self._pending_drops = 0
         self._error: CaptureError | None = None
@@ -102,6 +111,10 @@ class CaptureWriter:
         """Queue a batch (never blocks); rotate afterwards if the current file is due."""
         self.check()
         n, size = _count_and_size(batch)
+        delta = self._containers(batch) if self._containers is not None else None
+        if delta:
+            with self._cond:
+                self._queue.append(_Containers(delta.to_wire()))
         if n:
             with self._cond:
                 if self._queued_bytes + size > self.queue_bytes:
@@ -151,6 +164,8 @@ class CaptureWriter:
         return self.dropped + self.accepted - self.written
 
     def _next_open(self) -> _Open:
+        if self._containers is not None:
+            self._containers(None)  # the snapshot holds every container
         self.files.append(self.rotation.file_name(self.base, len(self.files)))
         self._file_events = 0
         self._file_raw = 0
@@ -188,7 +203,7 @@ class CaptureWriter:
             os.close(self._fd)
             self._fd = -1
 
-    def _write_items(self, items: list[Batch | PackedBatch | _Open | _Drops | None]) -> bool:
+    def _write_items(self, items: list[Batch | PackedBatch | _Open | _Drops | _Containers | None]) -> bool:
         """Frame and write the items in writes of about WRITE_CHUNK bytes. A batch counts against the
         queue's bound until its frame is written, so batches queued plus held here stay within it."""
         frames: list[bytes] = []
@@ -219,6 +234,9 @@ class CaptureWriter:
                     write()
             elif isinstance(item, _Drops):
                 frames.append(self._framer.frame(DROPS, {"events": item.events}))
+                counts.append(0)
+            elif isinstance(item, _Containers):
+                frames.append(self._framer.frame(CONTAINERS, item.body))
                 counts.append(0)
             else:
                 write()

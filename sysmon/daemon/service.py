@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sysmon.capture.format import make_header
+from sysmon.capture.options import container_news
 from sysmon.capture.pump import Pump
 from sysmon.capture.rotate import Rotation
 from sysmon.capture.writer import CaptureWriter
@@ -40,6 +41,8 @@ from sysmon.fields.clock import Clock
 from sysmon.filter import KernelPlan, Predicate, compile_filter
 from sysmon.fleet.shipper import Shipper
 from sysmon.state import procfs
+from sysmon.state.containers import cgroup2_mount
+from sysmon.state.runtime import Runtimes, RuntimeSockets
 from sysmon.state.state import State
 
 log = logging.getLogger("sysmon.daemon")
@@ -79,6 +82,7 @@ class Daemon:
         self._timer: asyncio.Handle | None = None
         self.probe: Any = None
         self.ring: Any = None
+        self.runtimes: Runtimes | None = None
         self.inspector: Inspector | None = None
         self.decoder: Decoder | None = None
         self.writer: CaptureWriter | None = None
@@ -129,6 +133,8 @@ class Daemon:
         from sysmon.probe.ringbuf import RingReader  # noqa: PLC0415
 
         self.inspector = Inspector(procfs.snapshot(exclude_pids=(os.getpid(),)), self.clock, self.predicate, [])
+        self.inspector.state.containers.go_live(cgroup2_mount())
+        self.runtimes = Runtimes(self.inspector.state.containers, RuntimeSockets())
         self.decoder = Decoder(self.schema)
         self.ring = RingReader(*self.probe.ring())
         for path in retention.remove_empty(self.config.capture_dir):
@@ -160,6 +166,10 @@ class Daemon:
                 writer.check()
             except CaptureError as e:
                 self._failure = self._failure or e
+        if self.runtimes is not None:
+            self.runtimes.stop()
+        if self.inspector is not None:
+            self.inspector.state.containers.stop()
         if self.shipper is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.shipper.stop)
         self.notifier.close()
@@ -235,7 +245,8 @@ class Daemon:
             return inspector.state
 
         rotation = Rotation(size_bytes=cfg.rotation_size, seconds=cfg.rotation_seconds)
-        return CaptureWriter(base, header, state, rotation=rotation, compression=cfg.compression)
+        return CaptureWriter(base, header, state, rotation=rotation, compression=cfg.compression,
+                             containers=container_news(lambda: inspector.state.containers))
 
     def _retire(self, writer: CaptureWriter) -> None:
         """Close a writer off the loop: its queue is flushed and its file synced by its own thread."""

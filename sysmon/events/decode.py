@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Set as AbstractSet
 from sysmon.events.model import BLOB_ETYPE, EXIT, Event
 from sysmon.events.schema import PROCEXIT_NR, EventType, Schema
 
-RECORD_HEADER = struct.Struct("<Q6QqIIIIIHBBHHI16s")
+RECORD_HEADER = struct.Struct("<Q6QqIIIIIHBBHHI16sQ")
 BLOB_HEADER = struct.Struct("<HBB")
 F_NO_ENTER = 1
 UNTYPED = EventType("<untyped>", "other", frozenset())  # until a `typed` hook names the type
@@ -87,7 +87,7 @@ class Decoder:
         ret = v[7]
         evt = Event(
             v[0] + self.wall_offset_ns, v[16], v[8], v[9], v[10], v[11], v[12], comm, nr, direction,
-            ret if direction == EXIT or nr == PROCEXIT_NR else None, v[1:7], blobs, etype, self.count,
+            ret if direction == EXIT or nr == PROCEXIT_NR else None, v[1:7], blobs, etype, self.count, v[20],
         )
         if etype is UNTYPED:
             return self.typed(evt)  # type: ignore[misc]

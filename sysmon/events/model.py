@@ -99,6 +99,7 @@ class Event:
         "raw_args",
         "blobs",
         "etype",
+        "cgroup_id",
         "_params",
     )
 
@@ -119,8 +120,10 @@ class Event:
         blobs: tuple[tuple[int, int, bytes], ...],
         etype: EventType,
         num: int = 0,
+        cgroup_id: int = 0,
     ) -> None:
         self.num = num
+        self.cgroup_id = cgroup_id  # the kernel's cgroup id of the calling task (0: not recorded)
         self.ts_ns = ts_ns
         self.cpu = cpu
         self.tid = tid

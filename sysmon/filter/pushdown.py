@@ -10,6 +10,8 @@ Dimensions, from fields that declare a `kernel` hint (`Field.kernel`):
     pids   proc.pid                  tids  thread.tid
     comms  proc.name (the kernel comm; only values of at most 15 bytes pin it, see COMM_MAX)
     uids   user.uid
+    containers  container.name / container.id (names and ids; the live session turns them into the
+           cgroups to keep in the kernel as containers become known, so `admits` does not check them)
 Each is a set of allowed values or None (anything). Rules, per dimension: a check `=`, `in`,
 `intersects` without argument pins its values; `and` intersects, `or` unites (None if any side
 is unconstrained); `not`, `!=` and every other check constrain nothing. Dimensions are
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
 COMM_MAX = 15  # TASK_COMM_LEN - 1: the kernel keeps at most 15 bytes of a task's name
 _PIN_OPS = frozenset({"=", "in", "intersects"})
 # Field.kernel hint -> KernelPlan attribute
-DIMENSIONS = {"type": "types", "pid": "pids", "tid": "tids", "comm": "comms", "uid": "uids"}
+DIMENSIONS = {"type": "types", "pid": "pids", "tid": "tids", "comm": "comms", "uid": "uids", "container": "containers"}
 
 Values = frozenset[Any] | None
 
@@ -45,6 +47,7 @@ class KernelPlan:
     tids: frozenset[int] | None = None
     comms: frozenset[str] | None = None
     uids: frozenset[int] | None = None
+    containers: frozenset[str] | None = None
 
     def admits(self, evt: Event) -> bool:
         """Whether the probe must deliver `evt` (before adding the state syscalls)."""
@@ -66,7 +69,8 @@ class KernelPlan:
 
     @property
     def selective(self) -> bool:
-        return any(getattr(self, f.name) is not None for f in fields(self))
+        """Whether a record's header alone can show the plan excludes it (all but containers)."""
+        return any(getattr(self, f.name) is not None for f in fields(self) if f.name != "containers")
 
     def describe(self) -> list[str]:
         """One `dimension: values` line per field (`all` when unconstrained)."""

@@ -24,6 +24,18 @@ if TYPE_CHECKING:
     from sysmon.state.state import State
 
 DEFAULT_FORMAT = "*%evt.num %evt.outputtime %evt.cpu %proc.name (%thread.tid) %evt.dir %evt.type %evt.info"
+CONTAINER_FORMAT = ("*%evt.num %evt.outputtime %evt.cpu %container.name (%container.id) %proc.name "
+                    "(%thread.tid:%thread.vtid) %evt.dir %evt.type %evt.info")
+K8S_FORMAT = ("*%evt.num %evt.outputtime %evt.cpu %k8s.pod.name (%container.id) %proc.name "
+              "(%thread.tid:%thread.vtid) %evt.dir %evt.type %evt.info")
+# sysdig's -p presets: -pc/-pcontainer, -pk/-pkubernetes, -pp (the default)
+PRESETS = {"c": CONTAINER_FORMAT, "container": CONTAINER_FORMAT, "k": K8S_FORMAT, "kubernetes": K8S_FORMAT,
+           "p": DEFAULT_FORMAT}
+
+
+def format_text(arg: str | None) -> str:
+    """The format a -p argument names: a preset's, the argument itself, or the default without one."""
+    return DEFAULT_FORMAT if arg is None else PRESETS.get(arg, arg)
 TIME_TYPES = "hardD"  # -t: human, absolute, relative to the first event, enter->exit delta, delta to previous print
 NA = "<NA>"
 _PLAIN = frozenset({str, int})  # value types a text line takes as they are (str(v) is their text)

@@ -23,7 +23,7 @@ SPECS_PER_SYSCALL = 4
 SNAPLEN_MAX = 16384
 COUNTER_NAMES = ("sent", "dropped", "read_failed", "tgid_mismatch")
 SC_ENABLED, SC_STATE = 1, 2  # sysmon.h
-IDF_PIDS, IDF_TIDS, IDF_COMMS, IDF_UIDS = 1, 2, 4, 8
+IDF_PIDS, IDF_TIDS, IDF_COMMS, IDF_UIDS, IDF_CGROUPS = 1, 2, 4, 8, 16
 _U32, _U64 = struct.Struct("<I"), struct.Struct("<Q")
 _SC_TAIL = struct.Struct("<HBB")  # struct sysmon_sc after its specs: enabled, nargs, pad
 
@@ -273,9 +273,10 @@ class Probe:
             list(pool.map(os.close, fds))
 
     def pin(self, *, pids: Iterable[int] | None = None, tids: Iterable[int] | None = None,
-            comms: Iterable[str] | None = None, uids: Iterable[int] | None = None) -> None:
-        """Identity pushdown: deliver non-state syscalls only of these pids/tids/comms/uids (None: any)."""
-        mask = 0
+            comms: Iterable[str] | None = None, uids: Iterable[int] | None = None, cgroups: bool = False) -> None:
+        """Identity pushdown: deliver non-state syscalls only of these pids/tids/comms/uids (None: any),
+        and with `cgroups`, none of the cgroups `deny_cgroups` names."""
+        mask = IDF_CGROUPS if cgroups else 0
         for bit, name, values in ((IDF_PIDS, "pid_filter", pids), (IDF_TIDS, "tid_filter", tids),
                                   (IDF_UIDS, "uid_filter", uids)):
             if values is not None:
@@ -287,6 +288,12 @@ class Probe:
             for comm in comms:
                 bpfsys.map_update(self.objects.map_fd("comm_filter"), comm.encode()[:15].ljust(16, b"\0"), b"\x01")
         self._set_config(1, mask)
+
+    def deny_cgroups(self, ids: Iterable[int]) -> None:
+        """Cgroups whose tasks' non-state syscalls stay in the kernel (with `pin(cgroups=True)`)."""
+        fd = self.objects.map_fd("cgroup_deny")
+        for cgid in ids:
+            bpfsys.map_update(fd, _U64.pack(cgid), b"\x01")
 
     def counters(self) -> dict[str, int]:
         fd = self.objects.map_fd("counters")

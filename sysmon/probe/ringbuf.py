@@ -1,7 +1,9 @@
 """Read a BPF ring buffer through mmap, without a per-event callback.
 
 Layout (kernel/bpf/ringbuf.c): page 0 holds the consumer position (read-write for us), page 1 the
-producer position, then the data area mapped twice in a row, so a record that wraps is contiguous.
+producer position, then the data area, which the kernel offers mapped twice in a row so that a record
+that wraps is contiguous. We map it once (the second copy would count again in our RSS: 64 MiB for
+the default ring) and join the two pieces of a slice that wraps.
 Each record: u32 length (bit 31 BUSY: not committed yet; bit 30 DISCARD), u32 page offset, then
 the data, the whole padded to 8 bytes.
 
@@ -29,12 +31,11 @@ class RingReader:
         self.size = size
         self.mask = size - 1
         self._cons_map = mmap.mmap(map_fd, page, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
-        self._data_map = mmap.mmap(map_fd, page + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ, offset=page)
+        self._data_map = mmap.mmap(map_fd, page + size, mmap.MAP_SHARED, mmap.PROT_READ, offset=page)
         self._cons = memoryview(self._cons_map).cast("Q")
         view = memoryview(self._data_map)
         self._prod = view[:8].cast("Q")
         self._data = view[page:]
-        self._words = self._data.cast("I")
 
     def drain(self, limit: int = 8 << 20) -> tuple[bytes, list[int], list[int]]:
         """Committed records since the last call: (chunk, starts, lengths) of each record's data.
@@ -48,7 +49,11 @@ class RingReader:
         walk_end = min(avail, limit)
         begin = cons & self.mask
         # A record starting before walk_end ends before walk_end + MAX_RECORD (or at the producer).
-        chunk = self._data[begin : begin + min(avail, walk_end + MAX_RECORD)].tobytes()
+        end = begin + min(avail, walk_end + MAX_RECORD)
+        if end <= self.size:
+            chunk = self._data[begin:end].tobytes()
+        else:
+            chunk = self._data[begin:].tobytes() + self._data[: end - self.size].tobytes()
         words = memoryview(chunk).cast("I")
         starts: list[int] = []
         lengths: list[int] = []
@@ -71,7 +76,7 @@ class RingReader:
         return (chunk if off == len(chunk) else chunk[:off]), starts, lengths
 
     def close(self) -> None:
-        for view in (self._words, self._data, self._prod, self._cons):
+        for view in (self._data, self._prod, self._cons):
             view.release()
         self._data_map.close()
         self._cons_map.close()

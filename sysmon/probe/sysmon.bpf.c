@@ -46,6 +46,7 @@ BPF_HASH(pid_filter, u32, u8, 1024);
 BPF_HASH(tid_filter, u32, u8, 1024);
 BPF_HASH(comm_filter, struct comm_key, u8, 256);
 BPF_HASH(uid_filter, u32, u8, 256);
+BPF_HASH(cgroup_deny, u64, u8, 16384); /* cgroups known to hold no selected container */
 BPF_ARRAY(scratch_map, struct scratch, NCPU);
 BPF_PERCPU_ARRAY(counters, u64, CNT_MAX);
 #ifdef HAVE_TASK_STORAGE
@@ -406,6 +407,7 @@ static __always_inline void fill_header(struct sysmon_hdr *h, u32 nr, u8 dir, s6
     h->cpu = bpf_get_smp_processor_id();
     h->flags = 0;
     bpf_get_current_comm(h->comm, sizeof(h->comm));
+    h->cgroup_id = bpf_get_current_cgroup_id();
 }
 
 static __always_inline void submit(void *ctx, struct scratch *s, u32 size)
@@ -450,6 +452,11 @@ static __always_inline int identity_passes(struct sysmon_sc *sc, u64 pid_tgid)
         struct comm_key c = {};
         bpf_get_current_comm(c.comm, sizeof(c.comm));
         if (!comm_filter.lookup(&c))
+            return 0;
+    }
+    if (*mask & IDF_CGROUPS) {
+        u64 cg = bpf_get_current_cgroup_id();
+        if (cgroup_deny.lookup(&cg))
             return 0;
     }
     return 1;

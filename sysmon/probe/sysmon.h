@@ -8,7 +8,7 @@
 #define SYSMON_SPECS 4
 #define SYSMON_PROCEXIT_NR 1024
 
-/* Record header: 112 bytes, followed by `nblobs` blobs of (u16 len, u8 kind, u8 slot, data). */
+/* Record header: 120 bytes, followed by `nblobs` blobs of (u16 len, u8 kind, u8 slot, data). */
 struct sysmon_hdr {
     u64 ts_ns;      /* CLOCK_MONOTONIC */
     u64 args[6];    /* raw syscall args; exits carry their enter's */
@@ -25,6 +25,7 @@ struct sysmon_hdr {
     u16 size;       /* whole record, header included */
     u32 flags;      /* SYSMON_F_* */
     char comm[16];
+    u64 cgroup_id;  /* the task's cgroup (v2 hierarchy): which container it runs in */
 };
 
 #define SYSMON_F_NO_ENTER 1 /* exit without a recorded enter: args are zero */
@@ -82,6 +83,7 @@ struct sysmon_sc {
 #define IDF_TIDS 2
 #define IDF_COMMS 4
 #define IDF_UIDS 8
+#define IDF_CGROUPS 16 /* cgroup_deny holds cgroups outside a container selection */
 
 /* Kernel socket tuple (SYSMON_BLOB_TUPLE), 40 bytes; ports in host order. */
 struct sysmon_tuple {

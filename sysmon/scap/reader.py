@@ -22,6 +22,7 @@ from sysmon.events.model import ENTER, EXIT, NO_THREAD, Event
 from sysmon.events.schema import PROCEXIT_NR, Schema
 from sysmon.events.syscalls import X86_64
 from sysmon.scap import snapshot
+from sysmon.scap.container import from_params
 from sysmon.scap.etypes import BLOB_SCAP, BLOB_SCAP_ENTER, ScapEventType, ScapTypes
 from sysmon.scap.snapshot import Metadata
 from sysmon.scap.table import EVENTS, PPM_EVENT_MAX
@@ -112,6 +113,7 @@ def open_scap(path: str | Path, schema: Schema | None = None) -> ScapCapture:
     try:
         version = reader.section_header()
         state, meta = State(), Metadata()
+        state.no_cgroups_is_host = True
         reader.metadata(state, meta)
         state.hostname = meta.hostname
     except BaseException:
@@ -231,11 +233,15 @@ class _Reader:
                 num.skipped_unknown += 1
                 continue
             num.read += 1
-            if leading and etype in CONTAINER_TYPES:
-                num.hidden += 1
-                continue
-            leading = False
             et = types.get(etype, _syscall_id(blobs) if etype < 2 else -1)
+            if etype in CONTAINER_TYPES:  # the container is known from here on (libsinsp's parser)
+                info = from_params(_event(state, num.read, ts, cpu, tid, et, etype, ENTER, blobs).params)
+                if info is not None:
+                    state.containers.add(info)
+                if leading:
+                    num.hidden += 1
+                    continue
+            leading = False
             if et.internal:
                 num.hidden += 1
                 continue

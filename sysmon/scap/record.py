@@ -43,7 +43,7 @@ def encode(evt: Event) -> bytes:
     head = RECORD_HEADER.pack(
         evt.ts_ns, *evt.raw_args, evt.res or 0, evt.tid & U32, evt.pid & U32, evt.ppid & U32, evt.uid & U32,
         evt.gid & U32, evt.nr & U16, evt.dir, len(blobs), evt.cpu, min(RECORD_HEADER.size + len(body), U16), 0,
-        evt.comm.encode("utf-8", "surrogateescape")[:16],
+        evt.comm.encode("utf-8", "surrogateescape")[:16], 0,
     )
     return head + body
 

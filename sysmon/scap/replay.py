@@ -9,7 +9,7 @@ from sysmon.engine import Inspector
 from sysmon.fields.catalogue import Catalogue
 from sysmon.fields.clock import Clock
 from sysmon.filter import compile_filter
-from sysmon.output.format import DEFAULT_FORMAT
+from sysmon.output.format import format_text
 from sysmon.output.sinks import TextSink
 from sysmon.scap.reader import open_scap
 
@@ -26,7 +26,7 @@ def replay_formats(path: str | Path, filter_text: str, outputs: Sequence[tuple[s
     predicate = compile_filter(filter_text, catalogue)[0] if filter_text.strip() else None
     cap = open_scap(path)
     try:
-        sinks = [TextSink(fmt or DEFAULT_FORMAT, catalogue, out) for fmt, out in outputs]
+        sinks = [TextSink(format_text(fmt), catalogue, out) for fmt, out in outputs]
         Inspector(cap.state, clock, predicate, sinks).run(cap.events())
     finally:
         cap.close()

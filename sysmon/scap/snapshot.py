@@ -6,6 +6,7 @@ import struct
 from dataclasses import dataclass, field
 
 from sysmon.events.model import SockAddr, SockTuple
+from sysmon.state.containers import parse_cgroups
 from sysmon.state.state import FdInfo, FdTable, State, ThreadInfo
 from sysmon.state.state import Interface as Address
 
@@ -108,16 +109,19 @@ def read_proclist(body: bytes, version: int, state: State, meta: Metadata) -> No
         if version >= 2:
             c.take(12 + 16)  # vmsize, vmrss, vmswap, pfmajor, pfminor
         env = c.take(c.u16()) if version >= 3 else b""
+        cgroups: tuple[tuple[str, str], ...] = ()
+        vtid = vpid = 0
         if version >= 4:
-            c.take(16)  # vtid, vpid
-            c.str16()  # cgroups
+            vtid, vpid = _s64(c.u64()), _s64(c.u64())
+            cgroups = parse_cgroups(c.take(c.u16()))
         if version >= 5:
             c.str16()  # root
         if version >= 9:
             c.pos = start + size
         t = ThreadInfo(_s64(tid), _s64(pid), _s64(ptid), comm, exe=exe, exepath=exepath,
                        args=[a.decode("utf-8", "surrogateescape") for a in raw_args.split(b"\0")[:-1]] if raw_args else [],
-                       cwd=cwd, uid=uid, gid=gid, env=_split(env.decode("utf-8", "surrogateescape")))
+                       cwd=cwd, uid=uid, gid=gid, env=_split(env.decode("utf-8", "surrogateescape")), cgroups=cgroups,
+                       vtid=vtid, vpid=vpid)
         state.threads[t.tid] = t
         meta.thread_flags[t.tid] = flags
     # Threads of a process share the main thread's fd table (CLONE_FILES), as libsinsp assumes.

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from sysmon.events.model import EXIT, NO_THREAD, Event, SockAddr, SockTuple
 from sysmon.events.syscalls import X86_64
 from sysmon.state import inet
+from sysmon.state.containers import parse_cgroups
 from sysmon.state.state import (
     BPF_FD_CMDS,
     FCNTL_DUP_CMDS,
@@ -189,10 +190,15 @@ class StateParser:
             thread.start_ns = evt.ts_ns
             if "exe" in evt.params:  # a scap clone event, with the child's identity
                 self._child_first(evt, thread, _clone_flags(evt) or 0)
+                self._set_cgroups(evt, thread)
             else:
                 parent = self.state.process(evt.ppid)
                 if parent is not None:
                     _inherit(thread, parent, share_fds=bool((_clone_flags(evt) or 0) & CLONE_FILES))
+        if evt.type in CLONE_TYPES and evt.dir == EXIT and evt.res == 0:
+            vtid, vpid = evt.params.get("vtid"), evt.params.get("vpid")
+            if isinstance(vtid, int) and isinstance(vpid, int):  # scap: the child's ids in its pid namespace
+                thread.vtid, thread.vpid = vtid, vpid
         thread.exe = thread.exe or NA_COMM  # unknown, as libsinsp names the exe of a thread it made up
         return thread
 
@@ -275,6 +281,7 @@ class StateParser:
             filename = _abs(thread.cwd, filename)
         thread.exe = args[0] if args else filename
         thread.exepath = filename
+        self._set_cgroups(evt, thread)
         thread.args = args[1:]
         env = params.get("env")
         if isinstance(env, list):
@@ -284,12 +291,23 @@ class StateParser:
             del self.state.threads[other.tid]
         thread.fdtable = FdTable({n: fd for n, fd in thread.fdtable.fds.items() if not fd.cloexec})
 
+    def _set_cgroups(self, evt: Event, thread: ThreadInfo) -> None:
+        """A new process image may run in other cgroups (a runtime moved it into a container first):
+        scap events say which; live, they are read again from /proc when needed; else kept."""
+        raw = evt.params.get("cgroups")
+        if raw is not None:
+            thread.cgroups, thread.container_id = parse_cgroups(raw), None
+        elif self.state.proc_root is not None:
+            thread.cgroups = thread.container_id = None
+
     def _procexit(self, evt: Event, thread: ThreadInfo) -> None:
         self._exiting.append(thread)
 
     def _container(self, evt: Event, thread: ThreadInfo) -> None:
         """A scap container event's thread is libsinsp's made up for it (no exe), and only the event's."""
         thread.exe = ""
+        thread.vtid = thread.vpid = -2  # as libsinsp makes it up (sinsp_container_info::get_tinfo)
+        thread.container_id = evt.comm.partition(":")[2]
         self._exiting.append(thread)
 
     def _chdir(self, evt: Event, thread: ThreadInfo) -> None:
@@ -537,6 +555,9 @@ def _inherit(child: ThreadInfo, parent: ThreadInfo, *, share_fds: bool) -> None:
     child.vpgid = child.vpgid or parent.vpgid
     child.tty = child.tty or parent.tty
     child.fdlimit = child.fdlimit or parent.fdlimit
+    child.cgroups = child.cgroups or parent.cgroups
+    if child.container_id is None:
+        child.container_id = parent.container_id
     if child.loginuid == -1:
         child.loginuid = parent.loginuid
     if not child.vpid and parent.vpid == parent.pid:  # parent in the initial pid namespace: so is the child

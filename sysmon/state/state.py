@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sysmon.events.model import EXIT, SockTuple
+from sysmon.state.containers import ContainerTable
 
 if TYPE_CHECKING:
     from sysmon.events.model import Event
@@ -85,6 +86,7 @@ class ThreadInfo:
     loginuid: int = -1  # audit uid; -1 when unset (4294967295 in /proc)
     fdlimit: int = 0  # RLIMIT_NOFILE soft limit (0: unknown)
     cgroups: tuple[tuple[str, str], ...] | None = None  # (controllers, path), read lazily: State.cgroups
+    container_id: str | None = None  # short id, "" on the host; None until resolved (State.container_id)
 
     @property
     def is_main(self) -> bool:
@@ -133,7 +135,8 @@ def _new_pair_fd(evt: Event, thread: ThreadInfo) -> FdInfo | None:
 class State:
     """Threads by tid (threads of a process share one FdTable), plus uid/gid names."""
 
-    __slots__ = ("accounts", "groups", "hostname", "interfaces", "proc_root", "threads", "users")
+    __slots__ = ("accounts", "containers", "groups", "hostname", "interfaces", "no_cgroups_is_host", "proc_root",
+                 "threads", "users")
 
     def __init__(
         self,
@@ -150,6 +153,8 @@ class State:
         self.accounts: dict[int, tuple[str, str]] = accounts if accounts is not None else {}  # uid -> (home, shell)
         self.proc_root = proc_root  # the live /proc to read lazily (cgroups); None on replay and in tests
         self.interfaces: list[Interface] = []  # the machine's addresses, from a scap file's interface list
+        self.containers = ContainerTable()
+        self.no_cgroups_is_host = False  # sysdig's rule for .scap files: a thread without a cgroup list is the host's
         self.hostname = ""  # the machine's name (evt.hostname): this one's live, the capture's or stream's on replay
 
     def thread(self, tid: int) -> ThreadInfo | None:
@@ -200,6 +205,30 @@ class State:
         if main.cgroups is None and self.proc_root is not None:
             main.cgroups = read_cgroups(f"{self.proc_root}/{main.pid}/cgroup")
         return main.cgroups
+
+    def container_id(self, evt: Event) -> str | None:
+        """Short id of the container `evt` happened in, "" on the host, None when unknown: from the
+        kernel's cgroup id when the record has one, else from the process's cgroups."""
+        by_id = self.containers.of_cgroup_id(evt.cgroup_id) if evt.cgroup_id else None
+        if by_id:
+            return by_id
+        # The host by the cgroup id: confirmed by the process's cgroups when they can be read (on hybrid
+        # systems a runtime may leave the v2 hierarchy alone), else taken as it is.
+        thread = self.threads.get(evt.tid) or self.process(evt.pid)
+        cid = None if thread is None else self.thread_container_id(thread)
+        return by_id if cid is None else cid
+
+    def thread_container_id(self, thread: ThreadInfo) -> str | None:
+        """Short id of the container of `thread`'s process ("" on the host), from its cgroups."""
+        main = self.process(thread.pid) or thread
+        if main.container_id is None:
+            cgroups = self.cgroups(main)
+            if cgroups is None:
+                if not self.no_cgroups_is_host:
+                    return None
+                cgroups = ()
+            main.container_id = self.containers.of_cgroups(cgroups)
+        return main.container_id
 
     def user_name(self, uid: int) -> str | None:
         return self.users.get(uid)

@@ -24,6 +24,7 @@ from sysmon.events.schema import PROCEXIT_NR
 from sysmon.events.sockaddr import AF_INET, AF_INET6, AF_UNIX, TUPLE
 from sysmon.events.syscalls import BY_NAME
 from sysmon.events.model import SockAddr, SockTuple
+from sysmon.state.containers import ContainerInfo, Mount
 from sysmon.state.state import FdInfo, FdTable, State, ThreadInfo
 
 HERE = Path(__file__).resolve().parent
@@ -38,6 +39,9 @@ SIGCHLD = 17
 TCP = 6
 
 PTS = "/dev/pts/0"
+WEB_ID = "4f1c9a2b7d3e" + "5a" * 26  # nginx runs in a docker container, postgres in a pod's
+DB_ID = "9e8d7c6b5a41" + "3c" * 26
+HOST_CGROUPS = (("cpuacct", "/user.slice"), ("", "/user.slice"))
 PG_SOCK = "/var/run/postgresql/.s.PGSQL.5432"
 
 
@@ -79,7 +83,7 @@ class Script:
         raw = tuple(a & 0xFFFFFFFFFFFFFFFF for a in args) + (0,) * (6 - len(args))
         ts = round(ts_ms * 1000) * 1000  # whole microseconds
         rec = RECORD_HEADER.pack(ts, *raw, ret, p.tid, p.tid, p.ppid, p.uid, p.uid, nr, direction, len(blobs),
-                                 len(self.records) % 2, RECORD_HEADER.size + len(body), 0, p.comm.encode())
+                                 len(self.records) % 2, RECORD_HEADER.size + len(body), 0, p.comm.encode(), 0)
         self.records.append((ts, len(self.records), rec + body))
 
     def call(self, p: Proc, name: str, ts_ms: float, *, args: tuple[int, ...] = (), ret: int = 0, dur_ms: float = 0.02,
@@ -152,9 +156,22 @@ def start_state() -> State:
                    fdtable=FdTable({5: FdInfo(5, "unix", PG_SOCK, SockTuple("unix", SockAddr("unix", path=PG_SOCK),
                                                                             SockAddr("unix")))})),
     ]
+    for t in threads:
+        cid = {"nginx": WEB_ID, "postgres": DB_ID}.get(t.comm)
+        t.cgroups = ((("cpuacct", f"/docker/{cid}"), ("", f"/docker/{cid}")) if cid else HOST_CGROUPS)
     names = {0: "root", 33: "www-data", 105: "postgres", 1000: "alice", 1001: "app"}
-    return State({t.tid: t for t in threads}, dict(names), dict(names),
-                 accounts={1000: ("/home/alice", "/bin/bash"), 0: ("/root", "/bin/bash")})
+    state = State({t.tid: t for t in threads}, dict(names), dict(names),
+                  accounts={1000: ("/home/alice", "/bin/bash"), 0: ("/root", "/bin/bash")})
+    state.containers.add(ContainerInfo(WEB_ID[:12], "docker", WEB_ID, name="web", image="nginx:1.25",
+                                       image_id="ab" * 32, image_repo="nginx", image_tag="1.25", privileged=False,
+                                       mounts=(Mount("/srv/www", "/var/www/html", "ro", False, "rprivate"),),
+                                       labels={"maintainer": "golden"}, ip="172.17.0.2", complete=True))
+    state.containers.add(ContainerInfo(DB_ID[:12], "docker", DB_ID, name="k8s_db_db-0_prod_uid1_0",
+                                       image="postgres:15", image_id="cd" * 32, image_repo="postgres",
+                                       image_tag="15", privileged=True,
+                                       labels={"io.kubernetes.pod.name": "db-0", "io.kubernetes.pod.namespace": "prod",
+                                               "io.kubernetes.pod.uid": "uid1", "app": "db"}, complete=True))
+    return state
 
 
 def script() -> Script:
@@ -228,6 +245,9 @@ def script() -> Script:
     s.write(nginx, 3, b'10.0.0.6 - - "GET / HTTP/1.1" 200 19\n', 2530)
     s.close(nginx, 8, 2540)
     s.read(bash, 0, b"exit\n", 3100)
+    postgres = Proc(500, "postgres", 105, 1)  # in its pod's container
+    s.read(postgres, 5, b"Q\0\0\0\x0eSELECT 1;\0", 3200)
+    s.openat(postgres, "/var/lib/postgresql/data/base/1/1259", -2, 3201)  # ENOENT
     return s
 
 

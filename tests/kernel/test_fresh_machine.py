@@ -4,6 +4,8 @@ Each test runs sysmon in a private mount namespace where tracefs (and debugfs's 
 has been unmounted, as on a machine that just booted; the host's mounts are untouched."""
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -34,15 +36,24 @@ SCRIPT = textwrap.dedent("""\
     while mon.poll() is None and time.monotonic() < deadline:
         subprocess.run([sys.executable, "-c", f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=5)"])
         time.sleep(0.5)
-    out, err = mon.communicate(timeout=30)
+    try:
+        out, err = mon.communicate(timeout=30)
+    finally:
+        mon.kill()  # never left behind, whatever happened
     print(out, end=""); print(err, end="", file=sys.stderr)
 """)
 
 
 def test_sysmon_mounts_tracefs_and_attaches_per_syscall_tracepoints():
     require_bpf()
-    done = subprocess.run(["unshare", "--mount", "--propagation", "private", sys.executable, "-c", SCRIPT],
-                          capture_output=True, text=True, timeout=240)
+    proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", sys.executable, "-c", SCRIPT],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)  # sysmon too: it runs in this session
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     assert done.returncode == 0, done.stderr
     assert "sysmon mounted it at /sys/kernel/tracing" in done.stderr
     assert "syscall tracepoints" in done.stderr, done.stderr

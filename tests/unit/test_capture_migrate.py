@@ -1,6 +1,7 @@
 """Old captures keep replaying: a frozen sample per format version, and records of another layout."""
 from __future__ import annotations
 
+import re
 import struct
 from pathlib import Path
 
@@ -30,8 +31,9 @@ def test_records_of_another_layout_are_repacked(tmp_path):
     replays the same as one in ours."""
     fields = [f for f in RECORD_FIELDS if f != "flags"]
     fields = fields[-1:] + fields[:-1]  # comm first
-    ours = dict(zip(RECORD_FIELDS, RECORD_HEADER.format[1:].replace("6Q", "QQQQQQ")))  # type codes by field
-    codes = "".join("16s" if f == "comm" else ours[f] for f in fields)
+    codes_ours = re.findall(r"\d*[a-zA-Z]", RECORD_HEADER.format[1:].replace("6Q", "QQQQQQ"))
+    ours = dict(zip(RECORD_FIELDS, codes_ours))  # type codes by field
+    codes = "".join(ours[f] for f in fields)
     old = struct.Struct("<" + codes)
     recs = records()
     converted = []

@@ -120,7 +120,7 @@ def test_records_typed_by_their_first_blob_are_kept():
 def test_header_offsets_match_the_record_layout():
     body = BLOB_HEADER.pack(1, BLOB_STR, 0) + b"x"
     rec = RECORD_HEADER.pack(1, 0, 0, 0, 0, 0, 0, 0, 11, 22, 33, 44, 55, 3, EXIT, 1, 0, RECORD_HEADER.size + 2, 0,
-                             b"comm") + body
+                             b"comm", 0) + body
     assert int.from_bytes(rec[TID_OFFSET : TID_OFFSET + 4], "little") == 11
     assert int.from_bytes(rec[PID_OFFSET : PID_OFFSET + 4], "little") == 22
     assert int.from_bytes(rec[UID_OFFSET : UID_OFFSET + 4], "little") == 44

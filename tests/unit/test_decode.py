@@ -29,9 +29,9 @@ def c_struct_format(name: str) -> str:
 
 
 def test_python_layouts_match_the_c_header():
-    assert struct.calcsize(c_struct_format("sysmon_hdr")) == RECORD_HEADER.size == 112
-    assert c_struct_format("sysmon_hdr") == "<" + "Q" * 7 + "q" + "IIIII" + "HBBHHI" + "16s"
-    assert RECORD_HEADER.format in ("<Q6QqIIIIIHBBHHI16s",)
+    assert struct.calcsize(c_struct_format("sysmon_hdr")) == RECORD_HEADER.size == 120
+    assert c_struct_format("sysmon_hdr") == "<" + "Q" * 7 + "q" + "IIIII" + "HBBHHI" + "16s" + "Q"
+    assert RECORD_HEADER.format in ("<Q6QqIIIIIHBBHHI16sQ",)
     assert struct.calcsize(c_struct_format("sysmon_blob_hdr")) == BLOB_HEADER.size
     assert struct.calcsize(c_struct_format("sysmon_tuple")) == TUPLE.size == 40
 
@@ -39,7 +39,7 @@ def test_python_layouts_match_the_c_header():
 def record(nr, direction, ret=0, args=(0,) * 6, blobs=(), tid=42, pid=42, comm=b"cat", ts=1_000):
     body = b"".join(BLOB_HEADER.pack(len(d), k, s) + d for k, s, d in blobs)
     size = RECORD_HEADER.size + len(body)
-    hdr = RECORD_HEADER.pack(ts, *args, ret, tid, pid, 1, 1000, 1000, nr, direction, len(blobs), 1, size, 0, comm)
+    hdr = RECORD_HEADER.pack(ts, *args, ret, tid, pid, 1, 1000, 1000, nr, direction, len(blobs), 1, size, 0, comm, 0)
     return hdr + body
 
 

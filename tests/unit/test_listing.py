@@ -67,7 +67,7 @@ def test_explain(capsys: pytest.CaptureFixture[str]) -> None:
     assert "after macro expansion:" in out and "      evt.type in (execve, execveat)\n" in out
     assert "      fd.name pmatch '/etc'    [CHARBUF]\n" in out
     assert ("  types: execve, execveat, open, openat\n  pids: all\n  tids: all\n  comms: all\n"
-            "  uids: all\n\nthis machine (what the probe would run with):\n  kernel ") in out
+            "  uids: all\n  containers: all\n\nthis machine (what the probe would run with):\n  kernel ") in out
     assert "  hooks: the selected syscalls' tracepoints" in out
 
 

@@ -89,7 +89,7 @@ def test_admits_checks_every_dimension() -> None:
 
 def test_describe() -> None:
     assert plan("evt.type in (open, close) and proc.pid=3").describe() == [
-        "types: close, open", "pids: 3", "tids: all", "comms: all", "uids: all"]
+        "types: close, open", "pids: 3", "tids: all", "comms: all", "uids: all", "containers: all"]
 
 
 @pytest.mark.parametrize("text", ["evt.type=open and evt.type=close", "proc.pid=1 and proc.pid=2",

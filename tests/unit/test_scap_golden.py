@@ -26,33 +26,17 @@ namespace leaving the child to its own side, the container event's made-up threa
 """
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import os
 from pathlib import Path
 
 import pytest
 
-from sysmon.scap.replay import replay_formats
+from tests.scap_golden import GOLDEN, expected_outputs, sysmon_outputs
 
-GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "scap"
 KNOWN = GOLDEN / "known_differences.txt"
 CAPTURES = sorted((GOLDEN / "captures").glob("*.scap"))
 CASES = json.loads((GOLDEN / "cases.json").read_text())
-
-
-def _expected(stem: str) -> dict[tuple[str, str], list[str]]:
-    text = gzip.decompress((GOLDEN / "expected" / f"{stem}.txt.gz").read_bytes()).decode("utf-8", "surrogateescape")
-    out: dict[tuple[str, str], list[str]] = {}
-    lines: list[str] = []
-    for line in text.split("\n"):
-        if line.startswith("### "):
-            flt, fmt = line[4:].split(" | ", 1)
-            lines = out.setdefault((flt, fmt), [])
-        elif line.strip():
-            lines.append(line.rstrip())
-    return out
 
 
 def _known() -> set[tuple[str, str, str]]:
@@ -61,17 +45,10 @@ def _known() -> set[tuple[str, str, str]]:
     return {tuple(line.split("\t")) for line in KNOWN.read_text().splitlines() if line and not line.startswith("#")}  # type: ignore[misc]
 
 
-def _sysmon(capture: Path, flt: str, fmts: list[str]) -> dict[str, list[str]]:
-    """sysmon's output for one filter in every format: one pass over the file (CI time)."""
-    bufs = [io.StringIO() for _ in fmts]
-    replay_formats(capture, flt, list(zip(fmts, bufs)))
-    return {fmt: [line.rstrip() for line in buf.getvalue().split("\n") if line.strip()] for fmt, buf in zip(fmts, bufs)}
-
-
 def test_every_capture_and_case_has_a_golden() -> None:
     assert len(CAPTURES) == 22
     for capture in CAPTURES:
-        assert len(_expected(capture.stem)) == len(CASES["filters"]) * len(CASES["formats"]), capture.name
+        assert len(expected_outputs(capture.stem)) == len(CASES["filters"]) * len(CASES["formats"]), capture.name
 
 
 @pytest.mark.parametrize("capture", CAPTURES, ids=lambda p: p.stem)
@@ -79,8 +56,8 @@ def test_scap_output_equals_sysdig(capture: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("TZ", "UTC")
     known = _known()
     unexpected, fixed, still = [], [], []
-    expected = _expected(capture.stem)
-    outputs = {flt: _sysmon(capture, flt, CASES["formats"]) for flt in CASES["filters"]}
+    expected = expected_outputs(capture.stem)
+    outputs = {flt: sysmon_outputs(capture, flt, CASES["formats"]) for flt in CASES["filters"]}
     for (flt, fmt), want in expected.items():
         got = outputs[flt][fmt]
         key = (capture.stem, flt, fmt)
