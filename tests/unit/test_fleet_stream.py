@@ -100,7 +100,9 @@ def test_retention_keeps_what_is_not_acknowledged(tmp_path: Path) -> None:
     cfg = StreamConfig(servers=(f"nats://127.0.0.1:{free_port()}",), stream="T", host="h3")  # nobody there
     shipper = Shipper(cfg, str(d))
     shipper.start()
-    time.sleep(1)
+    deadline = time.monotonic() + 30
+    while shipper.last_error is None and time.monotonic() < deadline:  # its first attempt failed
+        time.sleep(0.1)
     keep = shipper.sync(frozenset(), 0)
     assert keep == {str(d / n) for n in FILES}
     usage = retention.enforce(d, max_bytes=1, max_age_s=None, keep=keep, now_s=time.time())
