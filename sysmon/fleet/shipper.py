@@ -77,7 +77,7 @@ class Shipper:
     def stop(self, grace_s: float = 3.0) -> None:
         """Stop within `grace_s` (what is not shipped by then ships at the next start)."""
         self._stop.set()
-        self._thread.join(grace_s)
+        self._thread.join(grace_s if self.connected else 0.2)  # nothing to finish when not connected
         loop = self._loop
         if self._thread.is_alive() and loop is not None:
             for task in asyncio.all_tasks(loop):
