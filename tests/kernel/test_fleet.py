@@ -63,7 +63,7 @@ class Fleet:
         assert res.returncode == 0, res.stderr
         return res.stdout.splitlines()
 
-    def wait_opens(self, host: str, path: str, n: int, timeout_s: float = 120) -> list[str]:
+    def wait_opens(self, host: str, path: str, n: int, timeout_s: float = 240) -> list[str]:
         deadline = time.monotonic() + timeout_s
         while True:
             lines = self.opens(host, path)
@@ -173,6 +173,8 @@ def test_query_one_host_of_three(fleet: Fleet) -> None:
     lines = fleet.wait_opens("b", paths["b"], n)
     assert lines == [f"b fleet_b {paths['b']}"] * n  # exactly b's n opens, names and paths resolved
     assert fleet.opens("a", paths["b"]) == []  # a's daemon records fleet_a only
+    for host in ("a", "c"):  # the other two shipped theirs too (a loaded machine ships later)
+        assert len(fleet.wait_opens(host, paths[host], n)) == n
     everyone = replay("-r", fleet.url, "--since", "2m", "-p", "%evt.hostname", "proc.name startswith fleet_ and evt.type=openat "
                       f"and evt.dir=< and fd.name in ({', '.join(paths.values())})")
     assert sorted(everyone.stdout.split()) == sorted(HOSTS * n), everyone.stderr
