@@ -32,7 +32,7 @@ def storm(blocks: int) -> float:
 def traced(blocks: int, extra: list[str]) -> tuple[float, float, int, int, bool]:
     cmd = [sys.executable, "-m", "sysmon", "-v", "-p", "%proc.name %evt.type", *extra, "evt.type=connect and evt.dir=<"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    assert proc.stderr is not None and "capturing" in proc.stderr.readline()
+    assert proc.stderr is not None and proc.stderr.readline().startswith("sysmon: probe:")  # attached
     cpu0 = cpu_seconds(proc.pid)
     client = subprocess.Popen(CONNECT)
     elapsed = storm(blocks)

@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from sysmon.capture.format import Batch, make_header  # noqa: E402
 from sysmon.capture.reader import open_source  # noqa: E402
 from sysmon.capture.writer import CaptureWriter  # noqa: E402
-from sysmon.events.decode import BLOB_HEADER, RECORD_HEADER  # noqa: E402
+from sysmon.events.record import BLOB_HEADER, RECORD_HEADER  # noqa: E402
 from sysmon.events.model import BLOB_BUF, BLOB_STR, ENTER, EXIT  # noqa: E402
 from sysmon.events.syscalls import BY_NAME  # noqa: E402
 from sysmon.state.state import FdInfo, FdTable, State, ThreadInfo  # noqa: E402

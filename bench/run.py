@@ -76,13 +76,13 @@ class Cell:
 
 def tracers(capture_dir: str, available: set[str]) -> list[Tracer]:
     out = [Tracer("untraced")]
-    out.append(Tracer("sysmon (no filter, print to /dev/null)", SYSMON + ["-v"], "capturing", stats="sysmon"))
+    out.append(Tracer("sysmon (no filter, print to /dev/null)", SYSMON + ["-v"], "sysmon: probe:", stats="sysmon"))
     if "write" in available:
-        out.append(Tracer("sysmon -w FILE", SYSMON + ["-v", "-w", f"{capture_dir}/bench.smc"], "capturing",
+        out.append(Tracer("sysmon -w FILE", SYSMON + ["-v", "-w", f"{capture_dir}/bench.smc"], "sysmon: probe:",
                           stats="sysmon"))
-    out.append(Tracer("sysmon evt.type=connect", SYSMON + ["-v", "evt.type=connect"], "capturing", stats="sysmon"))
+    out.append(Tracer("sysmon evt.type=connect", SYSMON + ["-v", "evt.type=connect"], "sysmon: probe:", stats="sysmon"))
     if "chisel" in available:
-        out.append(Tracer("sysmon -c topscalls", SYSMON + ["-v", "-c", "topscalls"], "capturing", stats="sysmon"))
+        out.append(Tracer("sysmon -c topscalls", SYSMON + ["-v", "-c", "topscalls"], "sysmon: probe:", stats="sysmon"))
     if shutil.which("strace"):
         out.append(Tracer("strace -f -o /dev/null", wrap=["strace", "-f", "-o", "/dev/null"]))
     if shutil.which("perf"):
@@ -100,13 +100,7 @@ def tracers(capture_dir: str, available: set[str]) -> list[Tracer]:
 
 def run_one(tracer: Tracer, workload: list[str], timeout: float) -> Result:
     if tracer.wrap is not None:
-        proc = subprocess.Popen(tracer.wrap + workload, stdout=subprocess.DEVNULL)
-        t0 = time.perf_counter()
-        try:
-                _, _, usage = os.wait4(proc.pid, 0)  # the wrapping tracer's own usage, not its children's
-        except ChildProcessError:
-            return Result(time.perf_counter() - t0)
-        return Result(time.perf_counter() - t0, cpu_s=usage.ru_utime + usage.ru_stime, rss_mb=usage.ru_maxrss / 1024)
+        return _run_wrapped(tracer.wrap, workload, timeout)
     bg = None
     if tracer.start is not None:
         bg = subprocess.Popen(tracer.start, stdout=subprocess.PIPE if tracer.stats in ("bare", "bpftrace") else
@@ -132,8 +126,9 @@ def run_one(tracer: Tracer, workload: list[str], timeout: float) -> Result:
     text = (out or "") + (err or "")
     if tracer.stats == "sysmon":
         m = re.search(r"Kernel events: (\d+) produced, (\d+) delivered, (\d+) dropped", text)
+        disk = re.search(r"; (\d+) dropped \(disk too slow\)", text)  # -w: the writer's drops count too
         if m:
-            res.delivered, res.dropped = int(m[2]), int(m[3])
+            res.delivered, res.dropped = int(m[2]), int(m[3]) + (int(disk[1]) if disk else 0)
     elif tracer.stats == "bpftrace":
         m = re.search(r"@events: (\d+)", text)
         if m:
@@ -145,11 +140,32 @@ def run_one(tracer: Tracer, workload: list[str], timeout: float) -> Result:
     return res
 
 
+def _run_wrapped(wrap: list[str], workload: list[str], timeout: float) -> Result:
+    """A tracer that runs the workload (strace): its own CPU and peak RSS, read from /proc by the last
+    command it traces. wait4's rusage would add the traced workload's CPU (a tracer reaps its tracees)."""
+    with tempfile.NamedTemporaryFile(mode="r", suffix=".stat") as snap:
+        script = '"$@" >/dev/null; cat /proc/$PPID/stat /proc/$PPID/status > "$SNAP"'
+        t0 = time.perf_counter()
+        subprocess.run([*wrap, "sh", "-c", script, "sh", *workload], env={**os.environ, "SNAP": snap.name},
+                       timeout=timeout, check=True)
+        elapsed = time.perf_counter() - t0
+        text = snap.read()
+    if not text:
+        return Result(elapsed)
+    cpu_s, rss_mb = _usage(text)
+    return Result(elapsed, cpu_s=cpu_s, rss_mb=rss_mb)
+
+
 def proc_usage(pid: int) -> tuple[float, float]:
     """CPU seconds so far and peak RSS (VmHWM) of a running process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return _usage(Path(f"/proc/{pid}/stat").read_text() + Path(f"/proc/{pid}/status").read_text())
+
+
+def _usage(stat_and_status: str) -> tuple[float, float]:
+    """(utime + stime in seconds, VmHWM in MB) from /proc/PID/stat followed by /proc/PID/status."""
+    fields = stat_and_status.split("\n", 1)[0].rsplit(")", 1)[1].split()
     cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    hwm = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+    hwm = re.search(r"VmHWM:\s+(\d+) kB", stat_and_status)
     return cpu, (int(hwm[1]) / 1024 if hwm else 0.0)
 
 

@@ -6,6 +6,11 @@ from sysmon.chisel.table import thread_table, user_name
 from sysmon.events.model import Event
 
 
+# the types libsinsp's sinsp_fdinfo::get_typestring names (0.29.3); any other is <NA>
+TYPESTRINGS = frozenset({"file", "directory", "ipv4", "ipv6", "unix", "pipe", "event", "signalfd", "eventpoll",
+                         "inotify", "timerfd", "netlink"})
+
+
 class Lsof(Chisel):
     name = "lsof"
     short_description = "List (and optionally filter) the open file descriptors."
@@ -24,9 +29,10 @@ class Lsof(Chisel):
         ctx = self.ctx
         ctx.print(extend("COMMAND", 20) + extend("PID", 8) + extend("TID", 8) + extend("USER", 8) + extend("FD", 8)
                   + extend("TYPE", 12) + "NAME")
-        for row in thread_table(ctx, self.filter, processes_only=True):
+        for row in thread_table(ctx, self.filter, processes_only=False):
             t = row.thread
             for fd in row.fds:
                 ctx.print(extend(t.comm, 20) + extend(str(t.pid), 8) + extend(str(t.tid), 8)
-                          + extend(user_name(ctx.state, t.uid), 8) + extend(str(fd.num), 8) + extend(fd.type, 12)
+                          + extend(user_name(ctx.state, t.uid), 8) + extend(str(fd.num), 8)
+                          + extend(fd.type if fd.type in TYPESTRINGS else "<NA>", 12)
                           + fd.name)

@@ -34,6 +34,8 @@ class Netstat(Chisel):
             t = row.thread
             for fd in row.fds:
                 v = {name: get(probe.event(t, fd.num)) for name, get in self.fields.items()}
+                if fd.is_servsock() and fd.tuple is not None:  # get_thread_table: a SERVSOCK's own address
+                    v["sip"] = fd.tuple.local.ip
                 if v["cip"] is None or not v["cport"]:  # bound or listening: no peer yet
                     client, state = "0.0.0.0:*", "LISTEN"
                 else:

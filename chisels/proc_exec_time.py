@@ -25,11 +25,13 @@ class ProcExecTime(Chisel):
         ctx.set_filter("evt.type=procexit")
         if wants_no_color(self.disable_color):
             ctx.disable_colors()
+        ctx.print(f"{'proc.duration':<13.13} {'proc.name':<12.12} proc.args")  # sysdig's layout without -pc
+        ctx.print(f"{'-' * 13} {'-' * 12} {'-' * 20}")
 
     def on_event(self, evt: Event) -> bool:
         duration = self.get_duration(evt)
         if duration is not None:
             color = "red" if duration > RED_NS else "yellow" if duration > YELLOW_NS else "green"
-            self.ctx.print(f"{self.ctx.color(color)}{format_time_interval(duration)}) {self.get_name(evt)} "
-                           f"{self.get_args(evt) or ''}")
+            self.ctx.print(f"{self.ctx.color(color)}{format_time_interval(duration):<13.13} "
+                           f"{self.get_name(evt) or '':<12.12} {self.get_args(evt) or ''}")
         return True

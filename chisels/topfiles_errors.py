@@ -9,4 +9,4 @@ class TopfilesErrors(TableChisel):
     short_description = "Top files by number of errors"
     description = "Shows the top files in terms of I/O errors."
     category = "Errors"
-    table = TableSpec(keys=(("fd.name", "Filename"),), value=("evt.count", "#Errors"), filter="fd.type=file and evt.failed=true", top=10, units="none")
+    table = TableSpec(keys=(("fd.name", "Filename"),), value=("evt.count", "#Errors"), filter="fd.type=file and evt.failed=true", top=100, units="none")

@@ -9,4 +9,4 @@ class TopfilesTime(TableChisel):
     short_description = "Top files by time"
     description = "Shows the top files in terms of the time spent in their I/O calls."
     category = "I/O"
-    table = TableSpec(keys=(("fd.name", "Filename"),), value=("evt.latency", "Time"), filter="fd.type=file and evt.is_io=true and evt.dir=<", top=10, units="time")
+    table = TableSpec(keys=(("fd.name", "Filename"),), value=("evt.latency", "Time"), filter="fd.type=file and evt.is_io=true", top=10, units="time")

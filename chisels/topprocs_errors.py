@@ -9,4 +9,4 @@ class TopprocsErrors(TableChisel):
     short_description = "top processes by number of errors"
     description = "Shows the top processes in terms of system call errors."
     category = "Errors"
-    table = TableSpec(keys=(("proc.name", "Process"), ("proc.pid", "PID")), value=("evt.count", "#Errors"), filter="evt.failed=true", top=10, units="none")
+    table = TableSpec(keys=(("proc.name", "Process"), ("proc.pid", "PID")), value=("evt.count", "#Errors"), filter="evt.failed=true", top=100, units="none")

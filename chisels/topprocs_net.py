@@ -9,4 +9,4 @@ class TopprocsNet(TableChisel):
     short_description = "Top processes by network I/O"
     description = "Shows the top processes in terms of total (in+out) network bytes."
     category = "Net"
-    table = TableSpec(keys=(("proc.name", "Process"), ("proc.pid", "PID")), value=("evt.rawarg.res", "Bytes"), filter="(fd.type=ipv4 or fd.type=ipv6) and evt.is_io=true", top=10, units="bytes")
+    table = TableSpec(keys=(("proc.name", "Process"), ("proc.pid", "PID")), value=("evt.rawarg.res", "Bytes"), filter="(fd.type=ipv4 or fd.type=ipv6) and evt.is_io=true", top=100, units="bytes")

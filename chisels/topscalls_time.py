@@ -9,4 +9,4 @@ class TopscallsTime(TableChisel):
     short_description = "Top system calls by time"
     description = "Shows the top system calls in terms of time spent in them."
     category = "Performance"
-    table = TableSpec(keys=(("evt.type", "Syscall"),), value=("evt.latency", "Time"), filter="evt.dir=<", top=10, units="time")
+    table = TableSpec(keys=(("evt.type", "Syscall"),), value=("evt.latency", "Time"), filter="", top=30, units="time")

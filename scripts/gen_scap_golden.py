@@ -19,30 +19,37 @@ from pathlib import Path
 GOLDEN = Path(__file__).resolve().parent.parent / "tests" / "golden" / "scap"
 
 
-def main() -> int:
-    containers = "--containers" in sys.argv[1:]
-    cases = json.loads((GOLDEN / ("containers.json" if containers else "cases.json")).read_text())
+
+def write_goldens(out_dir: Path, cases: list[tuple[str, list[str]]], captures: list[Path] | None = None) -> None:
+    """For every corpus capture (or `captures`), `TZ=UTC sysdig -r CAPTURE ARGS...` per (header, ARGS) of
+    `cases`, each output under a `### header` line, gzipped into out_dir/CAPTURE.txt.gz."""
     version = subprocess.run(["sysdig", "--version"], capture_output=True, text=True, check=True).stdout.strip()
     if version != "sysdig version 0.29.3":
         print(f"warning: expected sysdig 0.29.3, found {version!r}", file=sys.stderr)
-    out_dir = GOLDEN / ("expected_containers" if containers else "expected")
     out_dir.mkdir(exist_ok=True)
     env = {**os.environ, "TZ": "UTC"}
-    captures = sorted((GOLDEN / "captures").glob("*.scap"))
-    if containers:
-        captures = [c for c in captures if c.stem in cases["captures"]]
-    for capture in captures:
+    for capture in captures if captures is not None else sorted((GOLDEN / "captures").glob("*.scap")):
         parts = []
-        for flt in cases["filters"]:
-            for fmt in cases["formats"]:
-                cmd = ["sysdig", "-r", str(capture), f"-p{fmt}"] + ([flt] if flt else [])
-                res = subprocess.run(cmd, capture_output=True, env=env, check=False)
-                if res.returncode != 0:
-                    raise SystemExit(f"sysdig failed on {capture.name} {flt!r} {fmt!r}: {res.stderr.decode()}")
-                parts.append(f"### {flt} | {fmt}\n" + res.stdout.decode("utf-8", "surrogateescape"))
+        for header, args in cases:
+            res = subprocess.run(["sysdig", "-r", str(capture), *args], capture_output=True, env=env, check=False,
+                                 timeout=120)
+            if res.returncode != 0:
+                raise SystemExit(f"sysdig failed on {capture.name} {args}: {res.stderr.decode()}")
+            parts.append(f"### {header}\n" + res.stdout.decode("utf-8", "surrogateescape"))
         data = "".join(parts).encode("utf-8", "surrogateescape")
         (out_dir / f"{capture.stem}.txt.gz").write_bytes(gzip.compress(data, mtime=0))
         print(f"{capture.name}: {len(parts)} cases")
+
+
+def main() -> int:
+    containers = "--containers" in sys.argv[1:]
+    cases = json.loads((GOLDEN / ("containers.json" if containers else "cases.json")).read_text())
+    captures = sorted((GOLDEN / "captures").glob("*.scap"))
+    if containers:
+        captures = [c for c in captures if c.stem in cases["captures"]]
+    write_goldens(GOLDEN / ("expected_containers" if containers else "expected"),
+                  [(f"{flt} | {fmt}", [f"-p{fmt}"] + ([flt] if flt else []))
+                   for flt in cases["filters"] for fmt in cases["formats"]], captures)
     return 0
 
 

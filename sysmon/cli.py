@@ -1,24 +1,24 @@
-"""`sysmon [options] [filter]`: sysdig's command line. The only place that prints errors and exits."""
+"""`sysmon [options] [filter]`: sysdig's command line -> RunConfig, then the run it asks for.
+The only place that prints errors and exits; no argparse.Namespace goes past this module."""
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from sysmon.errors import FilterError, SysmonError
-from sysmon.output import buffers
+from sysmon.config import CaptureConfig, OutputConfig, ProbeConfig, RunConfig, parse_size
+from sysmon.errors import CaptureError, FilterError, SysmonError
+from sysmon.events import buffers
 
 
 def _size(text: str) -> int:
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    t = text.strip().lower().rstrip("ib").rstrip("b")
-    mult = units.get(t[-1:], 1)
     try:
-        return int(float(t[:-1] if t[-1:] in units else t) * mult)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (use e.g. 64M)") from None
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("filter", nargs="*", help="sysdig filter expression (words are joined with spaces)")
     p.add_argument("-p", "--print", dest="format", metavar="FORMAT", help="output format (default: sysdig's)")
-    p.add_argument("-j", "--json", action="store_true", help="one JSON object per event")
+    p.add_argument("-j", "--json", action="store_true", help="one JSON object per event (--sink json)")
+    p.add_argument("--sink", default="text", metavar="NAME", help="where events go: text (default), json, or "
+                   "another printer listed in sysmon/pipeline.py SINKS")
     bufs = p.add_mutually_exclusive_group()
     bufs.add_argument("-A", "--print-ascii", dest="bufmode", action="store_const", const=buffers.ASCII, help="buffers as text")
     bufs.add_argument("-x", "--print-hex", dest="bufmode", action="store_const", const=buffers.HEX, help="buffers in hex")
@@ -97,10 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(e.render(), file=sys.stderr)
         return 1
     args = parser.parse_args(rest)
-    args.chisels, args.list_chisels = [(c.name, c.args) for c in chisels], list_chisels
     filter_text = " ".join(args.filter)
     try:
-        return _dispatch(args, filter_text, sys.stdout)
+        return _dispatch(args, [(c.name, c.args) for c in chisels], list_chisels, filter_text, sys.stdout)
     except SysmonError as e:
         print(e.render(filter_text if isinstance(e, FilterError) else None), file=sys.stderr)
         return 2 if isinstance(e, FilterError) else 1
@@ -135,7 +136,53 @@ def _chisel_argv(parser: argparse.ArgumentParser, argv: Sequence[str]) -> tuple[
     return from_command_line(argv, value_options)
 
 
-def _dispatch(args: argparse.Namespace, filter_text: str, out: TextIO) -> int:
+def run_config(args: argparse.Namespace, chisels: Sequence[tuple[str, str | None]] = ()) -> RunConfig:
+    """The parsed command line as a RunConfig; capture options that make no sense together are errors."""
+    from sysmon.fleet.options import stream_query
+
+    stream = stream_query(args)
+    return RunConfig(
+        filter=" ".join(args.filter),
+        output=OutputConfig(format=args.format, sink="json" if args.json else args.sink, bufmode=args.bufmode or "",
+                            full_buffers=args.verbose,
+                            time_type=args.timetype, unbuffered=args.unbuffered,
+                            # -w implies -q, as sysdig, unless -p or -j ask for output
+                            quiet=args.quiet or bool(args.writefile and not args.format and not args.json
+                                                     and args.sink == "text")),
+        probe=ProbeConfig(transport=args.transport, buffer_size=args.buffer_size, snaplen=args.snaplen,
+                          pushdown=not args.no_pushdown),
+        capture=_capture_config(args),
+        inputs=() if stream else tuple(args.readfile or ()),
+        stream=stream,
+        chisels=tuple(chisels),
+        max_events=args.numevents,
+        max_seconds=args.max_seconds,
+        summary=args.summary,
+        verbose=args.verbose,
+        runtime_sockets=(args.docker_socket or None, args.podman_socket or None),
+    )
+
+
+def _capture_config(args: argparse.Namespace) -> CaptureConfig | None:
+    """-w -C -G -W -e -z."""
+    given = [flag for flag, on in (("-C", args.file_size), ("-G", args.seconds), ("-W", args.limit),
+                                   ("-e", args.event_limit), ("-z", args.compress)) if on]
+    if given and not args.writefile:
+        raise CaptureError(f"{', '.join(given)} only make sense with -w FILE")
+    for flag, value in (("-C", args.file_size), ("-G", args.seconds), ("-W", args.limit), ("-e", args.event_limit)):
+        if value is not None and value <= 0:
+            raise CaptureError(f"{flag} must be positive")
+    if not args.writefile:
+        return None
+    if args.limit and not (args.file_size or args.seconds or args.event_limit):
+        raise CaptureError("-W needs -C, -G or -e: it bounds the number of rotated files")
+    return CaptureConfig(args.writefile, size_bytes=int(args.file_size * 1_000_000) if args.file_size else None,
+                         seconds=args.seconds or None, files=args.limit or None, events=args.event_limit or None,
+                         compression="zstd" if args.compress else None)
+
+
+def _dispatch(args: argparse.Namespace, chisels: list[tuple[str, str | None]], list_chisels: bool, filter_text: str,
+              out: TextIO) -> int:
     from sysmon import listing
 
     if args.list_events:
@@ -161,7 +208,7 @@ def _dispatch(args: argparse.Namespace, filter_text: str, out: TextIO) -> int:
         out.write("\nthis machine (what the probe would run with):\n")
         out.write("".join(f"  {line}\n" for line in explain_lines(analysis.plan.types)))
         return 0
-    if args.list_chisels or args.chisel_info:
+    if list_chisels or args.chisel_info:
         from sysmon.chisel import info
         from sysmon.chisel.loader import Loader
 
@@ -183,9 +230,39 @@ def _dispatch(args: argparse.Namespace, filter_text: str, out: TextIO) -> int:
         setup = kernel.detect()
         out.write(f"// cflags: {' '.join(cflags(opts, resolve_transport(opts, setup), setup))}\n{src}")
         return 0
-    from sysmon import session
+    return run(run_config(args, chisels), out)
 
-    return session.run(args, filter_text, out)
+
+def run(cfg: RunConfig, out: TextIO) -> int:
+    """Capture live, or replay cfg.inputs, through the one pipeline."""
+    from sysmon.pipeline import Pipeline
+
+    pipe = Pipeline.build(cfg, out)
+    if not cfg.live:
+        from sysmon.replay import ReplaySession
+
+        def report(line: str) -> None:
+            sys.stderr.write(line + "\n")
+
+        if cfg.stream is not None:
+            from sysmon.fleet.replay import StreamReplay
+
+            return StreamReplay(pipe, cfg.stream, out, report).run()
+        return ReplaySession(pipe, out, report).run()
+    from sysmon.live import LiveSession  # not for replays: the probe's modules
+
+    session = LiveSession(pipe, out, self_pid=os.getpid())
+
+    def stop(signum: int, _frame: object) -> None:
+        """Stop between batches, so that every event shown is also written; a second Ctrl-C forces."""
+        if signum == signal.SIGINT and session.stopping:
+            raise KeyboardInterrupt
+        session.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, stop)
+    return session.run()
 
 
 if __name__ == "__main__":

@@ -4,12 +4,15 @@
 
 Events that modify state (open, close, clone, execve, connect...) are applied to the state even
 when the filter rejects them, so that later events still resolve names (libsinsp does the same).
+`process` says what became of the event (a Verdict); the capture feed writes by it: MATCH as is,
+STATE_ONLY marked (a filtered capture keeps them so its replay resolves names), DROP not at all.
 """
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Protocol
 
 from sysmon.events.model import Event
@@ -19,6 +22,15 @@ from sysmon.state.parser import StateParser
 from sysmon.state.state import State
 
 Predicate = Callable[[Event, State], bool]
+
+
+class Verdict(Enum):
+    MATCH = 0  # passed the filter: shown, written
+    STATE_ONLY = 1  # filtered out, but it changed the state: written marked, never shown
+    DROP = 2  # filtered out and changed nothing (or past the -M limit)
+
+
+MATCH, STATE_ONLY, DROP = Verdict.MATCH, Verdict.STATE_ONLY, Verdict.DROP
 
 
 class Sink(Protocol):
@@ -59,16 +71,31 @@ class Inspector:
         self.parser = StateParser(state)
         self.clock = clock
         self.predicate = predicate
-        self.sinks = list(sinks)
-        self._flushes = sink_flushes(self.sinks)
+        self.sinks: list[Sink] = []
+        self._flushes: list[Callable[[], None]] = []
+        self.set_sinks(sinks)
         self.max_events = max_events
         self.max_ns = int(max_seconds * 1e9) if max_seconds else None
         self.summary = summary
         self.stats = Stats()
         self.done = False
 
-    def process(self, evt: Event) -> bool:
-        """Run one event through the stages; returns whether it matched the filter."""
+    def set_sinks(self, sinks: Iterable[Sink]) -> None:
+        self.sinks = list(sinks)
+        self._flushes = sink_flushes(self.sinks)
+
+    @property
+    def passive(self) -> bool:
+        """Nothing looks at the events one by one: no filter, no sink, no summary, no ticker."""
+        return self.predicate is None and not self.sinks and not self.summary and not self.tickers
+
+    def enter_types_needed(self) -> frozenset[str] | None:
+        """Event types whose enter events the stages need even when the exit follows at once; None when
+        every enter is needed (a chisel ticks on every event's time, or -M times from the first event)."""
+        return None if self.tickers or self.max_ns is not None else self.parser.enter_types
+
+    def process(self, evt: Event) -> Verdict:
+        """Run one event through the stages."""
         stats = self.stats
         stats.seen += 1
         ts = evt.ts_ns
@@ -77,7 +104,7 @@ class Inspector:
         stats.last_ns = ts
         if self.max_ns is not None and ts - stats.first_ns > self.max_ns:
             self.done = True
-            return False
+            return DROP
         self.clock.observe(evt)
         for tick in self.tickers:
             tick(evt)
@@ -86,11 +113,11 @@ class Inspector:
         if EF_MODIFIES_STATE in evt.etype.flags:
             parser.apply(evt)  # first carries out the removals the previous event asked for
             if pred is not None and not pred(evt, self.state):
-                return False
+                return STATE_ONLY
         else:
             parser.flush()  # removals asked for by the previous event (closed fds, exited threads)
             if pred is not None and not pred(evt, self.state):
-                return False
+                return DROP
             parser.apply(evt)
         stats.matched += 1
         if self.summary:
@@ -99,7 +126,35 @@ class Inspector:
             sink.emit(evt, self.state)
         if self.max_events is not None and stats.matched >= self.max_events:
             self.done = True
-        return True
+        return MATCH
+
+    def process_state_only(self, evt: Event) -> Verdict:
+        """An event a filtered capture kept only for its state change: applied, never shown."""
+        self.stats.seen += 1
+        self.clock.observe(evt)
+        self.parser.apply(evt)
+        return STATE_ONLY
+
+    def apply_state(self, evt: Event) -> None:
+        """Keep the state current with an event that is written undecoded and counted elsewhere."""
+        self.parser.apply(evt)
+
+    def count_undecoded(self, n: int, first_ns: int, last_ns: int) -> None:
+        """n events passed on undecoded (written as they came): counted as seen and matched."""
+        stats = self.stats
+        stats.seen += n
+        stats.matched += n
+        stats.first_ns = stats.first_ns or first_ns
+        stats.last_ns = last_ns
+
+    def remaining(self) -> int | None:
+        """Events still to match before the -n limit (None: no limit)."""
+        return None if self.max_events is None else self.max_events - self.stats.matched
+
+    def snapshot_state(self) -> State:
+        """The state as of the next event: removals due now are carried out first (a new file's snapshot)."""
+        self.parser.flush()
+        return self.state
 
     def flush(self) -> None:
         """Have the sinks write what they hold (after each batch, and at the end)."""

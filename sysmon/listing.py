@@ -7,7 +7,8 @@ from typing import TextIO
 
 from sysmon.events.model import ENTER, EXIT
 from sysmon.events.schema import Schema
-from sysmon.fields.catalogue import Catalogue, Field
+from sysmon.fields.catalogue import Catalogue
+from sysmon.fields.field import Field
 from sysmon.fields.clock import Clock
 from sysmon.filter.macros import MacroLibrary
 

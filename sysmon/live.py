@@ -1,77 +1,103 @@
-"""A live capture session: probe -> LiveSource -> decode -> Inspector -> output, until told to stop."""
+"""A live capture: probe -> LiveSource -> decode -> Pipeline (Feed, Inspector, output), until told to stop."""
 from __future__ import annotations
 
-import argparse
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import TextIO
 
+from sysmon.capture.feed import Feed
 from sysmon.capture.format import Batch, cgroup_ids
-from sysmon.capture.options import rotation_from_args, writer_from_args
-from sysmon.capture.pump import Pump
 from sysmon.capture.writer import CaptureWriter
 from sysmon.errors import SetupError
 from sysmon.events.decode import Decoder
+from sysmon.pipeline import Pipeline
 from sysmon.probe.loader import Probe, ProbeOptions, describe_probe
 from sysmon.probe.source import LiveSource
 from sysmon.state import procfs
 from sysmon.state.containers import ContainerTable, cgroup2_mount
-from sysmon.state.runtime import DOCKER_SOCKET, PODMAN_SOCKET, Runtimes, RuntimeSockets
-from sysmon.state.state import State
-from sysmon.session import Pipeline
-from sysmon.summary import format_stats, format_summary
+from sysmon.state.runtime import Runtimes, RuntimeSockets
+from sysmon.summary import format_stats
+
+
+def probe_options(pipe: Pipeline, self_pid: int) -> ProbeOptions:
+    cfg = pipe.config.probe
+    opts = ProbeOptions(transport=cfg.transport, ringbuf_bytes=cfg.buffer_size, snaplen=pipe.snaplen,
+                        self_pid=self_pid)
+    opts.validate()
+    return opts
+
+
+def open_probe(pipe: Pipeline, opts: ProbeOptions, *, pin: bool = True,
+               on_compile: Callable[[], None] | None = None) -> Probe:
+    """The probe, loaded and attached to the syscalls the pipeline needs (all of them without pushdown),
+    with `pin`: delivering only the pids, tids, comms and uids its filter pins, and the cgroups of the
+    containers it selects. `on_compile`: called when the probe must be compiled (nothing usable in the cache)."""
+    schema = pipe.schema
+    pushdown = pipe.config.probe.pushdown
+    wanted = pipe.wanted_nrs if pushdown else None
+    probe = Probe(schema.capture_specs(), opts, schema.state_nrs(), wanted, on_compile=on_compile)
+    plan = pipe.plan
+    try:
+        if pin and wanted is not None:
+            probe.pin(pids=plan.pids, tids=plan.tids, comms=plan.comms, uids=plan.uids,
+                      cgroups=plan.containers is not None)
+        elif pin and pushdown and plan.containers is not None:
+            probe.pin(cgroups=True)
+    except BaseException:
+        probe.close()
+        raise
+    return probe
+
+
+STOP_GRACE_S = 0.4  # after SIGINT/SIGTERM, a batch still being worked on is cut short
+STOP_DRAIN_S = 5.0  # then, detached, the ring's backlog is read (at once when there is none)
 
 
 class LiveSession:
-    def __init__(self, pipe: Pipeline, args: argparse.Namespace, out: TextIO, *, self_pid: int,
+    def __init__(self, pipe: Pipeline, out: TextIO, *, self_pid: int,
                  on_ready: Callable[[], None] | None = None) -> None:
         """`on_ready`: called once the probe is attached and a -w file started (e.g. to start a workload)."""
-        self.on_ready = on_ready
-        self.schema = pipe.schema
-        self.kernel_types = pipe.kernel_types
-        self.probe_opts = ProbeOptions(transport=args.transport, ringbuf_bytes=args.buffer_size,
-                                       snaplen=args.snaplen, self_pid=self_pid)
-        self.probe_opts.validate()
-        self.inspector = pipe.inspector(procfs.snapshot(exclude_pids=(self_pid,)), args)
-        self.inspector.state.containers.go_live(cgroup2_mount())
-        self.runtimes = Runtimes(self.inspector.state.containers, RuntimeSockets(
-            getattr(args, "docker_socket", DOCKER_SOCKET) or None, getattr(args, "podman_socket", PODMAN_SOCKET) or None))
-        self.out = out
-        self.verbose = args.verbose
-        self.summary = args.summary
-        self.args = args
-        self.filter_text = pipe.filter_text
         self.pipe = pipe
-        rotation_from_args(args)  # option errors before the probe loads
+        self.out = out
+        self.on_ready = on_ready
+        self.probe_opts = probe_options(pipe, self_pid)
+        self.inspector = pipe.start(procfs.snapshot(exclude_pids=(self_pid,)))
+        containers = self.inspector.state.containers
+        containers.go_live(cgroup2_mount())
+        sockets = pipe.config.runtime_sockets
+        self.runtimes = Runtimes(containers, RuntimeSockets(*sockets) if sockets else RuntimeSockets())
         self._stop = False
+        self._looping = False
         self.source: LiveSource | None = None
         self.writer: CaptureWriter | None = None
 
     def stop(self) -> None:
+        """Stop between batches; called from a signal handler. A batch still being worked on after
+        STOP_GRACE_S is cut short (SIGALRM), so a signal always ends the capture loop promptly."""
+        if not self._stop and self._looping and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGALRM, self._force_stop)
+            signal.setitimer(signal.ITIMER_REAL, STOP_GRACE_S)
         self._stop = True
+
+    def _force_stop(self, _signum: int, _frame: object) -> None:
+        if self._looping:
+            raise KeyboardInterrupt
 
     @property
     def stopping(self) -> bool:
         return self._stop
 
     def run(self) -> int:
-        wanted = self.schema.wanted_nrs(self.kernel_types)
-        pushdown = wanted is not None and not self.args.no_pushdown
-        probe = Probe(self.schema.capture_specs(), self.probe_opts, self.schema.state_nrs(),
-                      wanted if pushdown else None, on_compile=self._compiling)
+        probe = open_probe(self.pipe, self.probe_opts, on_compile=self._compiling)
         try:
-            plan = self.pipe.plan
-            if pushdown:
-                probe.pin(pids=plan.pids, tids=plan.tids, comms=plan.comms, uids=plan.uids,
-                          cgroups=plan.containers is not None)
-            elif plan.containers is not None and not self.args.no_pushdown:
-                probe.pin(cgroups=True)
             self.source = LiveSource(probe)
+            if self.pipe.config.verbose:  # its first line tells that the probe is attached
+                sys.stderr.write(describe_probe(probe))
             for warning in probe.warnings:
                 sys.stderr.write(f"sysmon: warning: {warning}\n")
-            if self.verbose:
-                sys.stderr.write(describe_probe(probe))
             sys.stderr.flush()
             self._loop(probe, self.source)
         finally:
@@ -88,22 +114,23 @@ class LiveSession:
             sys.stderr.flush()
 
     def _loop(self, probe: Probe, source: LiveSource) -> None:
-        decoder = Decoder(self.schema)
-        wanted = self.schema.wanted_nrs(self.kernel_types)
-        inspector = self.inspector
-        if self.args.writefile:
-            self.writer = writer_from_args(self.args, self.filter_text, decoder.wall_offset_ns, self._current_state)
-        pump = Pump(decoder, inspector, self.writer, wanted)
+        decoder = Decoder(self.pipe.schema)
+        capture = self.pipe.config.capture
+        if capture is not None:
+            self.writer = self.pipe.open_writer(capture, decoder.wall_offset_ns)
+        feed = self.pipe.feed(decoder, self.writer)
         if self.on_ready is not None:
             self.on_ready()
-        deadline = time.monotonic() + inspector.max_ns / 1e9 if inspector.max_ns else None
+        max_ns = self.inspector.max_ns
+        deadline = time.monotonic() + max_ns / 1e9 if max_ns else None
         checked = False
-        step = _packed_step(source, pump) if pump.passthrough and source.packs else _record_step(source, pump)
-        selection = None if self.args.no_pushdown else self.pipe.plan.containers
+        step = _packed_step(source, feed) if feed.passthrough and source.packs else _record_step(source, feed)
+        selection = self.pipe.plan.containers if self.pipe.config.probe.pushdown else None
         if selection is not None:  # other containers' cgroups go to the probe as they become known
-            step = _denying_step(source, pump, probe, inspector.state.containers, selection)
+            step = _denying_step(source, feed, probe, self.inspector.state.containers, selection)
+        self._looping = True
         try:
-            while not self._stop and not pump.done:
+            while not self._stop and not feed.done:
                 if step() and not checked:
                     _check_struct_reads(probe)
                     checked = True
@@ -111,41 +138,48 @@ class LiveSession:
                     break
         except KeyboardInterrupt:
             pass
-
-    def _current_state(self) -> State:
-        self.inspector.parser.flush()  # removals due before the next event: not part of the next file
-        return self.inspector.state
+        finally:
+            self._looping = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        probe.select(())  # detached: what the kernel sent is all in the ring now, and -v can compare
+        if not feed.done:
+            _drain(step, lambda: source.delivered + source.lost >= probe.counters()["sent"], STOP_DRAIN_S)
 
     def _finish(self, probe: Probe) -> None:
         self.runtimes.stop()
         self.inspector.state.containers.stop()
-        self.pipe.finish()
-        try:
-            self.out.flush()
-        except BrokenPipeError:
-            raise
-        if self.summary:
-            self.out.write(format_summary(self.inspector.stats))
-            self.out.flush()
-        if self.verbose:
-            lost = self.source.lost if self.source else 0
-            sys.stderr.write(format_stats(self.inspector.stats, probe.counters(), lost))
+        self.pipe.finish(self.out)
+        verbose = self.pipe.config.verbose
+        if verbose:
+            lost, received = (self.source.lost, self.source.delivered) if self.source else (0, 0)
+            sys.stderr.write(format_stats(self.inspector.stats, probe.counters(), lost, received))
         if self.writer is not None:
             self.writer.close()
-            if self.verbose:
+            if verbose:
                 sys.stderr.write(f"sysmon: wrote {self.writer.written} events to {', '.join(self.writer.files)}; "
                                  f"{self.writer.dropped} dropped (disk too slow)\n")
 
 
-def _record_step(source: LiveSource, pump: Pump) -> Callable[[], bool]:
+def _drain(step: Callable[[], bool], caught_up: Callable[[], bool], limit_s: float) -> None:
+    """Stopped (Ctrl-C, SIGTERM, -M) and detached: read what the ring still holds (a record may still
+    be being committed) until we have what the kernel sent, so -v's counts agree; at most `limit_s`."""
+    end = time.monotonic() + limit_s
+    try:
+        while (step() or not caught_up()) and time.monotonic() < end:
+            pass
+    except KeyboardInterrupt:  # a second Ctrl-C: stop now, `-v` shows what was left unread
+        pass
+
+
+def _record_step(source: LiveSource, feed: Feed) -> Callable[[], bool]:
     def step() -> bool:
         batch = source.poll()
-        pump.feed_live(batch)
+        feed.feed_live(batch)
         return bool(batch)
     return step
 
 
-def _denying_step(source: LiveSource, pump: Pump, probe: Probe, table: ContainerTable,
+def _denying_step(source: LiveSource, feed: Feed, probe: Probe, table: ContainerTable,
                   selection: frozenset[str]) -> Callable[[], bool]:
     """A container selection pushed down: the records' cgroups are placed, and those holding no
     selected container are handed to the probe, which keeps their tasks' syscalls from then on."""
@@ -155,16 +189,16 @@ def _denying_step(source: LiveSource, pump: Pump, probe: Probe, table: Container
         outside = table.outside(selection)
         if outside:  # before the batch is inspected: the probe drops them while it is
             probe.deny_cgroups(outside)
-        pump.feed_live(batch)
+        feed.feed_live(batch)
         return bool(batch)
     return step
 
 
-def _packed_step(source: LiveSource, pump: Pump) -> Callable[[], bool]:
+def _packed_step(source: LiveSource, feed: Feed) -> Callable[[], bool]:
     """-w of everything: the records go to the file in the ring's bytes, never split apart."""
     def step() -> bool:
         chunk, starts, lengths = source.poll_packed()
-        pump.feed_live_packed(chunk, starts, lengths)
+        feed.feed_live_packed(chunk, starts, lengths)
         return bool(starts)
     return step
 

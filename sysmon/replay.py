@@ -1,4 +1,4 @@
-"""A replay session: capture files -> Pump -> the same Inspector, filter and sinks as a live run.
+"""A replay session: capture files -> Feed -> the same Pipeline (Inspector, filter, sinks) as a live run.
 
 Files are read one after another (-r, several or a glob). Each file's state snapshot replaces the
 state when its events start, so every file resolves names on its own, and a rotated series reads
@@ -7,42 +7,41 @@ still replays; a file cut short replays up to the cut, with one warning.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from sysmon.capture.feed import Feed
 from sysmon.capture.format import Batch
-from sysmon.capture.options import rotation_from_args, writer_from_args
-from sysmon.capture.pump import Pump
 from sysmon.capture.reader import EventReplaySource, ReplaySource, expand_inputs, open_source
 from sysmon.capture.writer import CaptureWriter
 from sysmon.errors import CaptureError, SysmonError
 from sysmon.events.decode import Decoder
+from sysmon.pipeline import Pipeline
 from sysmon.scap.record import Retyper, ScapRecords
-from sysmon.session import Pipeline
 from sysmon.state.state import State
-from sysmon.summary import format_summary
 
 PROGRESS_DELAY_S = 1.0  # show a progress bar only for replays that last longer than this
 
 
 class ReplaySession:
-    def __init__(self, pipe: Pipeline, args: argparse.Namespace, out: TextIO,
-                 report: Callable[[str], None]) -> None:
+    def __init__(self, pipe: Pipeline, out: TextIO, report: Callable[[str], None]) -> None:
         self.pipe = pipe
-        self.args = args
         self.out = out
         self.report = report  # one line for stderr (warnings, errors of files that are skipped)
-        self.paths = expand_inputs(args.readfile)
-        rotation_from_args(args)  # option errors before any reading
+        self.paths = expand_inputs(pipe.config.inputs)
         self.state = State()
-        self.inspector = pipe.inspector(self.state, args)
+        self.inspector = pipe.start(self.state)
         self.decoder = Decoder(pipe.schema, wall_offset_ns=0, typed=Retyper(pipe.schema))
         self.writer: CaptureWriter | None = None
-        self.pump: Pump | None = None
+        self.feed: Feed | None = None
         self.writer_offset = 0  # clock offset of the -w output: the first file's
+
+    @property
+    def done(self) -> bool:
+        """-n or -M reached, or -W's last file written."""
+        return self.feed.done if self.feed is not None else self.inspector.done
 
     def run(self) -> int:
         failures: list[SysmonError] = []
@@ -50,24 +49,25 @@ class ReplaySession:
         try:
             for path in self.paths:
                 try:
-                    self._replay(open_source(path), progress)
+                    self.replay(open_source(path), progress)
                 except CaptureError as e:
                     failures.append(e)
                     if len(self.paths) > 1:
                         self.report(e.render())
-                if self.pump is not None and self.pump.done:
+                if self.done:
                     break
         finally:
             if progress is not None:
                 progress.close()
-            self._finish()
+            self.finish()
         if failures:
             if len(self.paths) == 1:
                 raise failures[0]
             raise CaptureError(f"{len(failures)} of {len(self.paths)} capture files could not be read whole")
         return 0
 
-    def _replay(self, src: ReplaySource | EventReplaySource, progress: Any) -> None:
+    def replay(self, src: ReplaySource | EventReplaySource, progress: Any = None) -> None:
+        """One file (or any source of one capture): its state, then its events."""
         _replace_state(self.state, src.state)
         if isinstance(src, ReplaySource):
             self._replay_batches(src, progress)
@@ -81,53 +81,42 @@ class ReplaySession:
 
     def _replay_batches(self, src: ReplaySource, progress: Any) -> None:
         self.decoder.wall_offset_ns = src.wall_offset_ns
-        pump = self._pump(src)
+        feed = self._feed(src)
         shift = src.wall_offset_ns - self.writer_offset if self.writer is not None else 0
         done_bytes = 0
         for batch in src.batches():
             if shift:
                 batch = _shift(batch, shift)
-            pump.feed(batch)
+            feed.feed(batch)
             if progress is not None:
                 progress.update(src.bytes_read - done_bytes)
                 done_bytes = src.bytes_read
-            if pump.done:
+            if feed.done:
                 break
 
     def _replay_events(self, src: EventReplaySource, progress: Any) -> None:
-        if self.args.writefile:  # written as records (sysmon.scap.record); every event must reach the state
+        if self.pipe.config.capture is not None:  # written as records (sysmon.scap.record); every event must reach the state
             records = ScapRecords(src)
-            self._pump(records).passthrough = False
+            self._feed(records).passthrough = False
             self._replay_batches(records, progress)
             return
         self.inspector.run(src.events())
-        if self.pump is None:
-            self.pump = Pump(self.decoder, self.inspector)  # for `done` (-n, -M) across files
 
-    def _pump(self, src: ReplaySource) -> Pump:
-        """The pump, made with the first file: a -w output takes that file's clock offset."""
-        if self.pump is None:
+    def _feed(self, src: ReplaySource) -> Feed:
+        """The feed, made with the first file: a -w output takes that file's clock offset."""
+        if self.feed is None:
             self.writer_offset = src.wall_offset_ns
-            if self.args.writefile:
-                inspector = self.inspector
+            capture = self.pipe.config.capture
+            if capture is not None:
+                self.writer = self.pipe.open_writer(capture, src.wall_offset_ns)
+            self.feed = self.pipe.feed(self.decoder, self.writer, screen=True)
+        return self.feed
 
-                def state() -> State:
-                    inspector.parser.flush()
-                    return inspector.state
-
-                self.writer = writer_from_args(self.args, self.pipe.filter_text, src.wall_offset_ns, state)
-            self.pump = Pump(self.decoder, self.inspector, self.writer, self.pipe.schema.wanted_nrs(self.pipe.kernel_types),
-                             self.pipe.plan)
-        return self.pump
-
-    def _finish(self) -> None:
-        self.pipe.finish()
+    def finish(self) -> None:
+        """The end of the run: chisels' and -S's output, the -w file closed."""
+        self.pipe.finish(self.out)
         if self.writer is not None:
             self.writer.close()
-        self.out.flush()
-        if self.args.summary:
-            self.out.write(format_summary(self.inspector.stats))
-            self.out.flush()
 
 
 def _replace_state(state: State, new: State) -> None:

@@ -12,13 +12,16 @@ def format_summary(stats: Stats) -> str:
     return "\n".join(lines) + "\n"
 
 
-def format_stats(stats: Stats, counters: dict[str, int], perf_lost: int = 0) -> str:
+def format_stats(stats: Stats, counters: dict[str, int], perf_lost: int = 0, received: int | None = None) -> str:
+    """`received`: the records userspace took from the buffer (LiveSource.delivered), checked against
+    what the kernel says it sent: a difference is what was still in the buffer when the capture ended."""
     sent, dropped = counters.get("sent", 0), counters.get("dropped", 0) + perf_lost
     produced = sent + dropped
     span_s = max((stats.last_ns - stats.first_ns) / 1e9, 1e-9)
     pct = 100.0 * dropped / produced if produced else 0.0
+    unread = "" if received is None else f"; {received} received, {sent - received} left unread"
     return (
-        f"Kernel events: {produced} produced, {sent} delivered, {dropped} dropped ({pct:.2f}%)\n"
+        f"Kernel events: {produced} produced, {sent} delivered, {dropped} dropped ({pct:.2f}%){unread}\n"
         f"Events seen: {stats.seen}, matched: {stats.matched}, {stats.seen / span_s:.0f} ev/s over {span_s:.2f} s\n"
         f"User-memory reads that failed: {counters.get('read_failed', 0)}\n"
     )

@@ -6,11 +6,12 @@ snapshot); during the capture it reads fd 3, opens /etc/hosts as fd 4, reads and
 """
 from __future__ import annotations
 
-import argparse
 import io
+from collections.abc import Callable, Sequence
 
-from sysmon.cli import build_parser
-from sysmon.events.decode import BLOB_HEADER, RECORD_HEADER
+from sysmon.cli import build_parser, run_config
+from sysmon.config import RunConfig
+from sysmon.events.record import BLOB_HEADER, RECORD_HEADER
 from sysmon.events.model import BLOB_BUF, BLOB_STR, ENTER, EXIT
 from sysmon.events.syscalls import BY_NAME
 from sysmon.state.state import FdInfo, FdTable, State, ThreadInfo
@@ -60,8 +61,9 @@ def records(rounds: int = 3) -> list[bytes]:
     return out
 
 
-def cli_args(*argv: str) -> argparse.Namespace:
-    return build_parser().parse_args(list(argv))
+def cli_args(*argv: str, chisels: Sequence[tuple[str, str | None]] = ()) -> RunConfig:
+    """The RunConfig of `sysmon ARGV` (with `chisels` as -c would give them)."""
+    return run_config(build_parser().parse_args(list(argv)), chisels)
 
 
 class Out(io.StringIO):
@@ -82,44 +84,50 @@ def live_run(argv: list[str], batches: list[list[bytes]], state: State | None = 
              packed: bool = False) -> list[str]:
     """What `sysmon ARGV` prints (and writes with -w) when the probe delivers `batches`: the live
     session's pipeline with the probe replaced by the given records (`packed`: in ring bytes)."""
-    from sysmon.capture.options import writer_from_args
-    from sysmon.capture.pump import Pump
+    return live_output(cli_args(*argv), batches, state, packed=packed).splitlines()
+
+
+def live_output(cfg: RunConfig, batches: list[list[bytes]], state: State | None = None, *,
+                packed: bool = False) -> str:
+    """The output of a live run of `cfg` on `batches` of probe records, as live.LiveSession assembles it."""
     from sysmon.events.decode import Decoder
-    from sysmon.session import build
+    from sysmon.pipeline import Pipeline
 
-    args = cli_args(*argv)
     out = Out()
-    filter_text = " ".join(args.filter)
-    pipe = build(args, filter_text, out)
-    inspector = pipe.inspector(state or start_state(), args)
-    decoder = Decoder(pipe.schema, WALL_OFFSET_NS)
-
-    def current() -> State:
-        inspector.parser.flush()
-        return inspector.state
-
-    writer = writer_from_args(args, filter_text, WALL_OFFSET_NS, current) if args.writefile else None
-    pump = Pump(decoder, inspector, writer, pipe.schema.wanted_nrs(pipe.kernel_types))
+    pipe = Pipeline.build(cfg, out)
+    pipe.start(state or start_state())
+    writer = pipe.open_writer(cfg.capture, WALL_OFFSET_NS) if cfg.capture is not None else None
+    feed = pipe.feed(Decoder(pipe.schema, WALL_OFFSET_NS), writer)
     for batch in batches:
         if packed:
-            pump.feed_live_packed(*ring_chunk(batch))
+            feed.feed_live_packed(*ring_chunk(batch))
         else:
-            pump.feed_live(batch)
-        if pump.done:
+            feed.feed_live(batch)
+        if feed.done:
             break
     if writer is not None:
         writer.close()
-    return out.lines()
+    pipe.finish()
+    return out.getvalue()
 
 
-def replay_run(argv: list[str]) -> tuple[list[str], list[str]]:
-    """What `sysmon ARGV` (with -r) prints on stdout, and its stderr report lines."""
+def replay_output(cfg: RunConfig, report: Callable[[str], None] = lambda line: None) -> str:
+    """What a replay of `cfg` (with inputs) prints on stdout; report lines go to `report`."""
+    from sysmon.pipeline import Pipeline
     from sysmon.replay import ReplaySession
-    from sysmon.session import build
 
-    args = cli_args(*argv)
     out = Out()
+    ReplaySession(Pipeline.build(cfg, out), out, report).run()
+    return out.getvalue()
+
+
+def replay_run(argv: list[str], out: Out | None = None) -> tuple[list[str], list[str]]:
+    """What `sysmon ARGV` (with -r) prints on stdout, and its stderr report lines; `out` keeps what
+    was printed before an error."""
+    from sysmon.pipeline import Pipeline
+    from sysmon.replay import ReplaySession
+
+    out = Out() if out is None else out
     reports: list[str] = []
-    pipe = build(args, " ".join(args.filter), out)
-    ReplaySession(pipe, args, out, reports.append).run()
+    ReplaySession(Pipeline.build(cli_args(*argv), out), out, reports.append).run()
     return out.lines(), reports

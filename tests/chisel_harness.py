@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sysmon.chisel.api import RunOptions
 from sysmon.chisel.loader import Loader, builtin_dir
-from sysmon.chisel.runner import ChiselRunner, start
+from sysmon.chisel.runner import ChiselRunner, load_chisels, start
 from sysmon.engine import Inspector
 from sysmon.events.model import Event
 from sysmon.fields.catalogue import Catalogue
@@ -31,7 +31,7 @@ def run_chisels(
     catalogue = Catalogue.default(clock)
     out, err = io.StringIO(), io.StringIO()
     loader = Loader([builtin_dir()] if dirs is None else dirs, entry_points=entry_points)
-    runner = start(requests, catalogue, out, err, options, loader)
+    runner = start(load_chisels(requests, loader), catalogue, out, err, options)
     state = State() if state is None else state
     predicate = compile_filter(user_filter, catalogue)[0] if user_filter else None
     inspector = Inspector(state, clock, predicate, [runner], tickers=[runner.tick])

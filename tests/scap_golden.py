@@ -5,7 +5,11 @@ import gzip
 import io
 from pathlib import Path
 
-from sysmon.scap.replay import replay_formats
+from sysmon.config import OutputConfig, RunConfig
+from sysmon.output.format import format_text
+from sysmon.output.sinks import TextSink
+from sysmon.pipeline import Pipeline
+from sysmon.replay import ReplaySession
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "scap"
 
@@ -27,5 +31,8 @@ def expected_outputs(stem: str, folder: str = "expected") -> dict[tuple[str, str
 def sysmon_outputs(capture: Path, flt: str, fmts: list[str]) -> dict[str, list[str]]:
     """sysmon's output for one filter in every format: one pass over the file (CI time)."""
     bufs = [io.StringIO() for _ in fmts]
-    replay_formats(capture, flt, list(zip(fmts, bufs)))
+    out = io.StringIO()
+    pipe = Pipeline.build(RunConfig(filter=flt, inputs=(str(capture),), output=OutputConfig(quiet=True)), out)
+    pipe.sinks += [TextSink(format_text(fmt), pipe.catalogue, buf) for fmt, buf in zip(fmts, bufs)]
+    ReplaySession(pipe, out, lambda line: None).run()
     return {fmt: [line.rstrip() for line in buf.getvalue().split("\n") if line.strip()] for fmt, buf in zip(fmts, bufs)}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import socket
-import struct
 import sys
 import time
 import zlib
@@ -21,8 +20,8 @@ from typing import Any
 import msgpack
 
 from sysmon.errors import CaptureError
-from sysmon.events.decode import BLOB_HEADER, RECORD_HEADER
-from sysmon.events.model import Event
+from sysmon.events.record import (BLOB_FIELDS, BLOB_HEADER, CGROUP_OFFSET, DIR_OFFSET, NBLOBS_OFFSET, RECORD_FIELDS,
+                                  RECORD_HEADER)
 from sysmon.events.schema import PROCEXIT_NR, SCHEMA_VERSION
 
 MAGIC = b"\x89SMC\r\n\x1a\n"  # PNG-style: catches text-mode and 7-bit transfers
@@ -31,13 +30,15 @@ CAPTURE_VERSION = 1
 HEADER, SNAPSHOT, BATCH, PACKED, DROPS, END, CONTAINERS = "H", "S", "B", "P", "D", "E", "C"
 KINDS = frozenset({HEADER, SNAPSHOT, BATCH, PACKED, DROPS, END, CONTAINERS})
 
+# The largest payload a frame may have once decompressed: the writer never makes a bigger one (it
+# splits batches) and readers refuse one that claims more, so a small crafted file cannot make a
+# reader allocate gigabytes. Batches hold one ring drain (8 MiB); snapshots a whole host's state.
+MAX_PAYLOAD = 16 << 20
+MAX_SNAPSHOT_PAYLOAD = 64 << 20
+MAX_BATCH_BYTES = 8 << 20  # record bytes per batch frame (the writer splits larger batches)
+
 STATE_ONLY = 1  # event flag: written only because it changes state; replay applies it, never shows it
 
-# The record layout of probe/sysmon.h, named field by field so that a later sysmon can read records
-# of an older layout (see migrate.py). `args` is 6 consecutive u64.
-RECORD_FIELDS = ("ts_ns", "arg0", "arg1", "arg2", "arg3", "arg4", "arg5", "ret", "tid", "pid", "ppid", "uid",
-                 "gid", "nr", "dir", "nblobs", "cpu", "size", "flags", "comm", "cgroup_id")
-BLOB_FIELDS = ("len", "kind", "slot")
 ARCH = "x86_64"
 
 
@@ -158,33 +159,63 @@ def _from_u32le(raw: bytes) -> list[int]:
 def unpack_packed(body: Any) -> PackedBatch:
     """A `P` frame's body; ValueError if it does not hold together."""
     first_num, data, starts_raw, lengths_raw = body
+    if not (isinstance(data, bytes) and isinstance(starts_raw, bytes) and isinstance(lengths_raw, bytes)
+            and len(starts_raw) % 4 == 0):
+        raise ValueError("packed batch fields of the wrong type")
     starts, lengths = _from_u32le(starts_raw), _from_u32le(lengths_raw)
-    if not isinstance(first_num, int) or len(starts) != len(lengths) or (
-            starts and starts[-1] + lengths[-1] > len(data)):
+    if not isinstance(first_num, int) or len(starts) != len(lengths) or any(
+            s + n > len(data) for s, n in zip(starts, lengths)):
         raise ValueError("inconsistent packed batch")
     return PackedBatch(data, starts, lengths, first_num)
+
+
+def payload_limit(kind: str) -> int:
+    return MAX_SNAPSHOT_PAYLOAD if kind in (HEADER, SNAPSHOT) else MAX_PAYLOAD
+
+
+def load_body(kind: str, payload: bytes) -> Any:
+    """A frame's msgpack body, bounded in memory: no array or map longer than the payload allows, and
+    few containers (a real snapshot has one per ~90 bytes, a batch four), so that 16 MiB of `[]`s
+    cannot become gigabytes of lists. ValueError/TypeError on anything malformed."""
+    small = kind in (BATCH, PACKED, DROPS, END)
+    budget = [8 if small else 64 + len(payload) // 16]
+
+    def count(obj: Any) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise ValueError(f"too many nested values for a {kind!r} record of {len(payload)} bytes")
+        return obj
+
+    cap = max(16, len(payload) // (64 if small else 8))
+    return msgpack.unpackb(payload, raw=False, strict_map_key=False, list_hook=count, object_hook=count,
+                           max_array_len=cap, max_map_len=cap)
+
+
+RECORD_MIN = RECORD_HEADER.size
+
+
+def record_problem(rec: Any) -> str | None:
+    """What makes `rec` unreadable as a probe record (`events/decode.py`), or None: every field that
+    decoding trusts is checked (size, direction, blob headers within the record)."""
+    if not isinstance(rec, bytes) or len(rec) < RECORD_MIN:
+        return "a record shorter than its header"
+    if rec[DIR_OFFSET] > 1:
+        return f"direction {rec[DIR_OFFSET]}"
+    off = RECORD_MIN
+    end = len(rec)
+    for _ in range(rec[NBLOBS_OFFSET]):
+        if off + BLOB_HEADER.size > end:
+            return "a blob header past the end of its record"
+        off += BLOB_HEADER.size + (rec[off] | rec[off + 1] << 8)
+    if off > end:
+        return "a blob past the end of its record"
+    return None
 
 
 def frame_crc(kind: str, payload: bytes) -> int:
     """CRC-32 of the kind and the payload: a flipped kind must not pass for a record to skip."""
     return zlib.crc32(payload, zlib.crc32(kind.encode()))
 
-
-def encode_record(evt: Event, wall_offset_ns: int) -> bytes:
-    """An Event back into the probe's record layout (for events that did not come from the probe,
-    e.g. another capture format; decode(encode(e)) gives e back)."""
-    blobs = b"".join(BLOB_HEADER.pack(len(data), kind, slot) + data for kind, slot, data in evt.blobs)
-    size = RECORD_HEADER.size + len(blobs)
-    res = evt.res if evt.res is not None else 0
-    head = RECORD_HEADER.pack(
-        evt.ts_ns - wall_offset_ns, *evt.raw_args, res, evt.tid, evt.pid, evt.ppid, evt.uid, evt.gid, evt.nr,
-        evt.dir, len(evt.blobs), evt.cpu, min(size, 0xFFFF), 0, evt.comm.encode()[:16], evt.cgroup_id,
-    )
-    return head + blobs
-
-
-NR_OFFSET = struct.calcsize("<Q6QqIIIII")  # where the u16 syscall number sits in a record
-CGROUP_OFFSET = struct.calcsize("<Q6QqIIIIIHBBHHI16s")  # where the u64 cgroup id sits
 
 
 def cgroup_ids(batch: Batch | PackedBatch) -> set[int]:

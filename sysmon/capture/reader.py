@@ -16,6 +16,7 @@ import glob
 import gzip
 import os
 import re
+import stat
 import zlib
 from collections.abc import Iterator, Sequence
 from typing import IO, Any, Protocol, runtime_checkable
@@ -23,7 +24,8 @@ from typing import IO, Any, Protocol, runtime_checkable
 import msgpack
 
 from sysmon.capture.format import (
-    BATCH, CONTAINERS, DROPS, END, HEADER, KINDS, MAGIC, PACKED, SNAPSHOT, Batch, frame_crc, unpack_packed,
+    BATCH, CONTAINERS, DROPS, END, HEADER, KINDS, MAGIC, MAX_SNAPSHOT_PAYLOAD, PACKED, SNAPSHOT, Batch, frame_crc,
+    load_body, payload_limit, record_problem, unpack_packed,
 )
 from sysmon.capture.migrate import Convert, migrate
 from sysmon.capture.snapshot import state_from_wire
@@ -35,7 +37,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 SCAP_MAGIC = b"\x0a\x0d\x0d\x0a"  # pcapng section header block, as .scap files start
 CHUNK = 1 << 20
-MAX_FRAME = 1 << 30
+MAX_FRAME = MAX_SNAPSHOT_PAYLOAD + (64 << 10)  # a frame's bytes as stored (its payload plus a few)
 
 
 @runtime_checkable
@@ -67,8 +69,8 @@ def expand_inputs(patterns: Sequence[str]) -> list[str]:
     """-r arguments in order; each an existing path or a glob (matches sorted by name, numbers by value)."""
     paths: list[str] = []
     for pattern in patterns:
-        if os.path.exists(pattern):
-            paths.append(pattern)
+        if os.path.lexists(pattern) or not glob.has_magic(pattern):
+            paths.append(pattern)  # an exact path: opening it says what is wrong with it
             continue
         matches = sorted(glob.glob(pattern), key=_natural)
         if not matches:
@@ -83,10 +85,23 @@ def _natural(path: str) -> list[tuple[int, int | str]]:
 
 
 def open_source(path: str) -> ReplaySource | EventReplaySource:
-    try:
-        f: IO[bytes] = open(path, "rb")
+    try:  # O_NONBLOCK: a FIFO with no writer must not hang the open; it is refused just after
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
         raise CaptureError(f"cannot read {path}: {e.strerror}") from e
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise CaptureError(f"{path} is not a regular file", hints=["-r reads capture files, not pipes or devices"])
+    os.set_blocking(fd, True)
+    f: IO[bytes] = open(fd, "rb")
+    try:
+        return _open_file(path, f)
+    except BaseException:
+        f.close()
+        raise
+
+
+def _open_file(path: str, f: IO[bytes]) -> ReplaySource | EventReplaySource:
     magic = f.read(8)
     where = ""
     if magic.startswith(GZIP_MAGIC):
@@ -104,7 +119,7 @@ def open_source(path: str) -> ReplaySource | EventReplaySource:
             magic = f.read(8)
         except (OSError, EOFError, zlib.error, ValueError) as e:
             raise CaptureError(f"{path}: cannot decompress: {e}") from e
-    if magic == MAGIC:
+    if magic == MAGIC or (MAGIC.startswith(magic) and not where):  # a file cut within its magic: a stub
         return CaptureFile(path, f, where)
     if magic.startswith(SCAP_MAGIC):
         return _open_scap(path, f)
@@ -151,22 +166,31 @@ class CaptureFile:
         self.bytes_read = len(MAGIC)
         self._f = f
         self._where = where
-        self._unpacker = msgpack.Unpacker(raw=False, max_buffer_size=MAX_FRAME, strict_map_key=False)
+        self._unpacker = msgpack.Unpacker(raw=False, max_buffer_size=MAX_FRAME + CHUNK, strict_map_key=False,
+                                          max_array_len=3, max_map_len=0)  # frames are [kind, payload, crc]
         self._fed = 0
         self._pos = len(MAGIC)  # file offset where the next frame starts
         self._start = self._pos  # where the frame returned last started
         self._eof = False
         self._ended = False
         self._zd: Any = None  # set from the header
+        self.state = State()
+        self.wall_offset_ns = 0
+        self._stub = False
         header = self._read_frame(HEADER)
         if header is None:
-            raise CaptureError(f"{path}: the file ends inside its header")
+            self._skip_stub("its header")
+            return
         if not isinstance(header, dict):
             raise self._corrupt("the header is not a map")
-        self.header, self._convert = migrate(header)
-        self.wall_offset_ns: int = self.header.get("wall_offset_ns")  # type: ignore[assignment]
-        if not isinstance(self.wall_offset_ns, int):
+        try:
+            self.header, self._convert = migrate(header)
+        except CaptureError as e:
+            raise CaptureError(f"{path}: {e.message}", hints=e.hints) from e
+        offset = self.header.get("wall_offset_ns")
+        if not isinstance(offset, int) or isinstance(offset, bool):
             raise self._corrupt("the header lacks the clock offset")
+        self.wall_offset_ns = offset
         if self.header.get("compression") == "zstd":
             import zstandard
 
@@ -175,15 +199,26 @@ class CaptureFile:
             raise CaptureError(f"{path}: unknown compression {self.header.get('compression')!r}")
         snap = self._read_frame(SNAPSHOT)
         if snap is None:
-            raise CaptureError(f"{path}: the file ends at byte {self._pos} inside its state snapshot",
-                               hints=["a capture cut this early holds no events"])
+            self._skip_stub("its state snapshot")
+            return
         try:
             self.state = state_from_wire(snap)
-        except (KeyError, TypeError, ValueError, IndexError) as e:
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
             raise self._corrupt(f"unreadable state snapshot ({e!r})") from e
         self.state.hostname = str(self.header.get("hostname") or "")
 
+    def _skip_stub(self, where: str) -> None:
+        """A file that ends before its first event (a writer stopped as it began the file, e.g. on a
+        full disk): nothing to replay, which is not an error for a series of files."""
+        self._stub = True
+        self.header = {}
+        self._convert = None
+        self._f.close()
+        self.warning = f"{self.path} holds no events (it ends at byte {self._pos}{self._where} inside {where}): skipped"
+
     def batches(self) -> Iterator[Batch]:
+        if self._stub:
+            return
         try:
             while True:
                 frame = self._next_frame()
@@ -195,17 +230,30 @@ class CaptureFile:
                     self.events_read += len(batch.records)
                     yield batch
                 elif kind == DROPS:
-                    self.dropped += int(body["events"])
+                    events = body.get("events") if isinstance(body, dict) else None
+                    if not isinstance(events, int) or events < 0:
+                        raise self._corrupt("malformed drop notice")
+                    self.dropped += events
                 elif kind == CONTAINERS:
                     self._containers(body)
                 elif kind == END:
                     self._ended = True
+                    self._after_trailer()
                     break
         finally:
             self._f.close()
         if not self._ended and self.warning is None:
             self.warning = (f"{self.path} ends without its trailer at byte {self._pos}{self._where} (the writer "
                             f"was stopped abruptly); replayed the {self.events_read} events before")
+
+    def _after_trailer(self) -> None:
+        """Warn about bytes after the trailer (another file appended, or garbage): they are not read."""
+        try:
+            extra = self._fed - self._unpacker.tell() + len(self._read(1))
+        except (OSError, EOFError, zlib.error, ValueError):
+            extra = 1
+        if extra:
+            self.warning = f"{self.path} has data after its trailer (byte {self._pos}{self._where}): ignored"
 
     def _batch(self, kind: str, body: Any) -> Batch:
         try:
@@ -214,12 +262,16 @@ class CaptureFile:
             else:
                 first_num, records, nums, flags = body
                 n = len(records)
-                if not isinstance(first_num, int) or (nums is not None and len(nums) != n) or (
-                        flags is not None and len(flags) != n):
+                if not (isinstance(first_num, int) and isinstance(records, list) and _ints(nums, n)
+                        and _ints(flags, n)):
                     raise ValueError("inconsistent batch")
                 batch = Batch(records, first_num, nums, flags)
             if self._convert is not None:
                 batch.records = [self._convert(r) for r in batch.records]
+            for i, rec in enumerate(batch.records):
+                problem = record_problem(rec)
+                if problem is not None:
+                    raise ValueError(f"record {batch.num(i)}: {problem}")
         except Exception as e:  # any malformed body: the crc matched, so the writer or a migration is wrong
             raise self._corrupt(f"malformed event batch ({e})") from e
         return batch
@@ -253,15 +305,28 @@ class CaptureFile:
                 raise self._corrupt("checksum mismatch")
             if kind not in KINDS:
                 continue  # a record kind from a newer minor revision: skip it
+            limit = payload_limit(kind)
             if self._zd is not None and kind != HEADER:
-                try:
-                    payload = self._zd.decompress(payload)
-                except Exception as e:
-                    raise self._corrupt(f"cannot decompress ({e})") from e
+                payload = self._decompress(kind, payload, limit)
+            if len(payload) > limit:
+                raise self._corrupt(f"a {kind!r} record of {len(payload)} bytes (the format's limit is {limit})")
             try:
-                return kind, msgpack.unpackb(payload, raw=False, strict_map_key=False)
-            except (ValueError, msgpack.UnpackException) as e:
+                return kind, load_body(kind, payload)
+            except (ValueError, TypeError, msgpack.UnpackException) as e:
                 raise self._corrupt(f"unreadable {kind!r} record ({e})") from e
+
+    def _decompress(self, kind: str, payload: bytes, limit: int) -> bytes:
+        """A zstd payload, never inflated past `limit` (a frame that claims more is refused unread)."""
+        import zstandard
+
+        try:
+            size = zstandard.frame_content_size(payload)
+            if size > limit:
+                raise self._corrupt(f"a {kind!r} record claims {size} bytes (the format's limit is {limit})")
+            out: bytes = self._zd.decompress(payload, max_output_size=limit)
+            return out
+        except zstandard.ZstdError as e:
+            raise self._corrupt(f"cannot decompress ({e})") from e
 
     def _unpack(self) -> Any:
         while True:
@@ -272,7 +337,7 @@ class CaptureFile:
                 return obj
             except msgpack.OutOfData:
                 pass
-            except (ValueError, msgpack.UnpackException) as e:
+            except (ValueError, TypeError, msgpack.UnpackException) as e:
                 raise self._corrupt(f"not a capture record ({type(e).__name__})", at_frame=False) from e
             if self._eof:
                 if self._fed > self._unpacker.tell():
@@ -293,7 +358,8 @@ class CaptureFile:
             try:
                 self._unpacker.feed(chunk)
             except msgpack.BufferFull as e:
-                raise self._corrupt("a record claims to be larger than 1 GiB", at_frame=False) from e
+                raise self._corrupt(f"a record is larger than the format allows ({MAX_FRAME} bytes)",
+                                    at_frame=False) from e
             self._fed += len(chunk)
 
     def _read(self, n: int) -> bytes:
@@ -307,3 +373,9 @@ class CaptureFile:
             f"{self.events_read} events were read before it",
             hints=["the events before that point were replayed; the rest of this file is lost"],
         )
+
+
+def _ints(values: Any, n: int) -> bool:
+    """None, or a list of n ints (a batch's numbers or flags)."""
+    return values is None or (isinstance(values, list) and len(values) == n
+                              and all(isinstance(v, int) for v in values))

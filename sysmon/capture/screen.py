@@ -8,29 +8,28 @@ is ever shown when
   headers): the exit's latency and time delta, the only things the enter feeds, are never shown,
   and the clock ends up the same after the exit;
 - no chisel ticks on every event's time, and the capture's first event has been seen (it starts the clock).
-The pump then only counts the enter. Records of another event table (BLOB_ETYPE, .scap events
+The feed then only counts the enter. Records of another event table (BLOB_ETYPE, .scap events
 written with -w) are never judged redundant: their type is not their syscall number.
 """
 from __future__ import annotations
 
-import struct
 from typing import TYPE_CHECKING
 
-from sysmon.capture.format import NR_OFFSET
-from sysmon.events.decode import RECORD_HEADER, Decoder
+from sysmon.events.decode import Decoder
 from sysmon.events.model import BLOB_ETYPE, ENTER, EXIT
+from sysmon.events.record import (
+    COMM_OFFSET,
+    DIR_OFFSET,
+    FIRST_BLOB_KIND,
+    NBLOBS_OFFSET,
+    NR_OFFSET,
+    PID_OFFSET,
+    TID_OFFSET,
+    UID_OFFSET,
+)
 
 if TYPE_CHECKING:
     from sysmon.filter.pushdown import KernelPlan
-
-# Byte offsets of the header fields read here (probe/sysmon.h, RECORD_HEADER).
-TID_OFFSET = struct.calcsize("<Q6Qq")
-PID_OFFSET = TID_OFFSET + 4
-UID_OFFSET = struct.calcsize("<Q6QqIII")
-DIR_OFFSET = NR_OFFSET + 2
-NBLOBS_OFFSET = NR_OFFSET + 3
-COMM_OFFSET = struct.calcsize("<Q6QqIIIIIHBBHHI")
-FIRST_BLOB_KIND = RECORD_HEADER.size + 2  # the first blob's kind (BLOB_HEADER <HBB: after its u16 length)
 
 
 class EnterScreen:

@@ -5,8 +5,13 @@ bounded in bytes, and when it is full the batch is dropped and counted; a `D` fr
 marks where. Rotation is decided on the producer side, between batches, so each new file's state
 snapshot is the state right after the last event of the previous file.
 
-Files are created 0600. On a write error (disk full) the file is cut back to its last complete
-frame, so it stays readable, and the error is raised to the producer on its next call.
+Files are created 0600. On a write error the file is cut back to its last complete frame, so it
+stays readable, and the error is raised to the producer on its next call. With `keep_going` (the
+daemon), a full disk is not an error: the frames that did not fit are dropped and counted, `full`
+says since when, every later write tries again, and the first that fits starts with a `D` frame.
+
+`space` (the daemon's retention) is asked for room before every write, so a bounded directory
+makes room before it would go past its bound.
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sysmon.capture.format import CONTAINERS, DROPS, END, HEADER, MAGIC, SNAPSHOT, Batch, Framer, PackedBatch
 from sysmon.capture.rotate import Rotation
@@ -28,6 +33,17 @@ from sysmon.state.state import State
 
 QUEUE_BYTES = 128 << 20  # record bytes queued or being written: ~1M events; absorbs a 4M-event storm with no drop
 WRITE_CHUNK = 4 << 20
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class Space(Protocol):
+    """Told before each write where and how much (it may delete older files to make room)."""
+
+    def room(self, path: str, nbytes: int) -> None: ...
+
+    def closed(self, path: str) -> None: ...
 
 
 @dataclass(slots=True)
@@ -58,6 +74,9 @@ class CaptureWriter:
         compression: str | None = None,
         queue_bytes: int = QUEUE_BYTES,
         containers: Callable[[Batch | PackedBatch | None], Delta] | None = None,
+        space: Space | None = None,
+        keep_going: bool = False,
+        full_hint: str = "free some space, or bound the capture with -C/-W (ring of files) or -M",
     ) -> None:
         """`header(seq)` makes the header of file number seq; `state()` gives the current state for
         the snapshot that starts each file; `containers(batch)` what the container table learned since it
@@ -70,6 +89,13 @@ class CaptureWriter:
         self.dropped = 0  # events dropped because the disk fell behind
         self.written = 0  # events that reached the kernel (writer thread)
         self.finished = False  # -G with -W: the last file is complete; stop capturing
+        self.full: str | None = None  # keep_going: why writes fail (disk full), until one fits again
+        self.full_since = 0.0
+        self._space = space
+        self._keep_going = keep_going
+        self._full_hint = full_hint
+        self._lost_full = 0  # events dropped on a full disk, not yet noted by a D frame
+        self._start: list[bytes] = []  # the current file's header and snapshot, until written
         self._header = header
         self._state = state
         self._containers = containers
@@ -135,6 +161,8 @@ class CaptureWriter:
     def tick(self) -> None:
         """Rotate if the current file is due (call when idle too, for -G)."""
         rot = self.rotation
+        if self.full:
+            return  # a new file would not fit either: the current one takes the data once there is room
         file_bytes = self._file_raw * (self._bytes_out / self._raw_out if self._raw_out else 1.0)
         if not self._rotating:
             file_bytes += self._file_base
@@ -258,32 +286,71 @@ class CaptureWriter:
             raise CaptureError(f"cannot write the capture file {item.name}: {e.strerror}") from e
         self._fd, self._name, self._file_written, self._file_bytes = fd, item.name, 0, 0
         self._rotating = False
-        self._write(start, [0, 0])
+        self._start = start
+        self._write([], [])
         self._file_base = self._file_bytes
 
     def _finish_file(self) -> None:
         self._write([self._framer.frame(END, {"events": self._file_written})], [0])
-        os.fsync(self._fd)
+        try:
+            os.fsync(self._fd)
+        except OSError as e:
+            if not (self._keep_going and e.errno in _FULL):
+                raise
         os.close(self._fd)
         self._fd = -1
+        if self._space is not None:
+            self._space.closed(self._name)
 
     def _write(self, frames: list[bytes], counts: list[int]) -> None:
+        if self._start:  # the file's start first (a full disk may have kept it out so far)
+            frames, counts = [*self._start, *frames], [0] * len(self._start) + counts
+        if self._lost_full and frames:
+            frames.insert(len(self._start), self._framer.frame(DROPS, {"events": self._lost_full}))
+            counts.insert(len(self._start), 0)
         if not frames:
             return
         data = memoryview(b"".join(frames))
+        if self._space is not None:
+            self._space.room(self._name, len(data))
         done = 0
         try:
             while done < len(data):
                 done += os.write(self._fd, data[done:])
-        except OSError:
-            self._cut(frames, counts, done)
-            raise
+        except OSError as e:
+            whole = self._cut(frames, counts, done)
+            if not (self._keep_going and e.errno in _FULL):
+                raise
+            self._disk_full(e, frames, counts, whole)
+            return
         self._file_bytes += done
         self._file_written += sum(counts)
         self.written += sum(counts)
+        self._start = []
+        self._lost_full = 0
+        self.full = None
 
-    def _cut(self, frames: list[bytes], counts: list[int], done: int) -> None:
-        """Cut the file back to the last frame written whole, and count the events that made it."""
+    def _disk_full(self, e: OSError, frames: list[bytes], counts: list[int], whole: int) -> None:
+        """keep_going: drop (and count) what did not fit; the next write tries again."""
+        written = 0
+        kept = 0
+        for frame, count in zip(frames, counts):
+            if written + len(frame) > whole:
+                break
+            written += len(frame)
+            kept += 1
+        n_start = len(self._start)
+        self._start = self._start[kept:] if kept < n_start else []
+        lost = sum(counts[kept:])
+        self.dropped += lost
+        self._lost_full = (self._lost_full if kept <= n_start else 0) + lost
+        if self.full is None:
+            self.full_since = time.time()
+        self.full = f"writing {self._name} failed: {e.strerror}"
+
+    def _cut(self, frames: list[bytes], counts: list[int], done: int) -> int:
+        """Cut the file back to the last frame written whole, and count the events that made it;
+        returns the bytes kept."""
         whole = 0
         for frame, count in zip(frames, counts):
             if whole + len(frame) > done:
@@ -293,12 +360,14 @@ class CaptureWriter:
             self._file_written += count
         try:
             os.ftruncate(self._fd, self._file_bytes + whole)
+            os.lseek(self._fd, self._file_bytes + whole, os.SEEK_SET)  # the next write goes right there
         except OSError:
             pass  # the reader treats a cut frame as the end of the file anyway
+        self._file_bytes += whole
+        return whole
 
     def _os_error(self, e: OSError) -> CaptureError:
-        hints = ["free some space, or bound the capture with -C/-W (ring of files) or -M"] \
-            if e.errno in (errno.ENOSPC, errno.EDQUOT) else []
+        hints = [self._full_hint] if e.errno in _FULL else []
         return CaptureError(f"writing {self._name} failed: {e.strerror}; the file holds the {self.written} "
                             f"events written before, {self.lost} events were lost", hints=hints)
 

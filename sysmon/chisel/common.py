@@ -42,7 +42,7 @@ class IoBytesChisel(Chisel):
 
 
 class FdEchoChisel(Chisel):
-    """The data a process writes to (or reads from) one standard fd, as it is."""
+    """The data a process writes to (or reads from) one standard fd, as it is, one buffer a line."""
 
     category = "I/O"
     fd_num: ClassVar[int]
@@ -59,7 +59,7 @@ class FdEchoChisel(Chisel):
         data = self.get_data(evt)
         if data:
             text = data.decode("utf-8", "replace")
-            self.ctx.write(f"{self.ctx.color(self.paint)}{text}" if self.paint else text)
+            self.ctx.print(f"{self.ctx.color(self.paint)}{text}" if self.paint else text)  # sysdig: print(buf)
         return True
 
 
@@ -83,9 +83,9 @@ class SlowerChisel(Chisel):
         self.header()
 
     def header(self) -> None:
-        self.ctx.print(f"{'evt.datetime':<23.23} {'proc.name':<12.12} {'container.name':<20.20} {'evt.type':<8} "
-                       f"{'LATENCY(ms)':<12} fd.name")
-        self.ctx.print(f"{'-' * 23} {'-' * 12} {'-' * 20} {'-' * 8} {'-' * 12} {'-' * 41}")
+        # sysdig's layout without -pc (which sysmon does not have): no container columns
+        self.ctx.print(f"{'evt.datetime':<23.23} {'proc.name':<12.12} {'evt.type':<8} {'LATENCY(ms)':<12} fd.name")
+        self.ctx.print(f"{'-' * 23} {'-' * 12} {'-' * 8} {'-' * 12} {'-' * 41}")
 
     def slow_ms(self, evt: Event) -> float | None:
         latency = self.get_latency(evt)
@@ -99,7 +99,7 @@ class SlowerChisel(Chisel):
         name = self.get_name(evt) or "<NA>"
         if ms is not None and self.show(name):
             self.ctx.print(f"{self.ctx.color('green')}{self.get_time(evt) or '':<23.23} {self.get_proc(evt) or '':<12.12} "
-                           f"{'host':<20.20} {self.get_type(evt):<8} {int(ms):>12d} {name}")
+                           f"{self.get_type(evt):<8} {int(ms):>12d} {name}")
         return True
 
     def show(self, name: str) -> bool:

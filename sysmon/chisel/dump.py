@@ -22,10 +22,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from sysmon.capture.format import STATE_ONLY, Batch, encode_record, make_header
+from sysmon.capture.format import STATE_ONLY, Batch, make_header
 from sysmon.capture.snapshot import state_from_wire, state_to_wire
 from sysmon.capture.writer import CaptureWriter
 from sysmon.errors import ChiselError
+from sysmon.events.record import encode
 from sysmon.events.schema import EF_MODIFIES_STATE
 from sysmon.state.parser import StateParser
 
@@ -154,7 +155,7 @@ class AroundDump:
     def _write(self, evt: Event, flag: int) -> None:
         if self._writer is None:
             self._open()
-        self._records.append(encode_record(evt, 0))
+        self._records.append(encode(evt))
         self._nums.append(evt.num)
         self._flags.append(flag)
         if len(self._records) >= BATCH_EVENTS:

@@ -63,9 +63,14 @@ def check_safe(path: Path) -> None:
 
 
 def load_file(path: Path) -> type[Chisel]:
-    """Execute a chisel file and return the Chisel subclass it defines (after the permission check)."""
+    """Execute a chisel file and return the Chisel subclass it defines (after the permission check,
+    of the link and of the file it leads to, and of both their directories)."""
     check_safe(path.parent)
     check_safe(path)
+    real = path.resolve()
+    if real != path.absolute():
+        check_safe(real.parent)
+        check_safe(real)
     module_name = f"sysmon_chisel_{abs(hash(str(path)))}_{path.stem}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
@@ -74,7 +79,7 @@ def load_file(path: Path) -> type[Chisel]:
     sys.modules[module_name] = module  # dataclasses and pickling look the module up by name
     try:
         spec.loader.exec_module(module)
-    except Exception as e:
+    except (Exception, SystemExit) as e:
         del sys.modules[module_name]
         raise ChiselError(f"chisel {path} failed to load: {type(e).__name__}: {e}") from e
     classes = [c for c in vars(module).values()

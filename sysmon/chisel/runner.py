@@ -67,13 +67,12 @@ class ChiselRunner:
             self._call(a, "on_init", a.ctx)
             if a.disabled:
                 continue
-            if a.ctx.filter.strip():
-                try:
-                    a.predicate, plan = compile_filter(a.ctx.filter, self._catalogue)
-                    a.types = plan.types
-                except FilterError as e:
-                    raise ChiselError(f"chisel '{a.chisel.name}' set a bad filter {a.ctx.filter!r}: {e.message}",
-                                      hints=e.hints) from e
+            try:
+                a.predicate, plan = compile_filter(a.ctx.filter, self._catalogue)
+            except FilterError as e:
+                raise ChiselError(f"chisel '{a.chisel.name}' set a bad filter {a.ctx.filter!r}: {e.message}",
+                                  hints=e.hints) from e
+            a.types = plan.types
             if a.ctx.event_format:
                 a.formatter = Formatter(a.ctx.event_format, self._catalogue, bufmode=self.options.bufmode,
                                         max_buf=None)
@@ -158,13 +157,17 @@ class ChiselRunner:
             return getattr(a.chisel, hook)(*args)
         except SysmonError:
             raise
-        except Exception as e:  # a chisel bug must not end the capture
+        except KeyboardInterrupt:  # Ctrl-C (or a chisel raising it): the capture ends, but not silently
+            self.err.write(f"sysmon: chisel '{a.chisel.name}' was interrupted in {hook}\n")
+            self.err.flush()
+            raise
+        except (Exception, SystemExit) as e:  # a chisel bug (sys.exit included) must not end the capture
             a.disabled = True
             self.err.write(self._report(a, hook, e))
             self.err.flush()
             return False
 
-    def _report(self, a: _Active, hook: str, e: Exception) -> str:
+    def _report(self, a: _Active, hook: str, e: BaseException) -> str:
         frames = traceback.extract_tb(e.__traceback__)
         own = [f for f in frames if f.filename == a.origin] or frames[-1:]
         lines = "".join(traceback.format_list(own[-5:]))
@@ -172,14 +175,19 @@ class ChiselRunner:
         return f"sysmon: chisel '{a.chisel.name}' failed in {hook} and was disabled:\n{lines}{what}"
 
 
-def start(requests: Sequence[tuple[str, str | None]], catalogue: Catalogue, out: TextIO, err: TextIO,
-          options: RunOptions, loader: Loader | None = None) -> ChiselRunner:
-    """Load the chisels named on the command line, bind their arguments and run their on_init."""
+def load_chisels(requests: Sequence[tuple[str, str | None]], loader: Loader | None = None) -> list[tuple[Chisel, str]]:
+    """The chisels named on the command line, with their arguments bound, and their origins."""
     loader = loader or Loader()
     chisels: list[tuple[Chisel, str]] = []
     for name, text in requests:
         found = loader.find(name)
         chisels.append((found.cls(**split_values(found.cls, text)), found.origin))
+    return chisels
+
+
+def start(chisels: Sequence[tuple[Chisel, str]], catalogue: Catalogue, out: TextIO, err: TextIO,
+          options: RunOptions) -> ChiselRunner:
+    """A runner of `chisels` (see load_chisels), their on_init called."""
     runner = ChiselRunner(chisels, catalogue, out, err, options)
     runner.init()
     return runner

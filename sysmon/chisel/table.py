@@ -138,12 +138,10 @@ def thread_table(ctx: ChiselContext, filter_text: str | None, *, processes_only:
     Without a filter every thread is listed with all its fds. With one, a thread is listed when the
     filter matches it with no fd or with one of its fds, and only matching fds are kept."""
     state = ctx.state
-    predicate = None
-    if filter_text and filter_text.strip():
-        try:
-            predicate, _ = compile_filter(filter_text, ctx.catalogue)
-        except FilterError as e:
-            raise ChiselError(f"bad filter {filter_text!r}: {e.message}", hints=e.hints) from e
+    try:
+        predicate, _ = compile_filter(filter_text or "", ctx.catalogue)
+    except FilterError as e:
+        raise ChiselError(f"bad filter {filter_text!r}: {e.message}", hints=e.hints) from e
     probe = FdProbe(ctx.last_ts_ns)
     rows: list[ProcessFds] = []
     seen_pids: set[int] = set()
@@ -176,4 +174,5 @@ class FdProbe:
 
 
 def user_name(state: State, uid: int) -> str:
-    return state.user_name(uid) or str(uid)
+    """As get_thread_table's `username`: <NA> for a uid the user list does not have."""
+    return state.user_name(uid) or "<NA>"

@@ -137,6 +137,7 @@ def format_status(st: dict[str, Any]) -> str:
         f"file:    {st['file'] or '-'}",
         f"disk:    {disk['files']} files, {_size(disk['bytes'])} in {disk['dir']}"
         + (f" (retention: {', '.join(x for x in limits if x)})" if any(limits) else ""),
+        *([f"DISK FULL: {disk['full']}; dropping events and retrying"] if disk.get("full") else []),
         f"filter:  {st['filter'] or '(none: every event)'}",
         f"tail:    {st['tail_clients']} clients; config {st['config']}, {st['reloads']} reloads",
     ]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sysmon.config import OutputConfig, ProbeConfig, RunConfig, parse_duration, parse_size
 from sysmon.errors import FilterError, SysmonError
 from sysmon.fleet.config import StreamConfig, StreamConfigError, parse_stream
 
@@ -22,8 +23,6 @@ DEFAULT_PATH = "/etc/sysmon/sysmon.toml"
 DEFAULT_SOCKET = "/run/sysmon/control.sock"
 LEVELS = ("debug", "info", "warning", "error")
 COMPRESSIONS = ("none", "zstd")
-_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-_TIME_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class ConfigError(SysmonError):
@@ -49,27 +48,11 @@ class DaemonConfig:
     def log_level_no(self) -> int:
         return int(getattr(logging, self.log_level.upper()))
 
-
-def _size(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"not a size: {value!r} (use e.g. 100M)")
-    if isinstance(value, int):
-        return value
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", str(value), re.IGNORECASE)
-    if not isinstance(value, str) or m is None:
-        raise ValueError(f"not a size: {value!r} (use e.g. 100M)")
-    return int(float(m[1]) * _SIZE_UNITS[m[2].lower()])
-
-
-def _duration(value: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r} (use e.g. 3600, 1h or 7d)")
-    if isinstance(value, (int, float)):
-        return float(value)
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(value), re.IGNORECASE)
-    if not isinstance(value, str) or m is None:
-        raise ValueError(f"not a duration: {value!r} (use e.g. 3600, 1h or 7d)")
-    return float(m[1]) * _TIME_UNITS[m[2].lower()]
+    def run_config(self) -> RunConfig:
+        """The pipeline's part: the filter and the probe (files are named per generation by the service)."""
+        return RunConfig(filter=self.filter, output=OutputConfig(quiet=True),
+                         # the daemon drains the ring buffer itself (every supported kernel, 5.10 up, has it)
+                         probe=ProbeConfig(transport="ringbuf", buffer_size=self.buffer_size, snaplen=self.snaplen))
 
 
 def _string(value: Any) -> str:
@@ -96,13 +79,13 @@ def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
 _KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "capture.filter": ("filter", _string),
     "capture.snaplen": ("snaplen", _int),
-    "capture.buffer_size": ("buffer_size", _size),
+    "capture.buffer_size": ("buffer_size", parse_size),
     "capture.dir": ("capture_dir", _string),
     "capture.compression": ("compression", _choice(COMPRESSIONS)),
-    "rotation.size": ("rotation_size", _size),
-    "rotation.time": ("rotation_seconds", _duration),
-    "retention.max_bytes": ("retention_bytes", _size),
-    "retention.max_age": ("retention_seconds", _duration),
+    "rotation.size": ("rotation_size", parse_size),
+    "rotation.time": ("rotation_seconds", parse_duration),
+    "retention.max_bytes": ("retention_bytes", parse_size),
+    "retention.max_age": ("retention_seconds", parse_duration),
     "log.level": ("log_level", _choice(LEVELS)),
     "control.socket": ("socket", _string),
 }
@@ -111,28 +94,32 @@ _OPTIONAL = frozenset({"rotation_size", "rotation_seconds", "retention_bytes", "
 
 def load(path: str | Path) -> DaemonConfig:
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"cannot read the configuration {path}: {e.strerror}",
                           hints=["pass another file with --config PATH"]) from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start})") from e
     return parse(text, str(path))
 
 
 def parse(text: str, path: str = "<config>") -> DaemonConfig:
     try:
-        doc = tomllib.loads(text)
+        items = _flatten(tomllib.loads(text))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: {e}") from e
+    except RecursionError:  # arrays or tables nested hundreds deep: no configuration looks like that
+        raise ConfigError(f"{path}: nested too deeply") from None
     lines = key_lines(text)
     values: dict[str, Any] = {}
-    stream = {key.removeprefix("stream."): value for key, value in _flatten(doc) if key.startswith("stream.")}
+    stream = {key.removeprefix("stream."): value for key, value in items if key.startswith("stream.")}
     if stream:
         try:
-            values["stream"] = parse_stream(stream, _size, _duration)
+            values["stream"] = parse_stream(stream, parse_size, parse_duration)
         except StreamConfigError as e:
             raise ConfigError(f"{path}:{lines.get('stream.' + e.key, lines.get('stream', '?'))}: stream.{e.key}: {e}") \
                 from None
-    for key, value in _flatten(doc):
+    for key, value in items:
         if key.startswith("stream."):
             continue
         where = f"{path}:{lines.get(key, '?')}: {key}"
@@ -174,15 +161,14 @@ def _check(config: DaemonConfig, lines: Mapping[str, int], path: str) -> None:
         fail("rotation.size", "set rotation.size or rotation.time: the daemon records in rotating files")
     if config.retention_bytes and config.rotation_size and config.rotation_size * 2 > config.retention_bytes:
         fail("retention.max_bytes", "must hold at least two files of rotation.size")
-    if config.filter.strip():
-        from sysmon.fields.catalogue import Catalogue  # noqa: PLC0415
-        from sysmon.fields.clock import Clock  # noqa: PLC0415
-        from sysmon.filter import compile_filter  # noqa: PLC0415
+    from sysmon.fields.catalogue import Catalogue  # noqa: PLC0415
+    from sysmon.fields.clock import Clock  # noqa: PLC0415
+    from sysmon.filter import compile_filter  # noqa: PLC0415
 
-        try:
-            compile_filter(config.filter, Catalogue.default(Clock()))
-        except FilterError as e:
-            fail("capture.filter", e.render(config.filter).removeprefix("sysmon: "))
+    try:
+        compile_filter(config.filter, Catalogue.default(Clock()))
+    except FilterError as e:
+        fail("capture.filter", e.render(config.filter).removeprefix("sysmon: "))
 
 
 def _flatten(doc: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:

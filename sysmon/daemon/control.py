@@ -6,9 +6,10 @@ the daemon answers one JSON line (the status, or `{"ok": true}` / `{"error": ...
 then for tail a stream of formatted event lines until either side closes.
 
 Tail clients see the events the daemon captures, through their own filter, from the daemon's one
-probe. Each client has a bounded line queue: the daemon only appends to it (dropping and counting
-when it is full) and a task per client writes it out, so a client that stops reading, or
-vanishes, never holds up capture.
+probe. Their filters run on the tail thread (daemon/tailfeed.py), never in the capture path; their
+filters are compiled off the loop. Each client has a bounded line queue: the tail thread only
+appends to it (dropping and counting when it is full) and a task per client writes it out, so a
+client that stops reading, or vanishes, never holds up capture.
 """
 from __future__ import annotations
 
@@ -27,19 +28,21 @@ from typing import Any
 from sysmon.errors import SysmonError
 from sysmon.events.model import Event
 from sysmon.fields.catalogue import Catalogue
-from sysmon.filter import compile_filter
+from sysmon.filter import KernelPlan, Predicate, compile_filter, limits
 from sysmon.output.format import DEFAULT_FORMAT, Formatter
 from sysmon.state.state import State
 
 log = logging.getLogger(__name__)
 TAIL_QUEUE_LINES = 10_000
+REQUEST_BYTES = 2 * limits.MAX_CHARS  # a request line: a tail filter of the longest length, with JSON escapes
 _PEERCRED = struct.Struct("3i")  # pid, uid, gid
 
 
 class TailClient:
     def __init__(self, text: str, catalogue: Catalogue, *, as_json: bool, peer_pid: int,
                  max_lines: int = TAIL_QUEUE_LINES) -> None:
-        self.predicate = compile_filter(text, catalogue)[0] if text.strip() else None
+        self.predicate: Predicate | None
+        self.predicate, self.plan = compile_filter(text, catalogue)
         formatter = Formatter(DEFAULT_FORMAT, catalogue)
         self.format: Callable[[Event, State], str | None] = formatter.format_json if as_json else formatter.format
         self.peer_pid = peer_pid  # its own syscalls (writing the lines out) are never shown back to it
@@ -57,15 +60,13 @@ class TailClient:
             return
         line = self.format(evt, state)
         if line is not None:
-            self.lines.append(line)
-            self.wakeup.set()
+            self.lines.append(line)  # the tail thread; TailHub.wake tells the loop
 
     async def stream(self, writer: asyncio.StreamWriter) -> None:
         while True:
             await self.wakeup.wait()
             self.wakeup.clear()
-            lines = list(self.lines)
-            self.lines.clear()
+            lines = [self.lines.popleft() for _ in range(len(self.lines))]
             writer.write(("\n".join(lines) + "\n").encode())
             self.sent += len(lines)
             await writer.drain()
@@ -80,8 +81,18 @@ class TailHub:
         self._on_change = on_change
 
     def emit(self, evt: Event, state: State) -> None:
-        for client in self.clients:
+        for client in tuple(self.clients):  # the tail thread, while the loop may add or remove
             client.offer(evt, state)
+
+    def missed(self, n: int) -> None:
+        for client in tuple(self.clients):
+            client.dropped += n
+
+    def wake(self) -> None:
+        """On the loop: let the clients with lines write them out."""
+        for client in self.clients:
+            if client.lines:
+                client.wakeup.set()
 
     def add(self, client: TailClient) -> None:
         self.clients.append(client)
@@ -114,7 +125,7 @@ class ControlServer:
                 os.unlink(self.path)  # left by a daemon that was killed
         old = os.umask(0o177)
         try:
-            self._server = await asyncio.start_unix_server(self._handle, self.path)
+            self._server = await asyncio.start_unix_server(self._handle, self.path, limit=REQUEST_BYTES)
         except OSError as e:
             raise SysmonError(f"cannot create the control socket {self.path}: {e.strerror}",
                               hints=["set control.socket in the configuration"]) from e
@@ -140,15 +151,25 @@ class ControlServer:
             if uid not in (0, os.geteuid()):
                 await _reply(writer, {"error": "the control socket is for root only", "exit": 1})
                 return
-            line = await asyncio.wait_for(reader.readline(), 5)
-            request = json.loads(line or b"{}")
+            try:
+                line = await asyncio.wait_for(reader.readline(), 5)
+            except ValueError:  # longer than REQUEST_BYTES
+                await _reply(writer, {"error": f"request longer than {REQUEST_BYTES} bytes", "exit": 2})
+                return
+            try:
+                request = json.loads(line or b"{}")
+            except (ValueError, RecursionError):
+                request = None
+            if not isinstance(request, dict):
+                await _reply(writer, {"error": "a request is one JSON object on one line", "exit": 1})
+                return
             cmd = request.get("cmd")
             if cmd == "status":
                 await _reply(writer, self.status())
             elif cmd == "tail":
                 await self._tail(reader, writer, str(request.get("filter", "")), bool(request.get("json")), pid)
             else:
-                await _reply(writer, {"error": f"unknown request {cmd!r}", "exit": 1})
+                await _reply(writer, {"error": f"unknown request {cmd!r:.60}", "exit": 1})
         except (OSError, asyncio.TimeoutError, ValueError, asyncio.IncompleteReadError):
             pass  # the client went away or spoke nonsense: nothing to answer
         finally:
@@ -157,14 +178,17 @@ class ControlServer:
 
     async def _tail(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, text: str, as_json: bool,
                     pid: int) -> None:
-        try:
-            client = TailClient(text, self.catalogue, as_json=as_json, peer_pid=pid)
+        def make() -> TailClient:
+            return TailClient(text, self.catalogue, as_json=as_json, peer_pid=pid)
+
+        try:  # off the loop: a long filter must not hold up `status` or the capture
+            client = await asyncio.get_running_loop().run_in_executor(None, make)
         except SysmonError as e:
             await _reply(writer, {"error": e.render(text), "exit": 2})
             return
         await _reply(writer, {"ok": True})
         self.hub.add(client)
-        log.info("tail client %d connected (filter %r)", pid, text)
+        log.info("tail client %d connected (filter %.200r)", pid, text)
         streaming = asyncio.ensure_future(client.stream(writer))
         gone = asyncio.ensure_future(reader.read())  # EOF: the client left
         try:

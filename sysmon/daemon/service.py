@@ -1,9 +1,9 @@
 """`sysmon daemon`: records around the clock into rotating capture files, on asyncio with uvloop.
 
     probe --ring buffer (kernel, bounded: drops counted per CPU)--> drain timer on the loop (every 2 ms,
-    at most DRAIN_BYTES per turn) --> Pump: decode/state/filter only when a filter or a tail client
-    needs it --> CaptureWriter queue (bounded in bytes, drops counted) --> writer thread --> files
-                                                    `--> tail clients (bounded queue each, drops counted)
+    at most DRAIN_BYTES per turn) --> Feed: decode/state/filter only when the daemon's filter needs
+    it --> CaptureWriter queue (bounded in bytes, drops counted) --> writer thread --> files
+          `--> raw batches to the tail thread (daemon/tailfeed.py: bounded, budgeted, its own drops)
 
 The probe submits without waking anyone (a wakeup per event costs ~10 us here), so the loop polls the
 mmap'ed ring on a short timer instead of waiting for the fd to become readable.
@@ -23,27 +23,22 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sysmon.capture.format import make_header
-from sysmon.capture.options import container_news
-from sysmon.capture.pump import Pump
-from sysmon.capture.rotate import Rotation
+from sysmon.capture.feed import Feed
+from sysmon.capture.snapshot import state_to_wire
 from sysmon.capture.writer import CaptureWriter
+from sysmon.config import CaptureConfig
 from sysmon.daemon import retention
 from sysmon.daemon.config import ConfigError, DaemonConfig, load
 from sysmon.daemon.control import ControlServer, TailHub
 from sysmon.daemon.notify import Notifier
-from sysmon.engine import Inspector
+from sysmon.daemon.tailfeed import TailFeed
 from sysmon.errors import CaptureError, SysmonError
 from sysmon.events.decode import Decoder
-from sysmon.events.schema import Schema
-from sysmon.fields.catalogue import Catalogue
-from sysmon.fields.clock import Clock
-from sysmon.filter import KernelPlan, Predicate, compile_filter
 from sysmon.fleet.shipper import Shipper
+from sysmon.pipeline import Pipeline
 from sysmon.state import procfs
 from sysmon.state.containers import cgroup2_mount
 from sysmon.state.runtime import Runtimes, RuntimeSockets
-from sysmon.state.state import State
 
 log = logging.getLogger("sysmon.daemon")
 POLL_S = 0.002
@@ -59,12 +54,11 @@ class Daemon:
         self.config = config
         self.config_path = config_path
         self.notifier = notifier or Notifier()
-        self.schema = Schema.default()
-        self.clock = Clock()
-        self.catalogue = Catalogue.default(self.clock)
-        self.predicate, self.plan = self._compile(config.filter)
-        self.hub = TailHub(self._repump)
-        self.control = ControlServer(config.socket, self.status, self.hub, self.catalogue)
+        self.pipe = Pipeline.build(config.run_config(), sys.stdout)
+        self.hub = TailHub(self._clients_changed)
+        self.tail = TailFeed(self.pipe.schema, None, self.hub, self._wake_tail)
+        self.control = ControlServer(config.socket, self.status, self.hub, self.tail.catalogue)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.phase = "starting"
         self.started_s = time.monotonic()
         self.last_drain_s = self.started_s
@@ -72,27 +66,28 @@ class Daemon:
         self.reloads = 0
         self.reload_error: str | None = None
         self.usage = retention.Usage()
+        self.shipper: Shipper | None = None  # [stream]: ships the files to JetStream (sysmon/fleet)
+        self.retention = self._retention(config)
         self.rate = 0.0
         self.write_rate = 0.0
         self._retired: list[CaptureWriter] = []  # files of earlier configurations (closed or closing)
         self._closing: dict[asyncio.Future[None], CaptureWriter] = {}
         self._generation = 0
         self._failure: SysmonError | None = None
+        self._full_logged: str | None = None
         self._stopped = asyncio.Event()
         self._timer: asyncio.Handle | None = None
         self.probe: Any = None
-        self.ring: Any = None
+        self.source: Any = None  # LiveSource over the probe's ring
         self.runtimes: Runtimes | None = None
-        self.inspector: Inspector | None = None
         self.decoder: Decoder | None = None
         self.writer: CaptureWriter | None = None
-        self.pump: Pump | None = None
-        self.shipper: Shipper | None = None  # [stream]: ships the files to JetStream (sysmon/fleet)
+        self.feed: Feed | None = None
 
     # -- set-up and tear-down --------------------------------------------------------------------
 
     async def run(self) -> int:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         for sig, handler in ((signal.SIGTERM, self.stop), (signal.SIGINT, self.stop), (signal.SIGHUP, self.reload)):
             loop.add_signal_handler(sig, handler)
         await self.control.start()
@@ -119,43 +114,42 @@ class Daemon:
         return 0
 
     def _load_probe(self) -> Any:
-        from sysmon.probe.loader import Probe, ProbeOptions  # noqa: PLC0415 (bcc only where the probe runs)
+        from sysmon.live import open_probe, probe_options  # noqa: PLC0415 (bcc only where the probe runs)
 
-        # The daemon reads the ring buffer itself (every supported kernel, 5.10 and up, has it).
-        opts = ProbeOptions(transport="ringbuf", ringbuf_bytes=self.config.buffer_size, snaplen=self.config.snaplen,
-                            self_pid=os.getpid())
-        probe = Probe(self.schema.capture_specs(), opts, self.schema.state_nrs(), self._wanted())
+        # Not pinned to the filter's pids/comms: a reload may widen the filter, and pins only add.
+        probe = open_probe(self.pipe, probe_options(self.pipe, os.getpid()), pin=False)
         for note in probe.fallbacks():
             log.warning("fallback: %s", note)
         return probe
 
     def _start_capture(self) -> None:
-        from sysmon.probe.ringbuf import RingReader  # noqa: PLC0415
+        from sysmon.probe.source import LiveSource  # noqa: PLC0415
 
-        self.inspector = Inspector(procfs.snapshot(exclude_pids=(os.getpid(),)), self.clock, self.predicate, [])
-        self.inspector.state.containers.go_live(cgroup2_mount())
-        self.runtimes = Runtimes(self.inspector.state.containers, RuntimeSockets())
-        self.decoder = Decoder(self.schema)
-        self.ring = RingReader(*self.probe.ring())
+        containers = self.pipe.start(procfs.snapshot(exclude_pids=(os.getpid(),))).state.containers
+        containers.go_live(cgroup2_mount())
+        self.runtimes = Runtimes(containers, RuntimeSockets())
+        self.decoder = Decoder(self.pipe.schema)
+        self.source = LiveSource(self.probe)
         for path in retention.remove_empty(self.config.capture_dir):
             log.warning("removed %s: empty (an earlier daemon was killed as it created it)", path)
-        self.writer = self._open_writer()
-        if self.config.stream is not None:
+        if self.config.stream is not None:  # before the first write: retention asks it what is not shipped
             self.shipper = Shipper(self.config.stream, self.config.capture_dir)
             self.shipper.start()
-        self._repump()
+        self.writer = self._open_writer()
+        self._refeed()
         self._enforce_retention()
 
     async def _shutdown(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
         await self.control.close()  # tail clients go first: what is left in the ring is only copied
+        self.tail.close()
         if self.probe is not None:
             self.probe.close()  # detached: nothing new arrives; the ring's mapping stays readable
-        if self.ring is not None:
+        if self.source is not None:
             while self._drain_once():
                 pass
-            self.ring.close()
+            self.source.close()
         if self.writer is not None:
             self._retire(self.writer)
             self.writer = None
@@ -168,8 +162,8 @@ class Daemon:
                 self._failure = self._failure or e
         if self.runtimes is not None:
             self.runtimes.stop()
-        if self.inspector is not None:
-            self.inspector.state.containers.stop()
+        if self.pipe.inspector is not None:
+            self.pipe.inspector.state.containers.stop()
         if self.shipper is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.shipper.stop)
         self.notifier.close()
@@ -194,37 +188,50 @@ class Daemon:
 
     def _drain_once(self) -> bool:
         """Move what the ring holds into the pipeline; True when there may be more."""
-        assert self.pump is not None and self.writer is not None
-        limit = DRAIN_BYTES if self.pump.passthrough else DRAIN_BYTES_DECODED
-        chunk, starts, lengths = self.ring.drain(limit)
+        assert self.feed is not None and self.writer is not None
+        limit = DRAIN_BYTES if self.feed.passthrough else DRAIN_BYTES_DECODED
+        chunk, starts, lengths = self.source.poll_packed(limit, wait=False)
         records = [chunk[s : s + n] for s, n in zip(starts, lengths)]
         self.seen += len(records)
         files = len(self.writer.files)
+        if self.hub.clients:
+            self.tail.offer(records, self.feed.next_num)
         for at in range(0, len(records), FEED_RECORDS):  # rotation is decided between feeds
-            self.pump.feed_live(records[at : at + FEED_RECORDS])
+            self.feed.feed_live(records[at : at + FEED_RECORDS])
         if not records:
             self.writer.tick()  # time-based rotation also when idle
         if len(self.writer.files) != files:
             self._enforce_retention()
         return len(chunk) >= limit
 
-    def _wanted(self) -> frozenset[int] | None:
-        return self.schema.wanted_nrs(self.plan.types)
-
-    def _repump(self) -> None:
-        """(Re)build the pump for the current writer, filter and tail clients."""
-        if self.inspector is None or self.decoder is None:
+    def _refeed(self) -> None:
+        """(Re)build the feed for the current writer and filter (tail clients are the tail thread's)."""
+        if self.pipe.inspector is None or self.decoder is None:
             return
-        self.inspector.predicate = self.predicate
-        self.inspector.sinks = [self.hub] if self.hub.clients else []
-        pump = Pump(self.decoder, self.inspector, self.writer, self._wanted())
-        if self.pump is not None:
-            pump.next_num = self.pump.next_num
-        self.pump = pump
+        feed = self.pipe.feed(self.decoder, self.writer)
+        if self.feed is not None:
+            feed.next_num = self.feed.next_num
+        self.feed = feed
+
+    def _clients_changed(self) -> None:
+        def state() -> dict[str, Any]:
+            if self.pipe.inspector is None:
+                return state_to_wire(procfs.snapshot(exclude_pids=(os.getpid(),)))
+            return state_to_wire(self.pipe.snapshot_state())
+
+        self.tail.plans_changed([c.plan for c in self.hub.clients], state)
+
+    def _wake_tail(self) -> None:
+        """From the tail thread: the clients have lines to write."""
+        if self._loop is not None:
+            try:
+                self._loop.call_soon_threadsafe(self.hub.wake)
+            except RuntimeError:  # the loop has closed
+                pass
 
     def _open_writer(self) -> CaptureWriter:
         cfg = self.config
-        assert self.decoder is not None and self.inspector is not None
+        assert self.decoder is not None
         try:
             os.makedirs(cfg.capture_dir, mode=0o700, exist_ok=True)
         except OSError as e:
@@ -232,21 +239,10 @@ class Daemon:
         self._generation += 1
         stamp = time.strftime("%Y%m%dT%H%M%S")
         base = os.path.join(cfg.capture_dir, f"sysmon-{stamp}-{os.getpid()}-{self._generation}.smc")
-        offset = self.decoder.wall_offset_ns
-
-        def header(seq: int) -> dict[str, object]:
-            return make_header(wall_offset_ns=offset, snaplen=cfg.snaplen, filter_text=cfg.filter,
-                               compression=cfg.compression, seq=seq)
-
-        inspector = self.inspector
-
-        def state() -> State:
-            inspector.parser.flush()  # removals due before the next event: not part of the next file
-            return inspector.state
-
-        rotation = Rotation(size_bytes=cfg.rotation_size, seconds=cfg.rotation_seconds)
-        return CaptureWriter(base, header, state, rotation=rotation, compression=cfg.compression,
-                             containers=container_news(lambda: inspector.state.containers))
+        capture = CaptureConfig(base, size_bytes=cfg.rotation_size, seconds=cfg.rotation_seconds,
+                                compression=cfg.compression)
+        return self.pipe.open_writer(capture, self.decoder.wall_offset_ns, space=self.retention, keep_going=True,
+                                     full_hint="free some space, or lower retention.max_bytes in the configuration")
 
     def _retire(self, writer: CaptureWriter) -> None:
         """Close a writer off the loop: its queue is flushed and its file synced by its own thread."""
@@ -255,18 +251,31 @@ class Daemon:
         self._closing[future] = writer
         future.add_done_callback(self._closing.pop)
 
+    def _retention(self, cfg: DaemonConfig) -> retention.Retention:
+        """The directory's limits, kept before each write; files not shipped yet ([stream]) are kept too."""
+        return retention.Retention(cfg.capture_dir, cfg.retention_bytes, cfg.retention_seconds, self._unshipped)
+
+    def _unshipped(self) -> frozenset[str]:
+        return self.shipper.unshipped() if self.shipper is not None else frozenset()
+
     def _enforce_retention(self) -> None:
         cfg = self.config
         keep = frozenset(self.writer.files[-2:] if self.writer else ())  # being written, or about to be
         keep |= {w.files[-1] for w in self._closing.values() if w.files}
-        if self.shipper is not None:  # and never a file not shipped yet
-            keep |= self.shipper.sync(keep, self.written)
-        self.usage = retention.enforce(cfg.capture_dir, max_bytes=cfg.retention_bytes,
-                                       max_age_s=cfg.retention_seconds, keep=keep, now_s=time.time())
+        if self.shipper is not None:
+            self.shipper.sync(keep, self.written)
+        self.usage = self.retention.enforce(time.time(), keep)
         if self.shipper is not None:
             self.shipper.check_cap(self.usage.bytes, cfg.retention_bytes)
-        for path in self.usage.deleted:
+        for path in self.retention.take_deleted():
             log.info("retention: deleted %s", path)
+        full = self.writer.full if self.writer else None
+        if full != self._full_logged:
+            if full:
+                log.error("%s; dropping events and retrying (free some space, or lower retention.max_bytes)", full)
+            else:
+                log.warning("the disk has room again: writing resumed")
+            self._full_logged = full
 
     # -- reload ------------------------------------------------------------------------------------
 
@@ -288,27 +297,23 @@ class Daemon:
 
     def _apply(self, new: DaemonConfig) -> None:
         old, self.config = self.config, new
+        self.retention = self._retention(new)
         self.reload_error = None
         self.reloads += 1
         logging.getLogger("sysmon").setLevel(new.log_level_no)
         for key in ("buffer_size", "socket", "stream"):
             if getattr(new, key) != getattr(old, key):
                 log.warning("%s changes when the daemon restarts; keeping %r", key, getattr(old, key))
-        self.predicate, self.plan = self._compile(new.filter)
+        self.pipe.reconfigure(new.run_config())
         if self.probe is not None:
-            self.probe.select(self._wanted())
+            self.probe.select(self.pipe.wanted_nrs)
             self.probe.set_snaplen(new.snaplen)
         if self.writer is not None:
             old_writer, self.writer = self.writer, self._open_writer()
             self._retire(old_writer)
-            self._repump()
+            self._refeed()
             self._enforce_retention()
         log.info("configuration reloaded; now writing %s", self.writer.files[-1] if self.writer else "-")
-
-    def _compile(self, text: str) -> tuple[Predicate | None, KernelPlan]:
-        if not text.strip():
-            return None, KernelPlan()
-        return compile_filter(text, self.catalogue)
 
     # -- reporting ---------------------------------------------------------------------------------
 
@@ -334,7 +339,8 @@ class Daemon:
             "rates": {"seen_per_s": round(self.rate, 1), "written_per_s": round(self.write_rate, 1)},
             "file": self.writer.files[-1] if self.writer and self.writer.files else None,
             "disk": {"dir": cfg.capture_dir, "files": len(files), "bytes": sum(size for _, _, size in files),
-                     "max_bytes": cfg.retention_bytes, "max_age_s": cfg.retention_seconds},
+                     "max_bytes": cfg.retention_bytes, "max_age_s": cfg.retention_seconds,
+                     "full": self.writer.full if self.writer else None},
             "tail_clients": len(self.hub.clients),
             "probe": {**self.probe.describe(), "fallbacks": self.probe.fallbacks()} if self.probe else None,
             "stream": self.shipper.status() if self.shipper is not None else None,
@@ -342,8 +348,9 @@ class Daemon:
 
     def _status_line(self) -> str:
         drops = sum(self.dropped().values())
-        return (f"{self.phase}: {self.rate:.0f} events/s, {self.seen} seen, {self.written} written, "
-                f"{drops} dropped, {self.usage.bytes >> 20} MiB on disk")
+        full = self.writer.full if self.writer else None
+        return (f"{self.phase}{' (disk full, retrying)' if full else ''}: {self.rate:.0f} events/s, "
+                f"{self.seen} seen, {self.written} written, {drops} dropped, {self.usage.bytes >> 20} MiB on disk")
 
     async def _heartbeat(self) -> None:
         """STATUS=, rates and retention every STATUS_S; WATCHDOG=1 while the drain timer runs."""

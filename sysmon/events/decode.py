@@ -1,16 +1,13 @@
-"""Probe record bytes -> Event. Layout: probe/sysmon.h (struct sysmon_hdr, struct sysmon_blob_hdr)."""
+"""Probe record bytes -> Event. Layout: events/record.py."""
 from __future__ import annotations
 
-import struct
 import time
-from collections.abc import Callable, Iterable, Iterator, Set as AbstractSet
+from collections.abc import Callable
 
 from sysmon.events.model import BLOB_ETYPE, EXIT, Event
+from sysmon.events.record import BLOB_HEADER, RECORD_HEADER
 from sysmon.events.schema import PROCEXIT_NR, EventType, Schema
 
-RECORD_HEADER = struct.Struct("<Q6QqIIIIIHBBHHI16sQ")
-BLOB_HEADER = struct.Struct("<HBB")
-F_NO_ENTER = 1
 UNTYPED = EventType("<untyped>", "other", frozenset())  # until a `typed` hook names the type
 
 Retyper = Callable[[Event], Event]
@@ -38,22 +35,6 @@ class Decoder:
         self._by_nr = schema.by_nr_map
         self._comms: dict[bytes, str] = {}
         self._unpack = RECORD_HEADER.unpack_from
-
-    def decode_batch(self, records: Iterable[bytes], wanted: AbstractSet[int] | None = None) -> Iterator[Event]:
-        """Decode records, skipping (but numbering) those whose syscall is not in `wanted`.
-
-        `wanted` comes from Schema.wanted_nrs(plan): a filter that can only match some event types
-        costs one byte test per other record instead of a full decode.
-        """
-        if wanted is None:
-            for rec in records:
-                yield self.decode(rec)
-            return
-        for rec in records:
-            if rec[84] | rec[85] << 8 in wanted:  # sysmon_hdr.nr
-                yield self.decode(rec)
-            else:
-                self.count += 1
 
     def comm(self, raw: bytes) -> str:
         """A record's 16-byte comm field as text (remembered: a capture holds few names)."""

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from sysmon.events.buffers import render_buffer
 from sysmon.events.flags import errno_name, render_flag_table, render_flags, signal_name
 from sysmon.events.model import SockTuple
-from sysmon.output.buffers import render_buffer
 
 if TYPE_CHECKING:
     from sysmon.events.model import Event
     from sysmon.events.schema import Param
-    from sysmon.state.state import FdInfo
 
 AT_FDCWD = -100
 TYPECHARS = {
@@ -31,7 +30,17 @@ _INBOUND = frozenset({"accept", "recvfrom", "recvmsg"})  # events whose tuple ha
 _I64 = 1 << 63
 _U64_MAX = (1 << 64) - 1
 
-FdLookup = Callable[[int], "FdInfo | None"]
+class FdView(Protocol):
+    """What rendering reads of an open fd (state.FdInfo is one)."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    def effective_l4proto(self) -> str: ...
+
+
+FdLookup = Callable[[int], "FdView | None"]
 NameLookup = Callable[[int], "str | None"]
 BufRenderer = Callable[[bytes], str]
 
@@ -39,7 +48,7 @@ BufRenderer = Callable[[bytes], str]
 class RenderContext(NamedTuple):
     """The state a parameter renders with; None fields mean "unknown" (sysdig: no thread)."""
 
-    fd: FdLookup | None = None  # fd number -> FdInfo, in the event thread's table
+    fd: FdLookup | None = None  # fd number -> its FdInfo, in the event thread's table
     thread_name: NameLookup | None = None  # tid -> comm of any known thread
     cwd: str | None = None  # the event thread's working directory
     user_name: NameLookup | None = None  # uid -> user name; set when the event's thread is known
@@ -49,7 +58,7 @@ class RenderContext(NamedTuple):
 NO_CONTEXT = RenderContext()
 
 
-def fd_tag(info: FdInfo) -> str:
+def fd_tag(info: FdView) -> str:
     """`<f>`-style tag: type char, plus the l4 protocol for inet sockets (`<4t>`)."""
     return f"<{TYPECHARS.get(info.type, 'o')}{_L4CHARS.get(info.effective_l4proto(), '')}>"
 

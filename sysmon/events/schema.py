@@ -59,6 +59,7 @@ class Spec(NamedTuple):
 
 
 def s32(v: int) -> int:
+    """A raw u64 syscall argument read as a C int (fds, AT_FDCWD)."""
     v &= 0xFFFFFFFF
     return v - 0x100000000 if v & 0x80000000 else v
 

@@ -13,7 +13,7 @@ import fnmatch
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sysmon.fields.catalogue import ArgKind, Extractor, Field, FieldClass, FieldType
+from sysmon.fields.field import ArgKind, Extractor, Field, FieldClass, FieldType
 from sysmon.state.containers import HOST, ContainerInfo, Mount
 
 if TYPE_CHECKING:

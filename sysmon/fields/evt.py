@@ -1,17 +1,23 @@
 """evt.* fields: the event itself, its time, its arguments and its result."""
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sysmon.events.flags import errno_name
 from sysmon.events.model import DIR_CHARS, ENTER, EXIT
-from sysmon.events.render import AT_FDCWD, NO_CONTEXT, RenderContext, render_params_with, render_value
+from sysmon.events.buffers import NORMAL, render_buffer
+from sysmon.events.render import (
+    AT_FDCWD,
+    NO_CONTEXT,
+    RenderContext,
+    render_params_with,
+    render_value,
+    resolve_path,
+)
 from sysmon.events.schema import EF_IO_READ, EF_IO_WRITE, EF_WAIT, PROCEXIT_NR, Schema, s32
 from sysmon.fields import clock as tm
-from sysmon.fields.catalogue import ArgKind, Extractor, Field, FieldClass, FieldType
-from sysmon.output.buffers import NORMAL, render_buffer
+from sysmon.fields.field import ArgKind, Extractor, Field, FieldClass, FieldType
 
 if TYPE_CHECKING:
     from sysmon.events.model import Event
@@ -63,8 +69,8 @@ def abspath(evt: Event, state: State, dirfd: int, path: str) -> str | None:
             base = fd.name if fd is not None else ""
         if not base.startswith("/"):
             return None
-        path = f"{base}/{path}"
-    return "/" + posixpath.normpath(path).lstrip("/")
+        return resolve_path(base, path)
+    return resolve_path("", path)
 
 
 def category(evt: Event, state: State) -> str:

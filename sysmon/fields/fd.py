@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sysmon.events.model import EXIT
 from sysmon.events.render import AT_FDCWD, TYPECHARS
 from sysmon.events.schema import EF_CREATES_FD, EF_USES_FD, s32
-from sysmon.fields.catalogue import Extractor, Field, FieldClass, FieldType
+from sysmon.fields.field import Extractor, Field, FieldClass, FieldType
 from sysmon.fields.container import container_id
 from sysmon.fields.evt import abspath
 from sysmon.state.state import result_fd
@@ -166,6 +166,8 @@ def _port(side: str) -> Extractor:
             return None
         if side == "c" and fd.is_server is not None and (fd.type not in INET or fd.is_server and not connected(fd)):
             return 0  # sysdig 0.29: a listening or unix socket has client port 0 (it reads an empty string)
+        if side == "s" and fd.is_servsock():
+            return fd.tuple.local.port if fd.tuple is not None else None  # a SERVSOCK's port, whatever its role
         ep = endpoint(fd, side)
         return None if ep is None else ep.port
 
@@ -226,7 +228,7 @@ def _net_fields() -> tuple[Field, ...]:
         Field("fd.sockfamily", T.STR, "the socket family for socket events. Can be 'ip' or 'unix'.",
               _of_fd(_sockfamily)),
         Field("fd.is_server", T.BOOL, "'true' if the process owning this FD is the server endpoint in the "
-              "connection.", _of_fd(lambda fd: fd.is_server is True)),
+              "connection.", _of_fd(lambda fd: fd.is_server is True or fd.is_servsock())),
         Field("fd.connected", T.BOOL, "for TCP/UDP FDs, 'true' if the socket is connected.", _of_fd(connected)),
     )
 

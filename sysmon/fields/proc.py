@@ -5,7 +5,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sysmon.events.model import NO_THREAD
-from sysmon.fields.catalogue import ArgKind, Extractor, Field, FieldClass, FieldType
+from sysmon.fields.field import ArgKind, Extractor, Field, FieldClass, FieldType
 
 if TYPE_CHECKING:
     from sysmon.events.model import Event

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sysmon.events.model import NO_THREAD
-from sysmon.fields.catalogue import Extractor, Field, FieldClass, FieldType
+from sysmon.fields.field import Extractor, Field, FieldClass, FieldType
 
 if TYPE_CHECKING:
     from sysmon.events.model import Event

@@ -1,6 +1,6 @@
 """Syntax tree -> typed tree: resolve fields, check operators against field types, coerce values.
 
-`check` collects *every* diagnostic before raising: the raised `FilterError` carries the first
+`check` collects every diagnostic (up to MAX_ERRORS) before raising: the raised `FilterError` carries the first
 one's message/span/code/hints and all of them (in source order) in `.errors`.
 
 Error codes raised here: `unknown-macro`, `unknown-field`, `missing-argument`, `bad-argument`, `print-only`,
@@ -13,7 +13,8 @@ Value rules (cf. sysdig's filter value parsing):
 - `bcontains`/`bstartswith` take hex bytes (`bcontains 7f454c46`), on strings and buffers.
 - Fields with symbols (evt.type, syscall.type, fd.type, evt.dir): `=`, `!=`, `in`, `intersects`
   values must be known symbols; the pattern operators (contains, glob, ...) are not checked.
-- `regex` is compiled here (a bad pattern is a `bad-value` error) and matches the whole value.
+- `regex` is compiled here with RE2 (`filter/regex.py`; a pattern RE2 refuses is a `bad-value` error)
+  and matches the whole value.
 """
 from __future__ import annotations
 
@@ -27,9 +28,10 @@ from functools import cache
 from typing import Any, Protocol, Union
 
 from sysmon.errors import FilterError
-from sysmon.fields.catalogue import ArgKind, Field, FieldType
+from sysmon.fields.field import ArgKind, Field, FieldType
 from sysmon.filter import ast
 from sysmon.filter.ast import CMP_OPS, RELATIONAL_OPS, Span
+from sysmon.filter.regex import Regex, RegexError
 
 T = FieldType
 
@@ -48,7 +50,7 @@ class FieldSource(Protocol):
 @dataclass(frozen=True, slots=True)
 class TypedCheck:
     """A resolved check. `operands` are the coerced constants: int, str, bytes, bool, ip address,
-    ip network, a compiled `re.Pattern` (regex), or the `ast.Value` itself for DYNAMIC fields."""
+    ip network, a compiled `Regex`, or the `ast.Value` itself for DYNAMIC fields."""
 
     field: Field
     arg: str | None
@@ -93,7 +95,7 @@ def dump_typed(t: Typed) -> str:
     """The typed tree as an s-expression (`--explain`)."""
     if isinstance(t, TypedCheck):
         name = t.field.name + (f"[{t.arg}]" if t.arg is not None else "")
-        ops = " ".join(repr(o.pattern if isinstance(o, re.Pattern) else o) for o in t.operands)
+        ops = " ".join(repr(o.pattern if isinstance(o, Regex) else o) for o in t.operands)
         return f"({t.op} {name}:{t.field.type.name}{' ' + ops if ops else ''})"
     if isinstance(t, TypedNot):
         return f"(not {dump_typed(t.operand)})"
@@ -216,11 +218,13 @@ def _hex(text: str) -> bytes:
         raise _Expected("hex bytes", text, ["bcontains/bstartswith take hex bytes, e.g. 7f454c46"]) from None
 
 
-def _regex(value: ast.Value, as_bytes: bool) -> re.Pattern[Any]:
+def _regex(value: ast.Value, as_bytes: bool) -> Regex:
     try:
-        return re.compile(value.raw) if as_bytes else re.compile(value.text)
-    except re.error as e:
-        raise _Bad(f"invalid regular expression: {e}") from None
+        return Regex(value.raw, binary=as_bytes)
+    except RegexError as e:
+        hints = ["RE2 syntax: no backreferences or lookaround"] if "perl operator" in str(e) or "escape" in str(e) \
+            else []
+        raise _Bad(f"invalid regular expression: {e}", hints) from None
 
 
 def _did_you_mean(word: str, choices: Iterable[str]) -> list[str]:
@@ -324,6 +328,13 @@ _ARG_CHECKS: Mapping[str, Callable[[str], None]] = {
 # -- the checker ----------------------------------------------------------------------------------
 
 
+MAX_ERRORS = 20  # diagnostics collected before checking stops (each may cost a did-you-mean search)
+
+
+class _Enough(Exception):
+    pass
+
+
 class _Checker:
     def __init__(self, catalogue: FieldSource, macro_names: Iterable[str]) -> None:
         self.catalogue = catalogue
@@ -332,6 +343,8 @@ class _Checker:
 
     def error(self, message: str, span: Span, code: str, hints: list[str] | None = None) -> None:
         self.errors.append(FilterError(message, span=span.as_tuple(), code=code, hints=hints))
+        if len(self.errors) >= MAX_ERRORS:
+            raise _Enough
 
     def visit(self, node: ast.Node) -> Typed | None:
         if isinstance(node, ast.Check):
@@ -428,7 +441,10 @@ def check(node: ast.Node, catalogue: FieldSource, text: str | None = None,
     """Type-check a parsed (and macro-expanded) filter against a catalogue; raises `FilterError`
     listing every problem. `macro_names` only feed suggestions for unknown names."""
     checker = _Checker(catalogue, macro_names)
-    typed = checker.visit(node)
+    try:
+        typed = checker.visit(node)
+    except _Enough:
+        typed = None
     if checker.errors or typed is None:
         errors = sorted(checker.errors, key=lambda e: e.span or (0, 0))
         first = errors[0]

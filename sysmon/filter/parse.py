@@ -17,6 +17,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from sysmon.errors import FilterError
+from sysmon.filter import limits
 from sysmon.filter.ast import ALL_OPS, And, Check, FieldRef, Name, Node, Not, Or, Span, Value
 
 _OPERATOR_TERMINALS = frozenset({"CMP_OP", "WORD_OP", "EXISTS", "LIST_OP"})
@@ -37,6 +38,7 @@ class Parser:
                           maybe_placeholders=False)
 
     def parse(self, text: str) -> Node:
+        limits.prescan(text)  # bounded text and nesting: the parser and `_build` stay linear and shallow
         try:
             tree = self._lark.parse(text)
         except UnexpectedInput as e:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from sysmon.errors import FilterError
-from sysmon.filter import macros as macro_mod
+from sysmon.filter import limits, macros as macro_mod
 from sysmon.filter.check import CheckedFilter, FieldSource, Typed, TypedAnd, TypedCheck, TypedOr, check
 from sysmon.filter.compile import Predicate, compile
 from sysmon.filter.parse import Parser, parse
@@ -143,6 +143,7 @@ def analyze(
     lib = macro_mod.MacroLibrary.default() if library is None else library
     tree = parse(text, parser)
     expanded = macro_mod.expand(tree, lib, parser)
+    limits.check_tree(expanded)
     checked = check(expanded, catalogue, text, macro_names=lib.macros)
     plan = kernel_plan(checked)
     if plan.empty:
@@ -157,7 +158,10 @@ def compile_filter(
     catalogue: FieldSource,
     parser: Parser | None = None,
     library: macro_mod.MacroLibrary | None = None,
-) -> tuple[Predicate, KernelPlan]:
-    """The userspace predicate (authoritative) and the kernel plan (optimisation) of a filter."""
+) -> tuple[Predicate | None, KernelPlan]:
+    """The userspace predicate (authoritative) and the kernel plan (optimisation) of a filter.
+    A blank filter has no predicate (every event matches) and an empty plan (any event)."""
+    if not text.strip():
+        return None, KernelPlan()
     a = analyze(text, catalogue, parser, library)
     return compile(a.checked), a.plan

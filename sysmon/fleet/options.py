@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from sysmon.config import StreamQuery
 from sysmon.errors import CaptureError
 
 
@@ -20,13 +21,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with -r nats://: credentials and TLS from the [stream] section of this TOML file")
 
 
-def wants_stream(args: argparse.Namespace) -> bool:
-    """Whether the command line reads a stream; bad combinations are errors."""
+def stream_query(args: argparse.Namespace) -> StreamQuery | None:
+    """The stream the command line reads (-r nats://), if any; bad combinations are errors."""
     urls = [r for r in args.readfile or () if is_stream_url(r)]
     if urls and len(urls) != len(args.readfile):
         raise CaptureError("-r takes either capture files or one nats:// stream, not both")
     if len(urls) > 1:
         raise CaptureError("-r takes one nats:// stream (select hosts with --host)")
-    if not urls and (args.hosts or args.since or args.until or args.stream_config):
-        raise CaptureError("--host, --since, --until and --stream-config go with -r nats://HOST:PORT/STREAM")
-    return bool(urls)
+    if not urls:
+        if args.hosts or args.since or args.until or args.stream_config:
+            raise CaptureError("--host, --since, --until and --stream-config go with -r nats://HOST:PORT/STREAM")
+        return None
+    return StreamQuery(urls[0], tuple(args.hosts or ()), args.since, args.until, args.stream_config)

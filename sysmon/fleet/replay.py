@@ -7,23 +7,20 @@ filter. Everything after the source is the ordinary replay pipeline: filter, -p,
 """
 from __future__ import annotations
 
-import argparse
-import copy
 import datetime
 import re
-import sys
 import time
 from collections.abc import Callable
-from typing import TextIO, cast
+from typing import TextIO
 
+from sysmon.config import StreamQuery
 from sysmon.errors import CaptureError, SysmonError
-from sysmon.engine import Predicate
 from sysmon.events.model import Event
 from sysmon.fleet.broker import Broker
 from sysmon.fleet.config import StreamConfig
 from sysmon.fleet.source import HostMessages
+from sysmon.pipeline import Pipeline
 from sysmon.replay import ReplaySession
-from sysmon.session import Pipeline
 from sysmon.state.state import State
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
@@ -84,29 +81,27 @@ def start_seq(broker: Broker, host: str, since: int | None) -> int:
     return msg.head.fseq if msg.head.off else msg.seq
 
 
-class StreamReplay(ReplaySession):
-    """The replay session over the stream's files instead of paths (the same pipeline after the source)."""
+class StreamReplay:
+    """A replay session (the same pipeline after the source) fed the stream's files instead of paths."""
 
-    def __init__(self, pipe: Pipeline, args: argparse.Namespace, out: TextIO, report: Callable[[str], None],
+    def __init__(self, pipe: Pipeline, query: StreamQuery, out: TextIO, report: Callable[[str], None],
                  *, follow: bool = False) -> None:
         """`follow`: each host from the start of its latest file, waiting for more (sysmon tail --fleet)."""
+        self.query = query
         self.follow = follow
-        files_args = copy.copy(args)
-        files_args.readfile = []
-        super().__init__(pipe, files_args, out, report)
-        self.url = args.readfile[0].rstrip("/")
-        self.since = parse_time(args.since) if args.since else None
-        self.until = parse_time(args.until) if args.until else None
-        self.broker = Broker(self.url, security(args.stream_config))
-        window = time_window(cast(Predicate | None, pipe.predicate), self.since, self.until)
-        pipe.predicate = self.inspector.predicate = window
+        self.report = report
+        self.url = query.url.rstrip("/")
+        self.since = parse_time(query.since) if query.since else None
+        self.until = parse_time(query.until) if query.until else None
+        self.broker = Broker(self.url, security(query.security))
+        pipe.predicate = time_window(pipe.predicate, self.since, self.until)
+        self.session = ReplaySession(pipe, out, report)  # its inspector takes the windowed predicate
 
     def run(self) -> int:
         failures: list[SysmonError] = []
         try:
             present = self.broker.hosts()
-            hosts = self.args.hosts or present
-            for host in hosts:
+            for host in self.query.hosts or present:
                 if host not in present:
                     self.report(f"sysmon: warning: the stream has nothing from host {host}")
                     continue
@@ -122,27 +117,20 @@ class StreamReplay(ReplaySession):
                 msgs = HostMessages(self.broker, host, first, end, self.until)
                 for src in msgs.files(self.url):
                     try:
-                        self._replay(src, None)  # type: ignore[arg-type]
+                        self.session.replay(src)  # type: ignore[arg-type]
                     except CaptureError as e:
                         failures.append(e)
                         self.report(e.render())
-                    if self.pump is not None and self.pump.done:
+                    if self.session.done:
                         break
                 if msgs.duplicates:
                     self.report(f"sysmon: note: {host}: {msgs.duplicates} messages were in the stream twice "
                                 "(read once)")
-                if self.pump is not None and self.pump.done:
+                if self.session.done:
                     break
         finally:
-            self._finish()
+            self.session.finish()
             self.broker.close()
         if failures:
             raise CaptureError(f"{len(failures)} files of the stream could not be read whole")
         return 0
-
-
-def run(pipe: Pipeline, args: argparse.Namespace, out: TextIO) -> int:
-    def report(line: str) -> None:
-        sys.stderr.write(line + "\n")
-
-    return StreamReplay(pipe, args, out, report).run()

@@ -84,11 +84,13 @@ class Shipper:
                 loop.call_soon_threadsafe(task.cancel)
             self._thread.join(2.0)
 
-    def sync(self, active: frozenset[str], written: int) -> frozenset[str]:
-        """The files being written (paths) and the events this daemon wrote; returns the paths of
-        files not shipped yet, which retention must not delete."""
+    def sync(self, active: frozenset[str], written: int) -> None:
+        """The files being written (paths) and the events this daemon wrote."""
         self._active = frozenset(os.path.basename(p) for p in active)
         self._written = written
+
+    def unshipped(self) -> frozenset[str]:
+        """The paths of files not shipped yet, which retention must not delete (asked by the writer threads)."""
         return frozenset(os.path.join(self.dir, n) for n in self.ckpt.unshipped(spool_files(self.dir)))
 
     def check_cap(self, used: int, cap: int | None) -> None:

@@ -12,10 +12,12 @@ import threading
 import time
 from typing import TextIO
 
+from sysmon.config import OutputConfig, RunConfig, StreamQuery
 from sysmon.errors import SysmonError
 from sysmon.fleet.broker import Broker
 from sysmon.fleet.replay import StreamReplay, security
 from sysmon.output.format import DEFAULT_FORMAT
+from sysmon.pipeline import Pipeline
 
 WATCH_S = 5.0
 FORMAT = f"*%evt.hostname {DEFAULT_FORMAT.lstrip('*')}"  # sysdig's lines, each with the host it comes from
@@ -43,22 +45,18 @@ class _LockedOut:
 
 def run(url: str, filter_text: str, as_json: bool, out: TextIO, stream_config: str | None = None,
         hosts: list[str] | None = None) -> int:
-    from sysmon import session  # noqa: PLC0415
-    from sysmon.cli import build_parser  # noqa: PLC0415
-
-    argv = ["-r", url, "--since", "0s", "--unbuffered", "-p", FORMAT, *(["-j"] if as_json else []),
-            *(["--stream-config", stream_config] if stream_config else []), "--", filter_text]
+    output = OutputConfig(format=FORMAT, sink="json" if as_json else "text", unbuffered=True)
     probe = Broker(url, security(stream_config))  # errors (unreachable, no stream) before any thread
     lock = threading.Lock()
     shared = _LockedOut(out, lock)
     started: set[str] = set()
 
     def follow(host: str) -> None:
-        args = build_parser().parse_args([*argv[:-2], "--host", host, *argv[-2:]])
-        args.chisels, args.list_chisels = [], False
+        query = StreamQuery(url, (host,), since="0s", security=stream_config)
         try:
-            pipe = session.build(args, filter_text, shared)  # type: ignore[arg-type]
-            StreamReplay(pipe, args, shared, _report, follow=True).run()  # type: ignore[arg-type]
+            cfg = RunConfig(filter=filter_text, output=output, stream=query)
+            pipe = Pipeline.build(cfg, shared)  # type: ignore[arg-type]
+            StreamReplay(pipe, query, shared, _report, follow=True).run()  # type: ignore[arg-type]
         except SysmonError as e:
             _report(f"{host}: {e.render()}")
 

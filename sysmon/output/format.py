@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from sysmon.errors import FormatError
 from sysmon.fields import clock as tm
-from sysmon.fields.catalogue import ArgKind, Catalogue, Extractor, Field
+from sysmon.fields.catalogue import Catalogue
+from sysmon.fields.field import ArgKind, Extractor, Field
 from sysmon.fields.evt import arg_extractor, info_extractor
-from sysmon.output.buffers import NORMAL, render_buffer
+from sysmon.events.buffers import NORMAL, render_buffer
 
 if TYPE_CHECKING:
     from sysmon.events.model import Event

@@ -15,6 +15,7 @@ from sysmon.probe.perfbuf import PerfBuffers
 from sysmon.probe.ringbuf import RingReader
 
 _TS = struct.Struct("<Q")
+DRAIN_BYTES = 8 << 20  # ring bytes walked per poll
 
 
 class LiveSource:
@@ -22,7 +23,7 @@ class LiveSource:
         self.probe = probe
         self.poll_ms = poll_ms
         self.lost = 0  # perf buffer records the kernel overwrote (ring buffer drops are in the counters)
-        self.delivered = 0
+        self.delivered = 0  # records taken from the buffers (-v checks it against the kernel's sent count)
         self._batch: list[bytes] = []
         self._perf: PerfBuffers | None = None
         self._ring: RingReader | None = None
@@ -38,17 +39,14 @@ class LiveSource:
         """Whether poll_packed() works: the ring buffer does, perf buffers come record by record."""
         return self._ring is not None
 
-    def _drain_ring(self) -> tuple[bytes, list[int], list[int]]:
-        """What the ring holds, after a poll_ms wait if it held nothing."""
+    def poll_packed(self, limit: int = DRAIN_BYTES, wait: bool = True) -> tuple[bytes, list[int], list[int]]:
+        """What the ring holds (about `limit` bytes at most), the records left in the ring's bytes:
+        (chunk, starts, lengths); after a poll_ms wait if it held nothing, unless not `wait` (a caller
+        on its own timer, the daemon)."""
         assert self._ring is not None
-        chunk, starts, lengths = self._ring.drain()
-        if not starts:
+        chunk, starts, lengths = self._ring.drain(limit)
+        if not starts and wait:
             time.sleep(self.poll_ms / 1000)
-        return chunk, starts, lengths
-
-    def poll_packed(self) -> tuple[bytes, list[int], list[int]]:
-        """Like poll(), but the records stay in the ring's bytes: (chunk, starts, lengths)."""
-        chunk, starts, lengths = self._drain_ring()
         self.delivered += len(starts)
         return chunk, starts, lengths
 
@@ -61,17 +59,17 @@ class LiveSource:
     def poll(self) -> list[bytes]:
         """Wait up to poll_ms, then return every record that arrived (possibly none)."""
         if self._perf is None:
-            chunk, starts, lengths = self._drain_ring()
-            batch = [chunk[s : s + n] for s, n in zip(starts, lengths)]
-        else:
-            self._perf.poll(self.poll_ms)
-            batch, self._batch = self._batch, []
-            if len(batch) > 1:
-                batch.sort(key=lambda r: _TS.unpack_from(r)[0])  # per-CPU buffers: merge by time
+            chunk, starts, lengths = self.poll_packed()
+            return [chunk[s : s + n] for s, n in zip(starts, lengths)]
+        self._perf.poll(self.poll_ms)
+        batch, self._batch = self._batch, []
         self.delivered += len(batch)
+        if len(batch) > 1:
+            batch.sort(key=lambda r: _TS.unpack_from(r)[0])  # per-CPU buffers: merge by time
         return batch
 
     def close(self) -> None:
+        """Unmap the buffers; after Probe.close() and a last drain (the ring's mapping outlives the probe)."""
         if self._perf is not None:
             self._perf.close()
         if self._ring is not None:

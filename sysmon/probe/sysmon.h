@@ -1,6 +1,6 @@
-/* Shared layout of the probe's records and tables. Mirrored in sysmon/events/decode.py
- * (RECORD_HEADER, TUPLE) and sysmon/probe/loader.py (the spec table); a unit test checks the
- * sizes on both sides agree. */
+/* Shared layout of the probe's records and tables. Mirrored in sysmon/events/record.py (the record
+ * header), events/model.py (blob kinds), events/schema.py (specs) and probe/loader.py (tables);
+ * tests/unit/test_probe_header.py checks every #define and the header struct against them. */
 #ifndef SYSMON_H
 #define SYSMON_H
 

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from sysmon.capture.format import Batch
-from sysmon.events.decode import BLOB_HEADER, RECORD_HEADER
 from sysmon.events.model import BLOB_ETYPE, Event
+from sysmon.events.record import U16, encode as encode_record
 from sysmon.events.schema import Schema, s32
 from sysmon.scap.etypes import ScapEventType, ScapTypes
 from sysmon.scap.reader import CONTAINER_TYPES, container_header
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 TYPE = struct.Struct("<HhB")
 F_NO_RES = 1  # an event without a return value (the decoder would give procexit and exits one)
 MAX_BLOB = 0xFFFF
-U16, U32 = 0xFFFF, 0xFFFFFFFF
 
 
 def encode(evt: Event) -> bytes:
@@ -39,13 +38,7 @@ def encode(evt: Event) -> bytes:
     flags = F_NO_RES if evt.res is None else 0
     blobs = [(BLOB_ETYPE, 0, TYPE.pack(et.ppm_type, et.syscall_id, flags))]
     blobs += [(kind, slot, data[:MAX_BLOB]) for kind, slot, data in evt.blobs]
-    body = b"".join(BLOB_HEADER.pack(len(data), kind, slot) + data for kind, slot, data in blobs)
-    head = RECORD_HEADER.pack(
-        evt.ts_ns, *evt.raw_args, evt.res or 0, evt.tid & U32, evt.pid & U32, evt.ppid & U32, evt.uid & U32,
-        evt.gid & U32, evt.nr & U16, evt.dir, len(blobs), evt.cpu, min(RECORD_HEADER.size + len(body), U16), 0,
-        evt.comm.encode("utf-8", "surrogateescape")[:16], 0,
-    )
-    return head + body
+    return encode_record(evt, 0, blobs)
 
 
 class Retyper:
@@ -76,7 +69,7 @@ class ScapRecords:
     """A .scap source as a record source (capture.reader.ReplaySource), for -w.
 
     One event per batch: the scap reader takes an event's process identity from the state, so the
-    next event may only be read once the previous one was applied to it (the pump must inspect
+    next event may only be read once the previous one was applied to it (the feed must inspect
     every event, never pass records through undecoded).
     """
 

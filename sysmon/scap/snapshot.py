@@ -172,7 +172,8 @@ def _fd_entry(c: _Cursor, kind: int, num: int, ino: int) -> FdInfo:
         local = _endpoint(ftype, ip, port)
         any_ip = ipaddress.IPv4Address(0) if ftype == "ipv4" else ipaddress.IPv6Address(0)
         tup = SockTuple(ftype, local, SockAddr(ftype, any_ip, 0), L4.get(proto, ""))
-        return FdInfo(num, ftype, str(local), tuple=tup, is_server=True, ino=ino, l4proto=tup.l4proto)
+        # no role: libsinsp's add_fd_from_scap sets none (fd.sip, fd.cport... <NA>), guessed on the first send
+        return FdInfo(num, ftype, str(local), tuple=tup, ino=ino, l4proto=tup.l4proto)
     if kind == 8:
         c.u64()
         c.u64()
@@ -230,10 +231,10 @@ def fix_proc_sockets(state: State) -> None:
     """libsinsp's fix_sockets_coming_from_proc: an IPv4 connection of the fd lists whose local port
     some process listens on is the server side (named client->server), any other the client."""
     fds = [fd for t in state.threads.values() for fd in t.fdtable.fds.values() if fd.type == "ipv4"]
-    server_ports = {fd.tuple.local.port for fd in fds if fd.is_server and fd.tuple is not None}
+    server_ports = {fd.tuple.local.port for fd in fds if fd.is_servsock() and fd.tuple is not None}
     for fd in fds:
         tup = fd.tuple
-        if fd.is_server is not None or tup is None:
+        if fd.is_server is not None or tup is None or fd.is_servsock():
             continue
         fd.is_server = tup.local.port in server_ports
         if fd.is_server:

@@ -22,9 +22,10 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TextIO
 
-from sysmon.chisel.api import Chisel, RunOptions
-from sysmon.chisel.runner import ChiselRunner
+from sysmon.chisel.api import Chisel
+from sysmon.config import CaptureConfig, OutputConfig, ProbeConfig, RunConfig, parse_size
 from sysmon.errors import SeccompError, SysmonError
+from sysmon.pipeline import Pipeline
 from sysmon.seccomp import check as checking
 from sysmon.seccomp import profile
 from sysmon.seccomp.chisel import ProfileChisel, Settings
@@ -95,6 +96,11 @@ def record(ns: argparse.Namespace) -> int:
 
 def check(ns: argparse.Namespace, out: TextIO) -> int:
     prof = profile.load(ns.profile)
+    unknown = profile.unknown_names(prof)
+    if unknown:  # e.g. another architecture's calls in a shared profile: they cannot be enforced here
+        shown = ", ".join(unknown[:8]) + (f" and {len(unknown) - 8} more" if len(unknown) > 8 else "")
+        sys.stderr.write(f"sysmon: warning: {ns.profile} names {len(unknown)} calls that are not x86_64 syscalls "
+                         f"(ignored): {shown}\n")
     cmd = _command(ns.command)
     from sysmon.seccomp.enforce import build_filter
 
@@ -132,24 +138,22 @@ def _run(ns: argparse.Namespace, chisel: Chisel, start: Callable[[], subprocess.
     """Capture every syscall with `chisel` as the only consumer; `start` the workload once the probe
     is attached; stop at the end of its tree's root (the chisel ends the capture) or shortly after.
     `tree`: the pids of the workload now (stopped at the timeout)."""
-    from sysmon import cli, session
     from sysmon.live import LiveSession
 
-    main_argv = ["-q", "--buffer-size", ns.buffer_size] + (["-w", writefile] if writefile else [])
-    args = cli.build_parser().parse_args(main_argv)
-    pipe = session.build(args, "", out)
-    runner = ChiselRunner([(chisel, sys.modules[type(chisel).__module__].__file__ or "")], pipe.catalogue, out,
-                          sys.stderr, RunOptions(is_live=True))
-    runner.init()
-    pipe.chisels = runner
-    pipe.sinks.append(runner)
+    try:
+        buffer_size = parse_size(ns.buffer_size)
+    except ValueError as e:
+        raise SeccompError(f"--buffer-size: {e}") from None
+    cfg = RunConfig(output=OutputConfig(quiet=True), probe=ProbeConfig(buffer_size=buffer_size),
+                    capture=CaptureConfig(writefile) if writefile else None)
+    pipe = Pipeline.build(cfg, out, chisels=[(chisel, sys.modules[type(chisel).__module__].__file__ or "")])
     live: LiveSession
 
     def ready() -> None:
         proc = start()
         threading.Thread(target=_stop_after, args=(proc, tree, ns.timeout, live.stop), daemon=True).start()
 
-    live = LiveSession(pipe, args, out, self_pid=os.getpid(), on_ready=ready)
+    live = LiveSession(pipe, out, self_pid=os.getpid(), on_ready=ready)
     live.run()
 
 

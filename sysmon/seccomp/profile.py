@@ -89,6 +89,8 @@ def _dedupe(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _names(entry: Mapping[str, Any]) -> set[str]:
     names = entry.get("names") or []
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return set()  # `validate` refuses such a rule
     return set(names) | ({entry["name"]} if isinstance(entry.get("name"), str) else set())
 
 
@@ -133,17 +135,26 @@ def write_private(path: str, text: str, what: str) -> None:
         raise SeccompError(f"cannot write the {what} {path}: {e.strerror}") from e
 
 
+MAX_PROFILE_BYTES = 16 << 20
+
+
 def load(path: str) -> dict[str, Any]:
     """Read and check a profile file."""
     try:
-        with open(path) as f:
-            text = f.read()
+        with open(path, encoding="utf-8") as f:
+            text = f.read(MAX_PROFILE_BYTES + 1)
     except OSError as e:
         raise SeccompError(f"cannot read the profile {path}: {e.strerror}") from e
+    except UnicodeDecodeError as e:
+        raise SeccompError(f"{path}: not UTF-8 text (byte {e.start})") from e
+    if len(text) > MAX_PROFILE_BYTES:
+        raise SeccompError(f"{path}: larger than {MAX_PROFILE_BYTES >> 20} MiB: not a profile")
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
         raise SeccompError(f"{path}:{e.lineno}:{e.colno}: not JSON: {e.msg}") from e
+    except RecursionError:
+        raise SeccompError(f"{path}: nested too deeply: not a profile") from None
     return validate(obj, path)
 
 
@@ -154,23 +165,29 @@ def validate(obj: Any, source: str = "profile") -> dict[str, Any]:
 
     if not isinstance(obj, dict):
         raise fail("top level", "a profile is a JSON object")
-    if obj.get("defaultAction") not in ACTIONS:
-        raise fail("defaultAction", f"unknown action {obj.get('defaultAction')!r}", "e.g. SCMP_ACT_ERRNO")
+    if not _is_one_of(obj.get("defaultAction"), ACTIONS):
+        raise fail("defaultAction", f"unknown action {obj.get('defaultAction')!r:.60}", "e.g. SCMP_ACT_ERRNO")
+    if not isinstance(obj.get("syscalls", []), list):
+        raise fail("syscalls", "a list of rules")
     for i, entry in enumerate(obj.get("syscalls") or []):
         where = f"syscalls[{i}]"
         if not isinstance(entry, dict) or not _names(entry):
-            raise fail(where, "each rule needs 'names' (a list of syscall names)")
-        if not all(isinstance(n, str) for n in _names(entry)):
-            raise fail(f"{where}.names", "names are strings")
-        if entry.get("action") not in ACTIONS:
-            raise fail(f"{where}.action", f"unknown action {entry.get('action')!r}", "e.g. SCMP_ACT_ALLOW")
+            raise fail(where, "each rule needs 'names' (a list of syscall names, as strings)")
+        if not _is_one_of(entry.get("action"), ACTIONS):
+            raise fail(f"{where}.action", f"unknown action {entry.get('action')!r:.60}", "e.g. SCMP_ACT_ALLOW")
+        if not isinstance(entry.get("args", []) or [], list):
+            raise fail(f"{where}.args", "a list of argument conditions")
         for j, arg in enumerate(entry.get("args") or []):
             if not isinstance(arg, dict):
                 raise fail(f"{where}.args[{j}]", "an argument condition is an object")
-            if arg.get("op") not in OPS:
+            if not _is_one_of(arg.get("op"), OPS):
                 raise fail(f"{where}.args[{j}].op", f"unknown comparison {arg.get('op')!r}", "e.g. SCMP_CMP_EQ")
             if not (isinstance(arg.get("index"), int) and 0 <= arg["index"] <= 5):
                 raise fail(f"{where}.args[{j}].index", "an argument index is 0 to 5")
             if not isinstance(arg.get("value", 0), int) or not isinstance(arg.get("valueTwo", 0), int):
                 raise fail(f"{where}.args[{j}]", "value and valueTwo are integers")
     return obj
+
+
+def _is_one_of(value: Any, names: frozenset[str]) -> bool:
+    return isinstance(value, str) and value in names

@@ -33,7 +33,7 @@ def raw(fd: FdInfo, family: str) -> Raw:
     """The socket as libsinsp holds it; all unset when it has no tuple of that family yet, or is only
     bound (libsinsp reads a bound socket's address and port through the wrong union member)."""
     tup = fd.tuple
-    if tup is None or tup.family != family or fd.is_server and not tup.remote.port:
+    if tup is None or tup.family != family or fd.is_servsock():
         return _ANY[family], 0, _ANY[family], 0
     return event_raw(tup, bool(fd.is_server))
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import copy
 import ipaddress
-import posixpath
 from collections.abc import Callable
 
 from sysmon.events.model import EXIT, NO_THREAD, Event, SockAddr, SockTuple
+from sysmon.events.render import resolve_path
+from sysmon.events.schema import s32
 from sysmon.events.syscalls import X86_64
 from sysmon.state import inet
 from sysmon.state.containers import parse_cgroups
@@ -25,7 +26,6 @@ from sysmon.state.state import (
     FdTable,
     State,
     ThreadInfo,
-    s32,
 )
 
 Handler = Callable[[Event, ThreadInfo], None]
@@ -80,11 +80,9 @@ def _syscall(evt: Event) -> str:
 
 def _abs(base: str, path: str) -> str:
     """`path` made absolute against `base` and normalised; unchanged if that is impossible."""
-    if not path.startswith("/"):
-        if not base.startswith("/"):
-            return path
-        path = f"{base}/{path}"
-    return "/" + posixpath.normpath(path).lstrip("/")
+    if not path.startswith("/") and not base.startswith("/"):
+        return path
+    return resolve_path(base, path)
 
 
 def _sock_name(tup: SockTuple, is_server: bool) -> str:

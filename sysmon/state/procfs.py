@@ -339,8 +339,8 @@ def _parse_inet(path: str, family: str, l4proto: str, out: dict[int, FdInfo]) ->
     for r in rows:
         local, remote = _endpoint(family, r[1]), _endpoint(family, r[2])
         tup = SockTuple(family, local, remote, l4proto)
-        if remote.port == 0 and not int(remote.ip or 0):  # listening or unconnected: the server side
-            fd = FdInfo(-1, family, str(local), tup, True)
+        if remote.port == 0 and not int(remote.ip or 0):  # listening or unconnected: no role yet, as libsinsp
+            fd = FdInfo(-1, family, str(local), tup)
         elif l4proto == "tcp" and r[1].rpartition(":")[2] in listening:  # accepted from a listener
             fd = FdInfo(-1, family, f"{remote}->{local}", tup, True)
         else:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sysmon.events.model import EXIT, SockTuple
+from sysmon.events.schema import s32
 from sysmon.state.containers import ContainerTable
 
 if TYPE_CHECKING:
@@ -43,7 +44,13 @@ class FdInfo:
         if self.type not in ("ipv4", "ipv6"):
             return ""
         l4 = (self.tuple.l4proto if self.tuple is not None else "") or self.l4proto
-        return l4 if l4 == "raw" or self.is_server is not None else ""
+        return l4 if l4 == "raw" or self.is_server is not None or self.is_servsock() else ""
+
+    def is_servsock(self) -> bool:
+        """Bound to a port with no peer: libsinsp's SERVSOCK, whose fd.sport and fd.l4proto show
+        whatever its role (a server socket of the fd lists has none until it sends or receives)."""
+        tup = self.tuple
+        return tup is not None and tup.family in ("ipv4", "ipv6") and tup.local.port > 0 and not tup.remote.port
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +110,6 @@ FCNTL_DUP_CMDS = frozenset({0, 1030})  # F_DUPFD, F_DUPFD_CLOEXEC: the only fcnt
 # bpf(2) commands returning a new fd: MAP_CREATE, PROG_LOAD, OBJ_GET, *_GET_FD_BY_ID, RAW_TRACEPOINT_OPEN,
 # BTF_LOAD, BTF_GET_FD_BY_ID, LINK_CREATE, LINK_GET_FD_BY_ID, ENABLE_STATS, ITER_CREATE.
 BPF_FD_CMDS = frozenset({0, 5, 7, 13, 14, 17, 18, 19, 28, 30, 32, 33})
-
-
-def s32(value: int) -> int:
-    """A raw u64 syscall argument read as a C int (fds, AT_FDCWD)."""
-    value &= 0xFFFFFFFF
-    return value - 0x100000000 if value & 0x80000000 else value
 
 
 def result_fd(evt: Event) -> int | None:

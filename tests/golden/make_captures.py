@@ -18,7 +18,7 @@ from typing import Any
 
 from sysmon.capture.format import Batch, make_header
 from sysmon.capture.writer import CaptureWriter
-from sysmon.events.decode import BLOB_HEADER, RECORD_HEADER
+from sysmon.events.record import BLOB_HEADER, RECORD_HEADER
 from sysmon.events.model import BLOB_ARGS, BLOB_BUF, BLOB_SOCKADDR, BLOB_STR, BLOB_TUPLE, ENTER, EXIT, SLOT_RET
 from sysmon.events.schema import PROCEXIT_NR
 from sysmon.events.sockaddr import AF_INET, AF_INET6, AF_UNIX, TUPLE

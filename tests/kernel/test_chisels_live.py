@@ -125,7 +125,7 @@ def test_topconns_ranks_connections_by_bytes(live):
     rows = out.splitlines()[2:]
     assert rows, out + err
     for row in rows:  # each connection: 5000 bytes written by the client and read by the server
-        assert re.fullmatch(rf"9\.77KB {{14}}127\.0\.0\.1:\d+->127\.0\.0\.1:{port}", row), out
+        assert re.fullmatch(rf"9\.77KB {{14}}tcp {{17}}127\.0\.0\.1:\d+->127\.0\.0\.1:{port}", row), out
 
 
 def test_lsof_lists_a_file_a_process_holds_open(live, tmp_path):

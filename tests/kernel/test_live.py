@@ -127,11 +127,19 @@ def test_read_shows_file_content_in_data(live, tmp_path):
 
 
 def test_sysmon_never_reports_its_own_syscalls(live, tmp_path):
+    """Our own 50 stats of a path leave no event; the same 50 by another process all show (the control)."""
+    marker = tmp_path / "own-syscalls"
+    marker.mkdir()
+
     def own_work() -> None:
         for _ in range(50):
-            os.stat(str(tmp_path))
-    rows = live.run(own_work)
-    assert not [r for r in rows if r["proc.pid"] == os.getpid()]
+            os.stat(str(marker))
+    rows = live.run(own_work, fields=["evt.info"])
+    assert not [r for r in rows if r["proc.pid"] == os.getpid() or str(marker) in (r["evt.info"] or "")]
+    rows = live.run([PY, "-c", f"import os\nfor _ in range(50): os.stat({str(marker)!r})"], fields=["evt.info"])
+    theirs = [r for r in rows if r["evt.dir"] == "<" and r["evt.type"] != "execve"
+              and str(marker) in (r["evt.info"] or "")]
+    assert len(theirs) == 50 and {r["proc.pid"] for r in theirs} == {live.last_pid}
 
 
 def test_threads_share_the_process_fd_table(live, tmp_path):
@@ -169,3 +177,34 @@ def test_udp_sendto_and_recvfrom_name_both_ends(live):
     assert [r["fd.name"] for r in sends] == [name]
     assert [r["fd.name"] for r in recvs] == [name]
     assert sends[0]["fd.l4proto"] == "udp" and sends[0]["fd.sip"] == ipaddress.ip_address("127.0.0.1")
+
+
+def test_bound_udp_socket_sending_and_a_connected_one(live):
+    """A UDP socket bound before the capture that sends with sendto (502Error.scap's haproxy, live):
+    the fd list gives it no role (as libsinsp's), the destination is the message's, the unset source
+    the interface's, the role guessed client, so fd.cport is its own port; then a connected UDP socket:
+    connect() names it, send() keeps the name."""
+    script = (
+        "import socket, sys\nr = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(('127.0.0.1', 0))\n"
+        "b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); b.bind(('0.0.0.0', 0))\n"
+        "print(r.getsockname()[1], b.getsockname()[1], flush=True); sys.stdin.readline()\n"
+        "b.sendto(b'one', r.getsockname()); b.sendto(b'two', r.getsockname())\n"
+        "c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.connect(r.getsockname()); c.send(b'three')\n"
+        "print(c.getsockname()[1], flush=True)\n"
+    )
+    helper = subprocess.Popen([PY, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert helper.stdin is not None and helper.stdout is not None
+    server, bound = (int(p) for p in helper.stdout.readline().split())
+    ports: list[int] = []
+
+    def workload() -> None:  # the snapshot taken, the bound socket in it: now send
+        helper.stdin.write("go\n")
+        helper.stdin.flush()
+        ports.append(int(helper.stdout.readline()))
+
+    rows = live.run(workload, fields=["fd.name", "fd.cip", "fd.sip", "fd.cport", "fd.sport", "fd.l4proto"])
+    assert helper.wait(timeout=10) == 0
+    sends = [r for r in rows if r["evt.type"] == "sendto" and r["evt.dir"] == "<" and r["fd.sport"] == server]
+    loop = ipaddress.ip_address("127.0.0.1")
+    assert [(r["fd.name"], r["fd.cip"], r["fd.cport"], r["fd.sip"], r["fd.l4proto"]) for r in sends] == [
+        (f"127.0.0.1:{port}->127.0.0.1:{server}", loop, port, loop, "udp") for port in (bound, bound, ports[0])]

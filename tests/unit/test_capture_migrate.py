@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from sysmon.capture.format import CAPTURE_VERSION, END, HEADER, MAGIC, RECORD_FIELDS, SNAPSHOT, Batch, Framer, make_header
+from sysmon.capture.format import CAPTURE_VERSION, END, HEADER, MAGIC, SNAPSHOT, Batch, Framer, make_header
 from sysmon.capture.migrate import migrate
 from sysmon.capture.snapshot import state_to_wire
-from sysmon.events.decode import RECORD_HEADER
+from sysmon.events.record import RECORD_FIELDS, RECORD_HEADER
 from sysmon.errors import CaptureError
 from tests.capture_scenario import WALL_OFFSET_NS, live_run, records, replay_run, start_state
 

@@ -8,7 +8,6 @@ import pytest
 
 from tests.capture_scenario import WALL_OFFSET_NS, cli_args, live_run, records, replay_run, start_state
 from sysmon.capture.format import STATE_ONLY
-from sysmon.capture.options import rotation_from_args
 from sysmon.capture.reader import open_source
 from sysmon.capture.snapshot import state_from_wire, state_to_wire
 from sysmon.errors import CaptureError
@@ -138,6 +137,6 @@ def test_gzipped_capture_replays(tmp_path):
 
 def test_rotation_options_need_w():
     with pytest.raises(CaptureError, match="only make sense with -w"):
-        rotation_from_args(cli_args("-C", "1"))
+        cli_args("-C", "1")
     with pytest.raises(CaptureError, match="-W needs -C, -G or -e"):
-        rotation_from_args(cli_args("-w", "x", "-W", "3"))
+        cli_args("-w", "x", "-W", "3")

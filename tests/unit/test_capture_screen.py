@@ -6,8 +6,18 @@ import random
 import pytest
 
 from tests.capture_scenario import AT_FDCWD, live_run, record, replay_run
-from sysmon.capture.screen import COMM_OFFSET, DIR_OFFSET, NBLOBS_OFFSET, PID_OFFSET, TID_OFFSET, UID_OFFSET, EnterScreen
-from sysmon.events.decode import BLOB_HEADER, RECORD_HEADER, Decoder
+from sysmon.capture.screen import EnterScreen
+from sysmon.events.decode import Decoder
+from sysmon.events.record import (
+    BLOB_HEADER,
+    COMM_OFFSET,
+    DIR_OFFSET,
+    NBLOBS_OFFSET,
+    PID_OFFSET,
+    RECORD_HEADER,
+    TID_OFFSET,
+    UID_OFFSET,
+)
 from sysmon.events.model import BLOB_ETYPE, BLOB_STR, ENTER, EXIT
 from sysmon.events.schema import Schema
 from sysmon.fields.catalogue import Catalogue

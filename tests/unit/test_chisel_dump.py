@@ -11,7 +11,8 @@ from sysmon.capture.format import STATE_ONLY
 from sysmon.capture.reader import open_source
 from sysmon.chisel.dump import Windows
 from sysmon.errors import ChiselError
-from sysmon.events.decode import RECORD_HEADER, Decoder
+from sysmon.events.decode import Decoder
+from sysmon.events.record import RECORD_HEADER
 from sysmon.events.model import BLOB_BUF, BLOB_STR, ENTER, EXIT
 from sysmon.events.schema import Schema
 from tests import capture_scenario as sc
@@ -66,23 +67,12 @@ def in_windows(events, matches, r_ns: int) -> set[int]:
 
 def run(argv: list[str], chisels: list[tuple[str, str | None]], records: list[bytes] | None = None) -> list[str]:
     """`sysmon ARGV -c ...`: live on `records` (the probe replaced by them), or a replay with -r."""
-    from sysmon.capture.pump import Pump
-    from sysmon.replay import ReplaySession
-    from sysmon.session import build
-
-    args = sc.cli_args(*argv)
-    args.chisels = chisels
-    out = sc.Out()
-    pipe = build(args, " ".join(args.filter), out)
-    if args.readfile:
-        ReplaySession(pipe, args, out, lambda line: None).run()
-        return out.lines()
-    inspector = pipe.inspector(sc.start_state(), args)
-    pump = Pump(Decoder(pipe.schema, sc.WALL_OFFSET_NS), inspector, None, pipe.schema.wanted_nrs(pipe.kernel_types))
-    for i in range(0, len(records or []), 7):  # in small batches, as the probe delivers
-        pump.feed_live((records or [])[i:i + 7])
-    pipe.finish()
-    return out.lines()
+    cfg = sc.cli_args(*argv, chisels=chisels)
+    if cfg.inputs:
+        return sc.replay_output(cfg).splitlines()
+    recs = records or []
+    batches = [recs[i:i + 7] for i in range(0, len(recs), 7)]  # in small batches, as the probe delivers
+    return sc.live_output(cfg, batches).splitlines()
 
 
 def shown(path: str) -> list[str]:
@@ -184,9 +174,8 @@ def test_around_needs_a_filter_and_a_writable_file(tmp_path):
 
 
 def test_exporting_turns_kernel_side_filtering_off():
-    from sysmon.session import build
+    from sysmon.pipeline import Pipeline
 
-    args = sc.cli_args("evt.type=connect")
-    assert build(args, "evt.type=connect", sc.Out()).kernel_types is not None
-    args.chisels = [("around", "/dev/null")]
-    assert build(args, "evt.type=connect", sc.Out()).kernel_types is None
+    assert Pipeline.build(sc.cli_args("evt.type=connect"), sc.Out()).kernel_types is not None
+    cfg = sc.cli_args("evt.type=connect", chisels=[("around", "/dev/null")])
+    assert Pipeline.build(cfg, sc.Out()).kernel_types is None

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from sysmon.capture.format import Batch, PackedBatch, cgroup_ids, make_header
-from sysmon.capture.options import container_news
+from sysmon.pipeline import container_news
 from sysmon.capture.reader import open_source
 from sysmon.capture.writer import CaptureWriter
-from sysmon.events.decode import Decoder, RECORD_HEADER
+from sysmon.events.decode import Decoder
+from sysmon.events.record import RECORD_HEADER
 from sysmon.events.model import ENTER
 from sysmon.events.schema import Schema
 from sysmon.state.containers import (

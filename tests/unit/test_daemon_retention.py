@@ -52,3 +52,18 @@ def test_empty_files_left_by_a_killed_daemon_are_removed(tmp_path: Path) -> None
     empty_other.touch()
     assert remove_empty(tmp_path) == [str(paths[2])]
     assert paths[0].exists() and paths[1].exists() and empty_other.exists()
+
+
+def test_room_deletes_the_oldest_before_a_write_would_pass_the_cap(tmp_path: Path) -> None:
+    from sysmon.daemon.retention import Retention
+
+    paths = _files(tmp_path, 4, 100)  # 400 bytes
+    r = Retention(str(tmp_path), max_bytes=450, max_age_s=None)
+    r.room(str(paths[3]), 40)  # fits: nothing goes
+    assert all(p.exists() for p in paths)
+    r.room(str(paths[3]), 100)  # 400 + 100 > 450: the oldest goes, never the file being written
+    assert not paths[0].exists() and paths[3].exists() and r.take_deleted() == [str(paths[0])]
+    r.closed(str(paths[3]))
+    r2 = Retention(str(tmp_path), max_bytes=50, max_age_s=None)
+    r2.room(str(paths[1]), 10)
+    assert paths[1].exists() and not paths[2].exists() and not paths[3].exists()

@@ -1,40 +1,16 @@
 """Decoding probe records: the byte layout shared with probe/sysmon.h, params, and evt.info text."""
 from __future__ import annotations
 
-import re
 import struct
-from importlib import resources
 
-from sysmon.events.decode import BLOB_HEADER, RECORD_HEADER, Decoder
+from sysmon.events.decode import Decoder
+from sysmon.events.record import BLOB_HEADER, RECORD_HEADER
 from sysmon.events.model import BLOB_BUF, BLOB_SOCKADDR, BLOB_STR, BLOB_TUPLE, ENTER, EXIT
 from sysmon.events.render import RenderContext, render_params
 from sysmon.events.schema import PROCEXIT_NR, Schema
 from sysmon.events.sockaddr import TUPLE
 from sysmon.events.syscalls import BY_NAME
 from sysmon.state.state import FdInfo
-
-_C_TYPES = {"u64": "Q", "s64": "q", "u32": "I", "s32": "i", "u16": "H", "u8": "B", "char": "s"}
-
-
-def c_struct_format(name: str) -> str:
-    """The struct module format of a struct in sysmon.h, member by member."""
-    text = resources.files("sysmon.probe").joinpath("sysmon.h").read_text()
-    body = re.search(rf"struct {name} \{{(.*?)\}};", text, re.S)
-    assert body, name
-    fmt = "<"
-    for ctype, _member, count in re.findall(r"^\s*(\w+) (\w+)(?:\[(\d+)\])?;", body.group(1), re.M):
-        code = _C_TYPES[ctype]
-        fmt += (count + code) if count and code == "s" else code * int(count or 1)
-    return fmt
-
-
-def test_python_layouts_match_the_c_header():
-    assert struct.calcsize(c_struct_format("sysmon_hdr")) == RECORD_HEADER.size == 120
-    assert c_struct_format("sysmon_hdr") == "<" + "Q" * 7 + "q" + "IIIII" + "HBBHHI" + "16s" + "Q"
-    assert RECORD_HEADER.format in ("<Q6QqIIIIIHBBHHI16sQ",)
-    assert struct.calcsize(c_struct_format("sysmon_blob_hdr")) == BLOB_HEADER.size
-    assert struct.calcsize(c_struct_format("sysmon_tuple")) == TUPLE.size == 40
-
 
 def record(nr, direction, ret=0, args=(0,) * 6, blobs=(), tid=42, pid=42, comm=b"cat", ts=1_000):
     body = b"".join(BLOB_HEADER.pack(len(d), k, s) + d for k, s, d in blobs)
@@ -103,12 +79,27 @@ def test_every_capture_spec_fits_the_probe_table():
         assert vector in ([], [0]), f"iovec/msghdr specs must come first (nr {nr})"
 
 
-def test_decode_batch_skips_unwanted_syscalls_but_numbers_them():
+def test_the_feed_skips_unwanted_syscalls_undecoded_but_numbers_them():
+    from sysmon.capture.feed import Feed
+    from sysmon.engine import Inspector
+    from sysmon.fields.clock import Clock
+    from sysmon.state.state import State
+
     schema = Schema.default()
     recs = [record(BY_NAME["getppid"], ENTER), record(BY_NAME["connect"], ENTER, args=(3, 0, 0, 0, 0, 0)),
             record(BY_NAME["getppid"], EXIT), record(BY_NAME["close"], EXIT)]
     wanted = schema.wanted_nrs({"connect"})
     assert wanted is not None and BY_NAME["close"] in wanted, "state syscalls are always decoded"
-    events = list(Decoder(schema, 0).decode_batch(recs, wanted))
-    assert [(e.type, e.num) for e in events] == [("connect", 2), ("close", 4)]
-    assert [e.num for e in Decoder(schema, 0).decode_batch(recs)] == [1, 2, 3, 4]
+
+    def shown(wanted: frozenset[int] | None) -> list[tuple[str, int]]:
+        seen: list[tuple[str, int]] = []
+
+        class Keep:
+            def emit(self, evt, state):
+                seen.append((evt.type, evt.num))
+
+        Feed(Decoder(schema, 0), Inspector(State(), Clock(), None, [Keep()]), None, wanted).feed_live(recs)
+        return seen
+
+    assert shown(wanted) == [("connect", 2), ("close", 4)]
+    assert [num for _, num in shown(None)] == [1, 2, 3, 4]

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from sysmon.events.model import ENTER, Event, SockAddr, SockTuple
-from sysmon.fields.catalogue import Catalogue, FieldType
+from sysmon.fields.catalogue import Catalogue
+from sysmon.fields.field import FieldType
 from sysmon.state.state import FdInfo, FdTable, State, ThreadInfo
 from tests.factories import make_event, sock_tuple
 
@@ -17,13 +17,7 @@ TS = 1_534_527_348_514_682_170  # 2018-08-17 17:35:48.514682170 UTC
 AT_FDCWD = -100
 
 
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc_tz")  # tests/conftest.py
 
 
 def _any(family: str) -> SockAddr:

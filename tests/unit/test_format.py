@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,7 +10,7 @@ import pytest
 from sysmon.errors import FormatError
 from sysmon.events.model import ENTER, Event
 from sysmon.fields.catalogue import Catalogue
-from sysmon.output.buffers import BASE64, HEX
+from sysmon.events.buffers import BASE64, HEX
 from sysmon.output.format import DEFAULT_FORMAT, Formatter
 from sysmon.output.sinks import JsonSink, TextSink
 from sysmon.state.state import FdInfo, FdTable, State, ThreadInfo
@@ -21,13 +19,7 @@ from tests.factories import make_event
 TS = 1_534_527_348_514_682_170
 
 
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc_tz")  # tests/conftest.py
 
 
 @pytest.fixture

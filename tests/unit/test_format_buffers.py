@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from sysmon.output.buffers import ASCII, BASE64, BUFMODES, HEX, HEX_ASCII, NORMAL, render_buffer
+from sysmon.events.buffers import ASCII, BASE64, BUFMODES, HEX, HEX_ASCII, NORMAL, render_buffer
 
 DNS = bytes.fromhex("0702818000010001") + b"\x03www\x06google\x03com\x00"
 

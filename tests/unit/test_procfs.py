@@ -31,7 +31,7 @@ def test_own_process_on_real_proc(tmp_path: Path) -> None:
         fds = me.fdtable.fds
         assert fds[f.fileno()].type == "file" and fds[f.fileno()].name == str(path)
         sock = fds[listener.fileno()]
-        assert (sock.type, sock.l4proto, sock.is_server, sock.name) == ("ipv4", "tcp", True, f"127.0.0.1:{port}")
+        assert (sock.type, sock.l4proto, sock.is_servsock(), sock.name) == ("ipv4", "tcp", True, f"127.0.0.1:{port}")
         assert sock.cloexec  # Python sockets are SOCK_CLOEXEC
         threads = [t for t in state.threads.values() if t.pid == os.getpid()]
         assert len(threads) >= 2 and all(t.fdtable is me.fdtable for t in threads)
@@ -125,7 +125,7 @@ def test_fake_proc_tree(tmp_path: Path) -> None:
         12: ("unknown", "socket:[9999]"),
     }
     assert fds[1].cloexec and not fds[3].cloexec and fds[2].ino == 900
-    assert (fds[3].is_server, fds[4].is_server, fds[5].is_server) == (True, True, False)
+    assert (fds[3].is_server, fds[3].is_servsock(), fds[4].is_server, fds[5].is_server) == (None, True, True, False)
     assert fds[3].tuple.remote.port == 0 and fds[4].tuple.local.port == 80 and fds[5].l4proto == "tcp"
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from sysmon.events.decode import RECORD_HEADER, Decoder
+from sysmon.events.decode import Decoder
+from sysmon.events.record import RECORD_HEADER
 from sysmon.events.model import BLOB_ETYPE
 from sysmon.events.schema import Schema
 from sysmon.scap.reader import open_scap

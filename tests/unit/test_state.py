@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from sysmon.events.model import ENTER
-from sysmon.state.state import FdInfo, FdTable, State, ThreadInfo, s32
+from sysmon.events.schema import s32
+from sysmon.state.state import FdInfo, FdTable, State, ThreadInfo
 from tests.factories import make_event
 
 

@@ -1,13 +1,14 @@
 """StateParser: thread and fd tables kept current from synthetic events."""
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import pytest
 
 from sysmon.events.model import ENTER, Event, SockAddr, SockTuple
 from sysmon.state.parser import StateParser
-from sysmon.state.state import FdInfo, State, ThreadInfo
+from sysmon.state.state import FdInfo, Interface, State, ThreadInfo
 from tests.factories import addr, make_event, sock_tuple
 
 AT_FDCWD = -100
@@ -268,6 +269,21 @@ def test_udp_peer_from_sendto_and_recvfrom(run: Run) -> None:
     run("socket", res=4, raw_args=(2, 2, 0))
     run("recvfrom", res=10, raw_args=(4,), params={"res": 10, "tuple": sock_tuple("10.0.0.1", 53, "10.0.0.7", 999, "udp")})
     assert (run.name(4), run.fds()[4].is_server) == ("10.0.0.7:999->10.0.0.1:53", True)
+
+
+def test_bound_udp_socket_of_the_fd_list_sends_as_client(run: Run) -> None:
+    """502Error.scap's haproxy fd 8: bound 0.0.0.0:55441 before the capture (no role, as libsinsp's
+    add_fd_from_scap), then sendmsg to 127.0.0.1:514: the destination is the message's, the unset source
+    is inferred from the interfaces, the role guessed client (set_net_role_by_guessing on a send)."""
+    run.state.interfaces.append(Interface(ipaddress.IPv4Address("127.0.0.1"), ipaddress.IPv4Address("255.0.0.0")))
+    bound = sock_tuple("0.0.0.0", 55441, "0.0.0.0", 0, "udp")
+    run.fds()[8] = FdInfo(8, "ipv4", "0.0.0.0:55441", tuple=bound, l4proto="udp")
+    assert run.fds()[8].is_servsock() and run.fds()[8].effective_l4proto() == "udp"
+    for _ in range(2):  # the second send carries the same tuple: nothing moves
+        run("sendmsg", res=199, raw_args=(8,), params={"res": 199, "tuple": sock_tuple("0.0.0.0", 55441, "127.0.0.1", 514, "udp")})
+        fd = run.fds()[8]
+        assert (fd.name, fd.is_server, fd.tuple.local.port, fd.tuple.remote.port) == (
+            "127.0.0.1:55441->127.0.0.1:514", False, 55441, 514)
 
 
 def test_tcp_send_does_not_rename(run: Run) -> None:

@@ -1,4 +1,5 @@
-"""Pump: batches of raw records -> decode -> Inspector, and into a capture writer (live and replay alike).
+"""Feed: batches of raw records -> decode -> Inspector, and by its verdicts into a capture writer
+(live and replay alike).
 
 Event numbers come from the batch (`Batch.num`), so a replay numbers every event as the live run
 did, also in filtered captures where gaps are left by events that were not written.
@@ -16,19 +17,18 @@ from __future__ import annotations
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
-from sysmon.capture.format import NR_OFFSET, STATE_ONLY, Batch, PackedBatch
+from sysmon.capture.format import STATE_ONLY, Batch, PackedBatch
 from sysmon.capture.screen import EnterScreen
+from sysmon.engine import Verdict
 from sysmon.events.decode import Decoder
-from sysmon.events.schema import EF_MODIFIES_STATE
+from sysmon.events.record import NR_OFFSET
 
 if TYPE_CHECKING:
     from sysmon.capture.writer import CaptureWriter
     from sysmon.engine import Inspector
-    from sysmon.events.model import Event
     from sysmon.filter.pushdown import KernelPlan
 
-
-class Pump:
+class Feed:
     def __init__(self, decoder: Decoder, inspector: Inspector, writer: CaptureWriter | None = None,
                  wanted: AbstractSet[int] | None = None, plan: KernelPlan | None = None) -> None:
         """`wanted` (Schema.wanted_nrs): syscall numbers the filter can match or that change state;
@@ -38,14 +38,14 @@ class Pump:
         self.inspector = inspector
         self.writer = writer
         self.next_num = 1  # number of the next live record
-        self.passthrough = (writer is not None and inspector.predicate is None and not inspector.sinks
-                            and not inspector.summary)
+        self.passthrough = writer is not None and inspector.passive
         self._state_nrs = {nr.to_bytes(2, "little") for nr in decoder.schema.state_nrs()}
         # `wanted` as the record's nr bytes: one slice and one set lookup per record
         self._wanted_keys = None if wanted is None else {nr.to_bytes(2, "little") for nr in wanted}
         self._screen = None  # for printing only: a capture written keeps every enter
-        if plan is not None and plan.selective and not inspector.tickers and inspector.max_ns is None:
-            self._screen = EnterScreen(decoder, plan, inspector.parser.enter_types)
+        enter_types = inspector.enter_types_needed()
+        if plan is not None and plan.selective and enter_types is not None:
+            self._screen = EnterScreen(decoder, plan, enter_types)
 
     @property
     def done(self) -> bool:
@@ -64,7 +64,7 @@ class Pump:
         self.next_num += len(starts)
         writer = self.writer
         if (not self.passthrough or writer is None or writer.room() is not None or writer.rotation.active
-                or self.inspector.max_events is not None):
+                or self.inspector.remaining() is not None):
             self.feed(packed.unpack())
             return
         if starts:
@@ -72,13 +72,10 @@ class Pump:
         writer.add(packed)
 
     def _count_written(self, n: int, first_ts: bytes, last_ts: bytes) -> None:
-        """Stats of n records written undecoded; the times (for -v) from the first and last one's ts_ns bytes."""
-        stats = self.inspector.stats
-        stats.seen += n
-        stats.matched += n
+        """n records written undecoded; the times (for -v) from the first and last one's ts_ns bytes."""
         offset = self.decoder.wall_offset_ns
-        stats.first_ns = stats.first_ns or int.from_bytes(first_ts, "little") + offset
-        stats.last_ns = int.from_bytes(last_ts, "little") + offset
+        self.inspector.count_undecoded(n, int.from_bytes(first_ts, "little") + offset,
+                                       int.from_bytes(last_ts, "little") + offset)
 
     def feed(self, batch: Batch) -> None:
         if self.passthrough:
@@ -93,8 +90,8 @@ class Pump:
         assert writer is not None
         inspector = self.inspector
         records = batch.records
-        if inspector.max_events is not None:
-            left = inspector.max_events - inspector.stats.matched
+        left = inspector.remaining()
+        if left is not None:
             if len(records) >= left:
                 records = records[:left]
                 inspector.done = True
@@ -115,13 +112,13 @@ class Pump:
         """Keep the state current from the state-changing records only (they are few)."""
         keys = self._state_nrs
         decoder = self.decoder
-        parser = self.inspector.parser
+        apply = self.inspector.apply_state
         at = NR_OFFSET
         for i in range(start, end):
             rec = batch.records[i]
             if rec[at : at + 2] in keys:
                 decoder.count = batch.num(i) - 1
-                parser.apply(decoder.decode(rec))
+                apply(decoder.decode(rec))
 
     def _show(self, batch: Batch) -> None:
         """Nothing to write and no STATE_ONLY records (printing, chisels, -q): decode and inspect."""
@@ -152,6 +149,8 @@ class Pump:
     def _inspect(self, batch: Batch) -> None:
         decoder = self.decoder
         inspector = self.inspector
+        process, state_only = inspector.process, inspector.process_state_only
+        match, keep_state = Verdict.MATCH, Verdict.STATE_ONLY  # verdicts -> record flags below
         writer = self.writer
         flags_in = batch.flags
         room = writer.room() if writer is not None else None
@@ -165,15 +164,8 @@ class Pump:
                 continue
             decoder.count = batch.num(i) - 1
             evt = decoder.decode(rec)
-            if flags_in is not None and flags_in[i] & STATE_ONLY:
-                self._state_only(evt)
-                flag = STATE_ONLY
-            elif inspector.process(evt):
-                flag = 0
-            elif EF_MODIFIES_STATE in evt.etype.flags:
-                flag = STATE_ONLY
-            else:
-                flag = -1
+            verdict = state_only(evt) if flags_in is not None and flags_in[i] & STATE_ONLY else process(evt)
+            flag = 0 if verdict is match else STATE_ONLY if verdict is keep_state else -1  # -1: not written
             if writer is not None and flag >= 0:
                 kept.append(i)
                 kept_flags.append(flag)
@@ -186,12 +178,6 @@ class Pump:
         inspector.flush()  # the batch's output in one write
         if writer is not None:
             writer.add(_subset(batch, kept, kept_flags))
-
-    def _state_only(self, evt: Event) -> None:
-        inspector = self.inspector
-        inspector.stats.seen += 1
-        inspector.clock.observe(evt)
-        inspector.parser.apply(evt)
 
 
 def _slice(batch: Batch, start: int, end: int) -> Batch:
