@@ -22,9 +22,9 @@ fi
 
 # systemd: systemd-analyze; docker.io, podman, busybox-static: the container tests' runtimes and image;
 # sysdig: the oracle the .scap golden files were made with (scripts/gen_scap_golden.py);
-# systemd-container, debootstrap: tests/systemd boot a guest with systemd-nspawn
+# systemd-container, debootstrap: tests/systemd boot a guest with systemd-nspawn; nats-server: the fleet tests' brokers
 packages=(python3-bpfcc bpftool python3-venv python3-pip strace python3-seccomp systemd docker.io podman busybox-static
-          sysdig systemd-container debootstrap)
+          sysdig systemd-container debootstrap nats-server)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -33,6 +33,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Debian enables a nats-server on 0.0.0.0:4222 when it installs the package: nothing should listen
+    # by default (the tests start their own brokers on 127.0.0.1; a fleet's broker is set up on purpose).
+    if [[ " ${missing[*]} " == *" nats-server "* ]] && [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ]; then
+        systemctl disable --now nats-server.service >/dev/null 2>&1 || true
+    fi
 fi
 
 # bcc lives in Debian's dist-packages: the venv must be built on Debian's python with system site packages.

@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "(quote several); repeatable")
     ch.add_argument("-cl", "--list-chisels", action="store_true", help="list the chisels by category")
     ch.add_argument("-i", "--chisel-info", metavar="NAME", help="describe a chisel and its arguments")
+    from sysmon.fleet.options import add_arguments as fleet_arguments
+
+    fleet_arguments(p)
     return p
 
 
@@ -137,6 +140,9 @@ def _chisel_argv(parser: argparse.ArgumentParser, argv: Sequence[str]) -> tuple[
 
 def run_config(args: argparse.Namespace, chisels: Sequence[tuple[str, str | None]] = ()) -> RunConfig:
     """The parsed command line as a RunConfig; capture options that make no sense together are errors."""
+    from sysmon.fleet.options import stream_query
+
+    stream = stream_query(args)
     return RunConfig(
         filter=" ".join(args.filter),
         output=OutputConfig(format=args.format, sink="json" if args.json else args.sink, bufmode=args.bufmode or "",
@@ -148,7 +154,8 @@ def run_config(args: argparse.Namespace, chisels: Sequence[tuple[str, str | None
         probe=ProbeConfig(transport=args.transport, buffer_size=args.buffer_size, snaplen=args.snaplen,
                           pushdown=not args.no_pushdown),
         capture=_capture_config(args),
-        inputs=tuple(args.readfile or ()),
+        inputs=() if stream else tuple(args.readfile or ()),
+        stream=stream,
         chisels=tuple(chisels),
         max_events=args.numevents,
         max_seconds=args.max_seconds,
@@ -242,6 +249,10 @@ def run(cfg: RunConfig, out: TextIO) -> int:
         def report(line: str) -> None:
             sys.stderr.write(line + "\n")
 
+        if cfg.stream is not None:
+            from sysmon.fleet.replay import StreamReplay
+
+            return StreamReplay(pipe, cfg.stream, out, report).run()
         return ReplaySession(pipe, out, report).run()
     from sysmon.live import LiveSession  # not for replays: the probe's modules
 

@@ -2,6 +2,7 @@
 (daemon/config.py) both end here, and nothing past them sees argv or TOML.
 
     RunConfig      the filter, the output, the limits, the probe options, the inputs (-r), the -w capture
+    StreamQuery    -r nats://: the hosts and time window to read from a stream (sysmon/fleet)
     CaptureConfig  one capture being written: path, rotation, compression, format (-w -C -G -W -e -z --format)
 
 `parse_size` and `parse_duration` read "64M", "1.5GiB", "3600", "1h" the same way everywhere.
@@ -73,12 +74,23 @@ class ProbeConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamQuery:
+    """-r nats://HOST:PORT/STREAM: what the daemons shipped, instead of files (sysmon/fleet)."""
+    url: str
+    hosts: tuple[str, ...] = ()  # --host (empty: every host in the stream)
+    since: str | None = None  # --since, --until: as given (fleet.replay.parse_time)
+    until: str | None = None
+    security: str | None = None  # --stream-config: the TOML whose [stream] holds credentials and TLS
+
+
+@dataclass(frozen=True, slots=True)
 class RunConfig:
     filter: str = ""
     output: OutputConfig = OutputConfig()
     probe: ProbeConfig = ProbeConfig()
     capture: CaptureConfig | None = None  # -w
     inputs: tuple[str, ...] = ()  # -r (patterns; empty: capture live)
+    stream: StreamQuery | None = None  # -r nats://
     chisels: tuple[tuple[str, str | None], ...] = ()  # -c NAME [ARGS]
     max_events: int | None = None  # -n
     max_seconds: float | None = None  # -M
@@ -88,4 +100,4 @@ class RunConfig:
 
     @property
     def live(self) -> bool:
-        return not self.inputs
+        return not self.inputs and self.stream is None

@@ -49,7 +49,7 @@ class ReplaySession:
         try:
             for path in self.paths:
                 try:
-                    self._replay(open_source(path), progress)
+                    self.replay(open_source(path), progress)
                 except CaptureError as e:
                     failures.append(e)
                     if len(self.paths) > 1:
@@ -59,14 +59,15 @@ class ReplaySession:
         finally:
             if progress is not None:
                 progress.close()
-            self._finish()
+            self.finish()
         if failures:
             if len(self.paths) == 1:
                 raise failures[0]
             raise CaptureError(f"{len(failures)} of {len(self.paths)} capture files could not be read whole")
         return 0
 
-    def _replay(self, src: ReplaySource | EventReplaySource, progress: Any) -> None:
+    def replay(self, src: ReplaySource | EventReplaySource, progress: Any = None) -> None:
+        """One file (or any source of one capture): its state, then its events."""
         _replace_state(self.state, src.state)
         if isinstance(src, ReplaySource):
             self._replay_batches(src, progress)
@@ -111,7 +112,8 @@ class ReplaySession:
             self.feed = self.pipe.feed(self.decoder, self.writer, screen=True)
         return self.feed
 
-    def _finish(self) -> None:
+    def finish(self) -> None:
+        """The end of the run: chisels' and -S's output, the -w file closed."""
         self.pipe.finish(self.out)
         if self.writer is not None:
             self.writer.close()

@@ -214,6 +214,7 @@ class CaptureFile:
             self.state = state_from_wire(snap)
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
             raise self._corrupt(f"unreadable state snapshot ({e!r})") from e
+        self.state.hostname = str(self.header.get("hostname") or "")
 
     def _skip_stub(self, where: str) -> None:
         """A file that ends before its first event (a writer stopped as it began the file, e.g. on a

@@ -41,6 +41,11 @@ def _parser(word: str) -> argparse.ArgumentParser:
     else:
         p.description = "Print the running daemon's live events (through FILTER), without a second probe."
         p.add_argument("filter", nargs="*", help="sysdig filter expression")
+        p.add_argument("--fleet", metavar="nats://HOST:PORT/STREAM",
+                       help="follow every host's daemon through the stream instead (docs/fleet.md)")
+        p.add_argument("--stream-config", metavar="PATH", help="with --fleet: credentials and TLS from this TOML")
+        p.add_argument("--host", dest="hosts", action="append", metavar="NAME",
+                       help="with --fleet: only this host (repeatable; default: every host)")
     return p
 
 
@@ -55,6 +60,10 @@ def run(word: str, argv: Sequence[str], out: TextIO) -> int:
         status = _request(args.socket, {"cmd": "status"})[0]
         out.write(json.dumps(status, indent=2) + "\n" if args.json else format_status(status))
         return 0
+    if args.fleet:
+        from sysmon.fleet.tail import run as fleet_tail  # noqa: PLC0415
+
+        return fleet_tail(args.fleet, " ".join(args.filter), args.json, out, args.stream_config, args.hosts)
     return _tail(args.socket, " ".join(args.filter), args.json, out)
 
 
@@ -144,4 +153,8 @@ def format_status(st: dict[str, Any]) -> str:
         lines += [f"fallback: {note}" for note in probe["fallbacks"]]
     if st.get("reload_error"):
         lines.append(f"warning: the last reload was refused: {st['reload_error']}")
+    if st.get("stream"):
+        from sysmon.fleet.shipper import format_status as stream_lines  # noqa: PLC0415
+
+        lines += stream_lines(st["stream"])
     return "\n".join(lines) + "\n"

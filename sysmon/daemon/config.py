@@ -17,6 +17,7 @@ from typing import Any
 
 from sysmon.config import OutputConfig, ProbeConfig, RunConfig, parse_duration, parse_size
 from sysmon.errors import FilterError, SysmonError
+from sysmon.fleet.config import StreamConfig, StreamConfigError, parse_stream
 
 DEFAULT_PATH = "/etc/sysmon/sysmon.toml"
 DEFAULT_SOCKET = "/run/sysmon/control.sock"
@@ -41,6 +42,7 @@ class DaemonConfig:
     compression: str | None = "zstd"
     log_level: str = "info"
     socket: str = DEFAULT_SOCKET
+    stream: StreamConfig | None = None  # [stream]: ship to NATS JetStream (sysmon/fleet, docs/fleet.md)
 
     @property
     def log_level_no(self) -> int:
@@ -110,7 +112,16 @@ def parse(text: str, path: str = "<config>") -> DaemonConfig:
         raise ConfigError(f"{path}: nested too deeply") from None
     lines = key_lines(text)
     values: dict[str, Any] = {}
+    stream = {key.removeprefix("stream."): value for key, value in items if key.startswith("stream.")}
+    if stream:
+        try:
+            values["stream"] = parse_stream(stream, parse_size, parse_duration)
+        except StreamConfigError as e:
+            raise ConfigError(f"{path}:{lines.get('stream.' + e.key, lines.get('stream', '?'))}: stream.{e.key}: {e}") \
+                from None
     for key, value in items:
+        if key.startswith("stream."):
+            continue
         where = f"{path}:{lines.get(key, '?')}: {key}"
         if key not in _KEYS:
             near = [k for k in _KEYS if k.split(".")[-1] == key.split(".")[-1]]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,10 +75,13 @@ def enforce(directory: str | Path, *, max_bytes: int | None, max_age_s: float | 
 
 class Retention:
     """The limits of one capture directory, kept by the writer threads before each write (`room`)
-    and by the daemon's heartbeat (`enforce`, for max_age). Files being written are never deleted."""
+    and by the daemon's heartbeat (`enforce`, for max_age). Files being written are never deleted,
+    nor those `pinned` returns (paths: the files not shipped yet, sysmon/fleet)."""
 
-    def __init__(self, directory: str, max_bytes: int | None, max_age_s: float | None) -> None:
+    def __init__(self, directory: str, max_bytes: int | None, max_age_s: float | None,
+                 pinned: Callable[[], frozenset[str]] = frozenset) -> None:
         self.directory = directory
+        self.pinned = pinned
         self.max_bytes = max_bytes
         self.max_age_s = max_age_s
         self.deleted: list[str] = []  # since the last `take_deleted` (for the log)
@@ -95,7 +99,7 @@ class Retention:
                 self._slack -= nbytes
                 return
             usage = self._apply(enforce(self.directory, max_bytes=self.max_bytes, max_age_s=None,
-                                        keep=frozenset(self._writing.values()), now_s=0, extra=nbytes))
+                                        keep=self._keep(), now_s=0, extra=nbytes))
             # only here: a scan elsewhere could not see bytes a writer was granted and has not written yet
             self._slack = max(0, self.max_bytes - usage.bytes - nbytes)
 
@@ -106,12 +110,15 @@ class Retention:
     def enforce(self, now_s: float, keep: frozenset[str] = frozenset()) -> Usage:
         with self._lock:
             return self._apply(enforce(self.directory, max_bytes=self.max_bytes, max_age_s=self.max_age_s,
-                                       keep=keep | frozenset(self._writing.values()), now_s=now_s))
+                                       keep=keep | self._keep(), now_s=now_s))
 
     def take_deleted(self) -> list[str]:
         with self._lock:
             deleted, self.deleted = self.deleted, []
         return deleted
+
+    def _keep(self) -> frozenset[str]:
+        return frozenset(self._writing.values()) | self.pinned()
 
     def _apply(self, usage: Usage) -> Usage:
         self.deleted += usage.deleted

@@ -34,6 +34,7 @@ from sysmon.daemon.notify import Notifier, log_formatter
 from sysmon.daemon.tailfeed import TailFeed
 from sysmon.errors import CaptureError, SysmonError
 from sysmon.events.decode import Decoder
+from sysmon.fleet.shipper import Shipper
 from sysmon.pipeline import Pipeline
 from sysmon.state import procfs
 from sysmon.state.containers import cgroup2_mount
@@ -65,7 +66,8 @@ class Daemon:
         self.reloads = 0
         self.reload_error: str | None = None
         self.usage = retention.Usage()
-        self.retention = retention.Retention(config.capture_dir, config.retention_bytes, config.retention_seconds)
+        self.shipper: Shipper | None = None  # [stream]: ships the files to JetStream (sysmon/fleet)
+        self.retention = self._retention(config)
         self.rate = 0.0
         self.write_rate = 0.0
         self._retired: list[CaptureWriter] = []  # files of earlier configurations (closed or closing)
@@ -130,6 +132,9 @@ class Daemon:
         self.source = LiveSource(self.probe)
         for path in retention.remove_empty(self.config.capture_dir):
             log.warning("removed %s: empty (an earlier daemon was killed as it created it)", path)
+        if self.config.stream is not None:  # before the first write: retention asks it what is not shipped
+            self.shipper = Shipper(self.config.stream, self.config.capture_dir)
+            self.shipper.start()
         self.writer = self._open_writer()
         self._refeed()
         self._enforce_retention()
@@ -159,6 +164,8 @@ class Daemon:
             self.runtimes.stop()
         if self.pipe.inspector is not None:
             self.pipe.inspector.state.containers.stop()
+        if self.shipper is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.shipper.stop)
         self.notifier.close()
 
     def stop(self) -> None:
@@ -246,11 +253,22 @@ class Daemon:
         self._closing[future] = writer
         future.add_done_callback(self._closing.pop)
 
+    def _retention(self, cfg: DaemonConfig) -> retention.Retention:
+        """The directory's limits, kept before each write; files not shipped yet ([stream]) are kept too."""
+        return retention.Retention(cfg.capture_dir, cfg.retention_bytes, cfg.retention_seconds, self._unshipped)
+
+    def _unshipped(self) -> frozenset[str]:
+        return self.shipper.unshipped() if self.shipper is not None else frozenset()
+
     def _enforce_retention(self) -> None:
         cfg = self.config
         keep = frozenset(self.writer.files[-2:] if self.writer else ())  # being written, or about to be
         keep |= {w.files[-1] for w in self._closing.values() if w.files}
+        if self.shipper is not None:
+            self.shipper.sync(keep, self.written)
         self.usage = self.retention.enforce(time.time(), keep)
+        if self.shipper is not None:
+            self.shipper.check_cap(self.usage.bytes, cfg.retention_bytes)
         for path in self.retention.take_deleted():
             log.info("retention: deleted %s", path)
         full = self.writer.full if self.writer else None
@@ -281,11 +299,11 @@ class Daemon:
 
     def _apply(self, new: DaemonConfig) -> None:
         old, self.config = self.config, new
-        self.retention = retention.Retention(new.capture_dir, new.retention_bytes, new.retention_seconds)
+        self.retention = self._retention(new)
         self.reload_error = None
         self.reloads += 1
         logging.getLogger("sysmon").setLevel(new.log_level_no)
-        for key in ("buffer_size", "socket"):
+        for key in ("buffer_size", "socket", "stream"):
             if getattr(new, key) != getattr(old, key):
                 log.warning("%s changes when the daemon restarts; keeping %r", key, getattr(old, key))
         self.pipe.reconfigure(new.run_config())
@@ -327,6 +345,7 @@ class Daemon:
                      "full": self.writer.full if self.writer else None},
             "tail_clients": len(self.hub.clients),
             "probe": {**self.probe.describe(), "fallbacks": self.probe.fallbacks()} if self.probe else None,
+            "stream": self.shipper.status() if self.shipper is not None else None,
         }
 
     def _status_line(self) -> str:

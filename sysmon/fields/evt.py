@@ -321,6 +321,8 @@ def _syscall_fields() -> tuple[Field, ...]:
               "and close), 'net' (for network operations like socket and bind), memory (for things like brk or "
               "mmap), and so on.", lambda e, s, a: category(e, s)),
         Field("evt.cpu", T.INT64, "number of the CPU where this event happened.", lambda e, s, a: e.cpu),
+        Field("evt.hostname", T.STR, "the name of the host the event happened on (live: this host; replay: the "
+              "capture's or, from a stream, the name the host ships as).", lambda e, s, a: s.hostname or None),
         Field("evt.args", T.STR, "all the event arguments, aggregated into a single string.",
               info_extractor(NORMAL, 80)),
         Field("evt.arg", T.STR, "one of the event arguments specified by name or by number. Some events (e.g. "

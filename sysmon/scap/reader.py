@@ -116,6 +116,7 @@ def open_scap(path: str | Path, schema: Schema | None = None) -> ScapCapture:
         state, meta = State(), Metadata()
         state.no_cgroups_is_host = True
         reader.metadata(state, meta)
+        state.hostname = meta.hostname
     except BaseException:
         f.close()
         raise

@@ -57,6 +57,7 @@ def snapshot(root: str = "/proc", *, exclude_pids: Iterable[int] = (), etc: str 
         if int(name) not in excluded:
             _read_process(root, int(name), state, sockets)
     state.interfaces = read_interfaces(root) if root == "/proc" else []
+    state.hostname = socket.gethostname() if root == "/proc" else ""
     return state
 
 

@@ -143,8 +143,8 @@ def _new_pair_fd(evt: Event, thread: ThreadInfo) -> FdInfo | None:
 class State:
     """Threads by tid (threads of a process share one FdTable), plus uid/gid names."""
 
-    __slots__ = ("accounts", "containers", "exit_paired", "groups", "interfaces", "no_cgroups_is_host", "proc_root",
-                 "threads", "users")
+    __slots__ = ("accounts", "containers", "exit_paired", "groups", "hostname", "interfaces", "no_cgroups_is_host",
+                 "proc_root", "threads", "users")
 
     def __init__(
         self,
@@ -166,6 +166,7 @@ class State:
         # whether the exit being processed follows its own enter, seen and not filtered out (libsinsp's
         # lastevent data validity): only then is its fd known as the event's fd (evt.buflen, evt.category)
         self.exit_paired = True
+        self.hostname = ""  # the machine's name (evt.hostname): this one's live, the capture's or stream's on replay
 
     def thread(self, tid: int) -> ThreadInfo | None:
         return self.threads.get(tid)

@@ -21,7 +21,7 @@ FLOORS = [
     {"sysmon.chisel"},
     {"sysmon.pipeline"},
     {"sysmon.live", "sysmon.replay"},
-    {"sysmon.daemon", "sysmon.seccomp"},
+    {"sysmon.daemon", "sysmon.fleet", "sysmon.seccomp"},
     {"sysmon.cli", "sysmon.__main__"},
 ]
 
