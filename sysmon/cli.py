@@ -21,6 +21,33 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+# sysdig options sysmon does not have, with what to do instead (refused before anything starts).
+_REFUSED = {
+    ("-d", "--displayflt"): "sysmon always updates state for every event and applies the filter to what is "
+                            "shown and written, so -d is not needed",
+    ("-E", "--exclude-users"): "user names come from the host's account database; filter on user.uid instead",
+    ("-R", "--resolve-ports"): "ports are printed as numbers; filter on fd.sport/fd.cport",
+    ("-T", "--force-tracers-capture"): "sysdig's tracers (writes to /dev/null) are not captured",
+    ("-U", "--suppress-comm"): "filter with `not proc.name in (NAME, ...)` instead",
+    ("--page-faults",): "the probe does not capture page faults; page_fault events of .scap files are read",
+}
+
+
+class _Refused(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        raise argparse.ArgumentError(self, f"not supported: {self.help}")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sysmon")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sysmon",
@@ -29,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: sysmon -p '%proc.name %evt.type %fd.name' 'evt.type=openat and evt.dir=<'",
     )
     p.add_argument("filter", nargs="*", help="sysdig filter expression (words are joined with spaces)")
+    p.add_argument("-V", "--version", action="version", version=f"sysmon {_version()}")
+    refused = p.add_argument_group("sysdig options sysmon refuses, and why")
+    for flags, why in _REFUSED.items():
+        refused.add_argument(*flags, nargs=0, action=_Refused, help=why)
     p.add_argument("-p", "--print", dest="format", metavar="FORMAT", help="output format (default: sysdig's)")
     p.add_argument("-j", "--json", action="store_true", help="one JSON object per event (--sink json)")
     p.add_argument("--sink", default="text", metavar="NAME", help="where events go: text (default), json, or "
