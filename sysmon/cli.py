@@ -48,12 +48,31 @@ def _version() -> str:
         return "unknown"
 
 
+_EPILOG = """\
+subcommands:
+  sysmon daemon [--config FILE]       record around the clock into rotating files (systemd/sysmon.toml)
+  sysmon status                       the running daemon: events, drops, files, probe and fallbacks
+  sysmon tail [FILTER] [-j]           the running daemon's events, through FILTER
+  sysmon seccomp record|check ...     a seccomp profile from what a command did (docs/seccomp.md)
+
+examples:
+  sysmon 'evt.type=connect and fd.port=80'            who connects to port 80
+  sysmon -p '%proc.name %fd.name' 'evt.type=openat and evt.dir=< and proc.name=cat'
+  sysmon -pc 'container.name=web1'                    one container's calls, with container columns
+  sysmon -w trace.smc -z; sysmon -r trace.smc -c topfiles_bytes
+  sysmon -r capture.scap 'evt.type=execve'            sysdig/Falco captures; -w x.scap writes one
+  sysmon --explain 'proc.name=nginx and evt.type in (open, openat)'
+  sysmon -r nats://127.0.0.1:4222/SYSMON --host web1 'evt.type=connect'   a fleet (docs/fleet.md)
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sysmon",
         usage="sysmon [options] [-p FORMAT] [filter ...]",
         description="System-wide syscall capture with eBPF, speaking sysdig's filters, fields and output.",
-        epilog="Example: sysmon -p '%proc.name %evt.type %fd.name' 'evt.type=openat and evt.dir=<'",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("filter", nargs="*", help="sysdig filter expression (words are joined with spaces)")
     p.add_argument("-V", "--version", action="version", version=f"sysmon {_version()}")

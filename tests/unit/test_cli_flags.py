@@ -20,3 +20,11 @@ def test_sysdig_options_sysmon_lacks_are_refused_with_a_reason(flag: str, capsys
     assert done.value.code == 2
     err = capsys.readouterr().err
     assert "not supported: " in err and len(err.split("not supported: ")[1].strip()) > 20
+
+
+def test_help_lists_the_subcommands_and_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    for word in ("sysmon daemon", "sysmon status", "sysmon tail", "sysmon seccomp", "examples:"):
+        assert word in out
