@@ -102,6 +102,10 @@ class Guest:
         self.write("/usr/local/bin/sysmon", f"#!/bin/sh\nexport PYTHONPATH={CHECKOUT}\n"
                    f'exec {venv}/bin/python -m sysmon "$@"\n', mode="0755")
         self.write("/etc/systemd/system/sysmon.service", UNIT.read_text(), mode="0644")
+        under_tmp = [p for p in (CHECKOUT, venv) if p.is_relative_to("/tmp") or p.is_relative_to("/var/tmp")]
+        if under_tmp:  # the unit's PrivateTmp=yes hides a checkout under /tmp from the service: bind it in
+            self.write("/etc/systemd/system/sysmon.service.d/checkout.conf",
+                       "[Service]\n" + "".join(f"BindReadOnlyPaths={p}\n" for p in under_tmp), mode="0644")
         self.write("/etc/sysmon/sysmon.toml", (CHECKOUT / "systemd" / "sysmon.toml").read_text())
         self.run("systemctl", "daemon-reload", check=True)
 
