@@ -117,7 +117,7 @@ def explain_lines(plan_types: frozenset[str] | None) -> list[str]:
     except (SetupError, OSError) as e:
         return [f"kernel types: unavailable ({e})"]
     transport = "ringbuf" if setup.has("ringbuf") else "perf"
-    found = next((p for p in (tracefs.MOUNT_POINT, tracefs.DEBUGFS_TRACING) if (p / "events").is_dir()), None)
+    found = tracefs.find()
     lines = [f"kernel {setup.release} ({setup.types} types), transport {transport}, "
              f"enter args in {setup.enter_store}"]
     if plan_types is None:

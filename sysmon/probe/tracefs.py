@@ -25,11 +25,16 @@ def _usable(path: Path) -> bool:
     return (path / "events").is_dir()
 
 
+def find(mount_point: Path = MOUNT_POINT) -> Path | None:
+    """Where tracefs is mounted now, if anywhere (nothing is mounted)."""
+    return next((path for path in (mount_point, DEBUGFS_TRACING) if _usable(path)), None)
+
+
 def ensure(mount_point: Path = MOUNT_POINT) -> Tracefs:
     """Find tracefs, mounting it at `mount_point` when it is not there."""
-    for path in (mount_point, DEBUGFS_TRACING):
-        if _usable(path):
-            return Tracefs(path, f"tracefs at {path}")
+    found = find(mount_point)
+    if found is not None:
+        return Tracefs(found, f"tracefs at {found}")
     if not mount_point.is_dir():
         return Tracefs(None, f"tracefs unavailable: {mount_point} does not exist")
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
