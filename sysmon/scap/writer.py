@@ -44,6 +44,8 @@ FD_KINDS = {"file": 16, "directory": 2, "pipe": 7, "unix": 8, "event": 9, "signa
             "inotify": 13, "timerfd": 14, "netlink": 15}
 L4 = {"tcp": 2, "udp": 3, "icmp": 4, "raw": 5}
 _EVT_HDR = struct.Struct("<QQIHI")
+# libscap refuses a metadata string past its fixed buffers (scap_limits.h): "invalid argslen 25713"
+MAX_PATH, MAX_LIST, MAX_CREDENTIAL = 1023, 4095, 255
 
 
 def block(btype: int, body: bytes) -> bytes:
@@ -52,14 +54,21 @@ def block(btype: int, body: bytes) -> bytes:
     return struct.pack("<II", btype, total) + body + b"\0" * pad + struct.pack("<I", total)
 
 
-def _str16(s: str | bytes) -> bytes:
+def _str16(s: str | bytes, limit: int = MAX_PATH) -> bytes:
     b = s.encode("utf-8", "surrogateescape") if isinstance(s, str) else s
-    b = b[:0xFFFF]
+    b = b[:limit]
     return struct.pack("<H", len(b)) + b
 
 
-def _nul_list(items: Iterable[str]) -> bytes:
-    return b"".join(a.encode("utf-8", "surrogateescape") + b"\0" for a in items)
+def _nul_list(items: Iterable[str], limit: int = MAX_LIST) -> bytes:
+    """NUL-terminated items, as many whole ones as fit in limit (the first cut short if it alone does not)."""
+    out = b""
+    for item in items:
+        b = item.encode("utf-8", "surrogateescape") + b"\0"
+        if len(out) + len(b) > limit:
+            return out or b[:limit - 1] + b"\0"
+        out += b
+    return out
 
 
 def section_header() -> bytes:
@@ -96,10 +105,10 @@ def user_list(state: State) -> bytes:
     body = b""
     for uid, name in state.users.items():
         home, shell = state.accounts.get(uid, ("", ""))
-        entry = struct.pack("<BII", 0, uid & 0xFFFFFFFF, 0) + _str16(name) + _str16(home) + _str16(shell)
+        entry = struct.pack("<BII", 0, uid & 0xFFFFFFFF, 0) + _str16(name, MAX_CREDENTIAL) + _str16(home) + _str16(shell)
         body += struct.pack("<I", len(entry) + 4) + entry
     for gid, name in state.groups.items():
-        entry = struct.pack("<BI", 1, gid & 0xFFFFFFFF) + _str16(name)
+        entry = struct.pack("<BI", 1, gid & 0xFFFFFFFF) + _str16(name, MAX_CREDENTIAL)
         body += struct.pack("<I", len(entry) + 4) + entry
     return block(UL_V2, body)
 
@@ -118,11 +127,11 @@ def process_list(state: State, sharing: set[int]) -> bytes:
     for t in state.threads.values():
         flags = PPM_CL_CLONE_FILES | (PPM_CL_CLONE_THREAD if not t.is_main else 0) if t.tid in sharing else 0
         entry = (struct.pack("<qqqqq", t.tid, t.pid, t.parent_tid, t.sid or -1, t.vpgid or -1)
-                 + _str16(t.comm) + _str16(t.exe) + _str16(t.exepath) + _str16(_nul_list(t.args)) + _str16(t.cwd)
+                 + _str16(t.comm) + _str16(t.exe) + _str16(t.exepath) + _str16(_nul_list(t.args), MAX_LIST) + _str16(t.cwd)
                  + struct.pack("<QIII", t.fdlimit, flags, t.uid & 0xFFFFFFFF, t.gid & 0xFFFFFFFF)
-                 + struct.pack("<IIIQQ", 0, 0, 0, 0, 0) + _str16(_nul_list(t.env))
+                 + struct.pack("<IIIQQ", 0, 0, 0, 0, 0) + _str16(_nul_list(t.env), MAX_LIST)
                  + struct.pack("<qq", t.vtid or t.tid, t.vpid or t.pid)
-                 + _str16(_nul_list(f"{c}={p}" for c, p in t.cgroups or ())) + _str16("/")
+                 + _str16(_nul_list(f"{c}={p}" for c, p in t.cgroups or ()), MAX_LIST) + _str16("/")
                  + struct.pack("<iB", t.loginuid, 0))
         body += struct.pack("<I", len(entry) + 4) + entry
     return block(PL_V9, body)

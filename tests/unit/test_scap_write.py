@@ -114,3 +114,27 @@ def test_the_state_snapshot_comes_back(tmp_path: Path) -> None:
                          "worker 101 100 server /srv/ www-data < read /var/log/x.log res=2 data=hi"]
     assert "127.0.0.1:5000->127.0.0.1:80" in lines[2] and "/run/x.sock" in lines[4]
     assert lines == sysmon_outputs(path, "", [fmt])[fmt]
+
+
+def test_metadata_longer_than_libscap_buffers_is_cut_to_fit(tmp_path: Path) -> None:
+    """A process with 25 kB of arguments (a CI runner's command line) made sysdig refuse the whole file:
+    "invalid argslen 25713". Strings are cut to libscap's limits, lists at a whole item."""
+    def state() -> State:
+        s = _state()
+        t = s.threads[100]
+        t.args = [f"--flag-{i:05d}" for i in range(2000)]
+        t.env = [f"VAR{i}={'x' * 100}" for i in range(300)]
+        t.cwd = "/srv/" + "d" * 3000
+        t.fdtable.fds[3] = FdInfo(3, "file", "/var/" + "f" * 5000, open_flags=0o2101)
+        return s
+    path = tmp_path / "long.scap"
+    writer = ScapWriter(str(path), state, 0)
+    writer._f.write(writer.encode(make_event("read", dir=ENTER, tid=100, pid=100, comm="server",
+                                             ts_ns=1_700_000_000_000_000_000, raw_args=(3, 0, 10), syscall="read")))
+    writer.close()
+    lines = _sysdig(path, "*%proc.name %proc.args %fd.name")
+    assert len(lines) == 1, lines
+    name, args, fd = lines[0].split(" ", 2)[0], lines[0].split(" ")[1:-1], lines[0].split(" ")[-1]
+    assert name == "server" and args[0] == "--flag-00000" and 250 < len(args) < 2000, args[-3:]
+    assert all(a.startswith("--flag-") and len(a) == 12 for a in args)  # whole items only
+    assert fd.startswith("/var/fff") and len(fd) == 1023
