@@ -31,6 +31,12 @@ HEADROOM = 1024  # message bytes besides the body
 ABANDONED_S = 10.0  # a file of this daemon, no longer written and without a trailer: its writer failed
 
 
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    """Run in the shipper's loop: all_tasks is not safe from another thread."""
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
+
+
 def boot_id() -> str:
     try:
         with open("/proc/sys/kernel/random/boot_id") as f:
@@ -80,8 +86,10 @@ class Shipper:
         self._thread.join(grace_s if self.connected else 0.2)  # nothing to finish when not connected
         loop = self._loop
         if self._thread.is_alive() and loop is not None:
-            for task in asyncio.all_tasks(loop):
-                loop.call_soon_threadsafe(task.cancel)
+            try:
+                loop.call_soon_threadsafe(_cancel_all, loop)
+            except RuntimeError:  # the loop closed meanwhile: the thread is on its way out
+                pass
             self._thread.join(2.0)
 
     def sync(self, active: frozenset[str], written: int) -> None:

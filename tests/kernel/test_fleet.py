@@ -185,8 +185,9 @@ def test_query_one_host_of_three(fleet: Fleet) -> None:
 
 
 def test_tail_fleet_follows_every_host(fleet: Fleet) -> None:
+    errors = (fleet.tmp / "tail.err").open("w+")
     proc = subprocess.Popen([*SYSMON, "tail", "--fleet", fleet.url, "proc.name startswith fleet_ and evt.type=openat "
-                             "and evt.dir=< and fd.name contains tail-"], stdout=subprocess.PIPE, text=True)
+                             "and evt.dir=< and fd.name contains tail-"], stdout=subprocess.PIPE, stderr=errors, text=True)
     assert proc.stdout is not None
     try:
         time.sleep(10)  # each host's latest file, snapshot first, up to now
@@ -202,7 +203,8 @@ def test_tail_fleet_follows_every_host(fleet: Fleet) -> None:
         proc.wait(30)
     # "%evt.hostname" then sysdig's line: host, num, time, cpu, proc.name, (tid), <, openat, fd=3(<f>PATH) ...
     got = sorted((w[0], w[4], w[7], f"(<f>{paths[w[0]]})" in line) for line in lines for w in [line.split()])
-    assert got == sorted([(h, f"fleet_{h}", "openat", True) for h in paths] * 3), lines
+    errors.seek(0)
+    assert got == sorted([(h, f"fleet_{h}", "openat", True) for h in paths] * 3), (lines, errors.read())
 
 
 def test_one_node_killed_while_shipping(fleet: Fleet) -> None:
@@ -280,7 +282,7 @@ def test_bad_credential_and_unreachable_server(tmp_path: Path) -> None:
             assert ("authorization" in error.lower()) if name == "bad" else ("cannot connect" in error), error
             assert "warning: shipping:" in d.cli("status").stdout
             code, _ = d.stop(60)  # a loaded machine
-            assert code == 0
+            assert code == 0, d.stderr_now()
             local = replay("-r", str(d.dir / "sysmon-*"), "-p", "%proc.name %fd.name",
                            "proc.name=fleet_x and evt.type=openat and evt.dir=< and fd.name=/etc/hostname")
             assert local.stdout.splitlines() == ["fleet_x /etc/hostname"], local.stderr
