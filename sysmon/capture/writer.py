@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sysmon import threads
 from sysmon.capture.format import CONTAINERS, DROPS, END, HEADER, MAGIC, SNAPSHOT, Batch, Framer, PackedBatch
 from sysmon.capture.rotate import Rotation
 from sysmon.capture.snapshot import state_to_wire
@@ -144,8 +145,7 @@ class CaptureWriter:
             self._open(first)  # synchronously: a bad path fails before capture starts
         except OSError as e:
             raise self._os_error(e) from e
-        self._thread = threading.Thread(target=self._run, name="sysmon-capture-writer", daemon=True)
-        self._thread.start()
+        self._thread = threads.start(self._run, "sysmon-writer")
 
     # -- producer side ---------------------------------------------------------------------------
 

@@ -45,6 +45,8 @@ POLL_S = 0.002
 # Work per loop turn, so that the control socket, signals and the watchdog get their turns between.
 DRAIN_BYTES = 4 << 20  # records only copied to the writer
 DRAIN_BYTES_DECODED = 256 << 10  # records decoded (a filter or tail clients): ~10x the cost per record
+# Tail clients wait while the ring holds more than this after a drain: a storm is the writer's alone.
+BEHIND_BYTES = 1 << 20
 FEED_RECORDS = 2048  # records per writer batch: files overshoot rotation.size by at most one batch
 STATUS_S = 2.0
 
@@ -90,6 +92,7 @@ class Daemon:
         loop = self._loop = asyncio.get_running_loop()
         for sig, handler in ((signal.SIGTERM, self.stop), (signal.SIGINT, self.stop), (signal.SIGHUP, self.reload)):
             loop.add_signal_handler(sig, handler)
+        _usable_dir(self.config.capture_dir)  # before the probe: a bad directory is said in a second
         await self.control.start()
         tasks = [asyncio.ensure_future(self._heartbeat())]
         try:
@@ -147,7 +150,7 @@ class Daemon:
         if self.probe is not None:
             self.probe.close()  # detached: nothing new arrives; the ring's mapping stays readable
         if self.source is not None:
-            while self._drain_once():
+            while self.writer is not None and self.feed is not None and self._drain_once():
                 pass
             self.source.close()
         if self.writer is not None:
@@ -202,7 +205,9 @@ class Daemon:
             self.writer.tick()  # time-based rotation also when idle
         if len(self.writer.files) != files:
             self._enforce_retention()
-        return len(chunk) >= limit
+        full = len(chunk) >= limit
+        self.tail.behind = full or self.source.backlog() > BEHIND_BYTES
+        return full
 
     def _refeed(self) -> None:
         """(Re)build the feed for the current writer and filter (tail clients are the tail thread's)."""
@@ -232,10 +237,7 @@ class Daemon:
     def _open_writer(self) -> CaptureWriter:
         cfg = self.config
         assert self.decoder is not None
-        try:
-            os.makedirs(cfg.capture_dir, mode=0o700, exist_ok=True)
-        except OSError as e:
-            raise CaptureError(f"cannot create the capture directory {cfg.capture_dir}: {e.strerror}") from e
+        _usable_dir(cfg.capture_dir)
         self._generation += 1
         stamp = time.strftime("%Y%m%dT%H%M%S")
         base = os.path.join(cfg.capture_dir, f"sysmon-{stamp}-{os.getpid()}-{self._generation}.smc")
@@ -374,6 +376,18 @@ class Daemon:
                 last_s, last_seen, last_written, last_status = now, self.seen, written, now
                 self.notifier.send(STATUS=self._status_line())
                 self._enforce_retention()  # also at each rotation; here for max_age and late writes
+
+
+def _usable_dir(path: str) -> None:
+    """Create the capture directory (0700) if need be; a path that is not a writable directory is an error."""
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as e:
+        why = "it is not a directory" if isinstance(e, FileExistsError) else e.strerror or str(e)
+        raise CaptureError(f"cannot use the capture directory {path}: {why}",
+                           hints=["set capture.dir in the configuration to a directory root can write"]) from e
 
 
 def _close_quietly(writer: CaptureWriter) -> None:

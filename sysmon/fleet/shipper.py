@@ -17,6 +17,7 @@ from typing import Any
 
 import zstandard
 
+from sysmon import threads
 from sysmon.fleet import wire
 from sysmon.fleet.config import StreamConfig, connect_options
 from sysmon.fleet.spool import Checkpoint, Chunk, FileTail, order_key, spool_files
@@ -73,16 +74,18 @@ class Shipper:
         self._saved_s = 0.0
         self._dirty = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread = threading.Thread(target=self._main, name="sysmon-shipper", daemon=True)
+        self._thread: threading.Thread | None = None
 
     # -- the daemon's side -------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread.start()
+        self._thread = threads.start(self._main, "sysmon-shipper")
 
     def stop(self, grace_s: float = 3.0) -> None:
         """Stop within `grace_s` (what is not shipped by then ships at the next start)."""
         self._stop.set()
+        if self._thread is None:
+            return
         self._thread.join(grace_s if self.connected else 0.2)  # nothing to finish when not connected
         loop = self._loop
         if self._thread.is_alive() and loop is not None:

@@ -75,6 +75,10 @@ class RingReader:
         self._cons[0] = cons + off
         return (chunk if off == len(chunk) else chunk[:off]), starts, lengths
 
+    def backlog(self) -> int:
+        """Bytes written by the kernel and not yet drained (committed or not)."""
+        return max(0, self._prod[0] - self._cons[0])
+
     def close(self) -> None:
         for view in (self._data, self._prod, self._cons):
             view.release()

@@ -50,6 +50,10 @@ class LiveSource:
         self.delivered += len(starts)
         return chunk, starts, lengths
 
+    def backlog(self) -> int:
+        """Bytes waiting in the ring after the last poll (the ring buffer only: 0 for the perf buffer)."""
+        return self._ring.backlog() if self._ring is not None else 0
+
     def _on_record(self, record: bytes) -> None:
         self._batch.append(record)
 

@@ -15,6 +15,8 @@ import select
 import struct
 import threading
 
+from sysmon import threads
+
 log = logging.getLogger(__name__)
 
 IN_CREATE, IN_ISDIR, IN_IGNORED, IN_ONLYDIR = 0x100, 0x40000000, 0x8000, 0x1000000
@@ -34,8 +36,7 @@ class CgroupWatch:
         self._stop = threading.Event()
         for dirpath, _dirs, _files in os.walk(self.root):
             self._watch(dirpath)
-        self._thread = threading.Thread(target=self._run, name="sysmon-cgroup-watch", daemon=True)
-        self._thread.start()
+        self._thread = threads.start(self._run, "sysmon-cgroups")
 
     def _watch(self, path: str) -> None:
         wd = self._libc.inotify_add_watch(self._fd, os.fsencode(path), IN_CREATE | IN_ONLYDIR)

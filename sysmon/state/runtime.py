@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sysmon import threads
 from sysmon.state.containers import ContainerInfo, ContainerTable, Mount, short_id, split_image
 
 log = logging.getLogger(__name__)
@@ -129,10 +130,8 @@ class RuntimeClient:
         self._stop = threading.Event()
         self.answered = 0
         self.failed = 0
-        self._threads = [threading.Thread(target=self._answer, name=f"sysmon-{runtime}-lookup", daemon=True),
-                         threading.Thread(target=self._follow, name=f"sysmon-{runtime}-events", daemon=True)]
-        for t in self._threads:
-            t.start()
+        self._threads = [threads.start(self._answer, f"sysmon-{runtime}"),
+                         threads.start(self._follow, f"sysmon-{runtime}-ev")]
 
     def lookup(self, full_id: str) -> None:
         self._requests.put(full_id)

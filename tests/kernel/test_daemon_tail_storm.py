@@ -5,9 +5,11 @@ A 3,000-term tail filter does not make `status` slow."""
 from __future__ import annotations
 
 import socket
+import statistics
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from tests.kernel.daemon_harness import Daemon
 
 pytestmark = pytest.mark.bpf
 STORM = 300_000  # dd bs=1: two syscalls (four events) per byte
+ROUNDS = 4
 
 
 class Client:
@@ -44,11 +47,29 @@ class Client:
         self.sock.close()
 
 
-def _storm_drops(d: Daemon) -> tuple[int, int]:
-    """(kernel drops, events seen) over one storm."""
+def _cpu_ns(pid: int) -> dict[str, int]:
+    """Nanoseconds on a CPU per thread name (schedstat), the whole process under "*"."""
+    out: dict[str, int] = {"*": 0}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            ns = int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        out[name] = out.get(name, 0) + ns
+        out["*"] += ns
+    return out
+
+
+def _storm_drops(d: Daemon, cpu: list[tuple[int, int]] | None = None) -> tuple[int, int]:
+    """(kernel drops, events seen) over one storm; appends (tail thread ns, daemon ns) to `cpu`."""
     before = d.status()["events"]
+    ns0 = _cpu_ns(d.proc.pid)
     subprocess.run(["dd", "if=/dev/zero", "of=/dev/null", "bs=1", f"count={STORM}"], stderr=subprocess.DEVNULL,
                    check=True)
+    ns1 = _cpu_ns(d.proc.pid)
+    if cpu is not None:
+        cpu.append((ns1.get("sysmon-tail", 0) - ns0.get("sysmon-tail", 0), ns1["*"] - ns0["*"]))
     time.sleep(1.0)  # the ring drained
     after = d.status()["events"]
     return after["dropped"]["kernel"] - before["dropped"]["kernel"], after["seen"] - before["seen"]
@@ -61,37 +82,54 @@ def _wait_clients(d: Daemon, n: int) -> None:
         time.sleep(0.1)
 
 
-@pytest.mark.xfail(reason="open (issue 20): after the pipeline merge ONE tail client raises the daemon's kernel "
-                          "drops (96,040 and 48,637 of a 1.2M-event storm in two runs) while 20 clients give 0",
-                   strict=False)
-def test_tail_clients_do_not_raise_the_daemons_kernel_drops(tmp_path: Path) -> None:
+@pytest.fixture
+def tmpfs_home(tmp_path: Path) -> Iterator[Path]:
+    """The captures on a tmpfs: the disk's writeback (100+ MB per storm) competes with the daemon for
+    the CPU and doubles the spread of the drop figures; the tail's cost is what is measured here."""
+    captures = tmp_path / "captures"
+    captures.mkdir(mode=0o700)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1G,mode=0700", "tmpfs", str(captures)], check=True)
+    try:
+        yield tmp_path
+    finally:
+        subprocess.run(["umount", "-l", str(captures)], check=False)
+
+
+def test_tail_clients_do_not_raise_the_daemons_kernel_drops(tmpfs_home: Path) -> None:
+    """Storms in rounds (none, 1 client, 20 clients): the figures of one condition spread by 20-40% of a
+    storm from run to run on this 2-CPU VM (dd's own speed varies 2x), so the median with clients is
+    compared with the worst round without."""
     require_bpf()
-    d = Daemon(tmp_path, capture={"compression": "none"}, rotation={"size": "64M"}, retention={"max_bytes": "1G"})
-    figures: dict[int, tuple[int, int]] = {}
+    d = Daemon(tmpfs_home, capture={"compression": "none"}, rotation={"size": "64M"},
+               retention={"max_bytes": "512M"})
+    figures: dict[int, list[int]] = {0: [], 1: [], 20: []}
+    cpu: list[tuple[int, int]] = []  # during storms with clients: (tail thread ns, daemon ns)
     try:
         d.wait_for("READY", 60)
-        figures[0] = _storm_drops(d)
-        for n in (1, 20):
-            clients = [Client(d.sock) for _ in range(n)]
-            assert all(b'"ok"' in c.reply for c in clients)
-            _wait_clients(d, n)
-            figures[n] = _storm_drops(d)
-            assert sum(c.received for c in clients) > 0
-            for c in clients:
-                c.close()
-            _wait_clients(d, 0)
-        figures[-1] = _storm_drops(d)  # no client again: the machine's load changes (other jobs)
+        for _ in range(ROUNDS):
+            figures[0].append(_storm_drops(d)[0])
+            for n in (1, 20):
+                clients = [Client(d.sock) for _ in range(n)]
+                assert all(b'"ok"' in c.reply for c in clients)
+                _wait_clients(d, n)
+                figures[n].append(_storm_drops(d, cpu)[0])
+                assert sum(c.received for c in clients) > 0  # the clients were served
+                for c in clients:
+                    c.close()
+                _wait_clients(d, 0)
         tail_drops = d.status()["events"]["dropped"]["tail"]
     finally:
         d.close()
-    print("storm figures (kernel drops, seen):", figures, "tail drops:", tail_drops)
+    tail_share = sum(t for t, _ in cpu) / sum(total for _, total in cpu)
+    print("kernel drops per storm:", figures, "tail drops:", tail_drops,
+          f"tail thread's share of the daemon's CPU during the storms: {tail_share:.1%}")
+    # The direct measure, free of the drop figures' spread: while the ring holds a backlog the tail
+    # thread waits (without that wait: 12.7% of the daemon's CPU, and 4-8% of a storm in kernel drops).
+    assert tail_share < 0.03, cpu
     events = 4 * STORM
-    base = max(figures[0][0], figures[-1][0])
+    base = max(figures[0])
     for n in (1, 20):
-        # Issue 20 asks for 10% of the no-client figure (+1% of the storm for noise); on main after the
-        # pipeline merge one run gave 5,923 without clients and 33,660 with them (2.8% of the storm), so
-        # this asserts what holds today, 5% of the storm, against ~90% lost before the tail thread.
-        assert figures[n][0] <= base * 1.1 + events // 20, figures
+        assert statistics.median(figures[n]) <= base * 1.1 + events // 100, figures
 
 
 def _slowest_status_during_a_storm(d: Daemon) -> float:

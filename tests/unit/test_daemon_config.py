@@ -1,6 +1,8 @@
 """The daemon's TOML configuration: values, defaults, and errors that name the file, line and key."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,3 +72,18 @@ def test_the_daemon_refuses_a_bad_config_with_ex_config(tmp_path: Path, capsys: 
     assert main(["daemon", "--config", str(path)]) == 78  # EX_CONFIG: the unit does not restart on it
     err = capsys.readouterr().err
     assert err.startswith(f"sysmon: {path}:3: capture.snaplen: expected an integer"), err
+
+
+@pytest.mark.parametrize("sub", ["", "/x"])
+def test_an_unusable_capture_dir_is_said_before_the_probe_loads(tmp_path: Path, sub: str) -> None:
+    """A file where the directory should be (or above it): one clear line, no traceback, and before
+    anything starts (the control socket, then the probe, come after the check)."""
+    (tmp_path / "file").write_text("")
+    path = tmp_path / "sysmon.toml"
+    path.write_text(f'[capture]\ndir = "{tmp_path}/file{sub}"\n[control]\nsocket = "{tmp_path}/run/c.sock"\n')
+    res = subprocess.run([sys.executable, "-m", "sysmon", "daemon", "--config", str(path)], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+    why = "it is not a directory" if not sub else "Not a directory"
+    assert res.stderr.startswith(f"sysmon: cannot use the capture directory {tmp_path}/file{sub}: {why}"), res.stderr
+    assert not (tmp_path / "run" / "c.sock").exists()
