@@ -14,6 +14,13 @@ from sysmon.errors import CaptureError, FilterError, SysmonError
 from sysmon.events import buffers
 
 
+def _shard(text: str) -> tuple[int, int]:
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit() and int(index) < int(count)):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected I/N with 0 <= I < N, e.g. 0/2")
+    return int(index), int(count)
+
+
 def _size(text: str) -> int:
     try:
         return parse_size(text)
@@ -117,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--transport", choices=("auto", "ringbuf", "perf"), default="auto",
                    help="kernel to user transport (auto: the BPF ring buffer where the kernel has it, else perf)")
     p.add_argument("--buffer-size", type=_size, default=64 << 20, metavar="SIZE", help="ring buffer size (64M)")
+    p.add_argument("--shard", type=_shard, metavar="I/N",
+                   help="only the events of the CPUs numbered I modulo N: N sysmon -w, one per shard, share a "
+                        "storm no single one keeps up with (docs/scaling.md)")
     p.add_argument("--dump-bpf", action="store_true", help="print the BPF source and flags, then exit")
     p.add_argument("--no-pushdown", action="store_true",
                    help="deliver every event to userspace (the filter then runs only there; for comparison)")
@@ -202,7 +212,7 @@ def run_config(args: argparse.Namespace, chisels: Sequence[tuple[str, str | None
                             quiet=args.quiet or bool(args.writefile and not args.format and not args.json
                                                      and args.sink == "text")),
         probe=ProbeConfig(transport=args.transport, buffer_size=args.buffer_size, snaplen=args.snaplen,
-                          pushdown=not args.no_pushdown),
+                          pushdown=not args.no_pushdown, shard=args.shard),
         capture=_capture_config(args),
         inputs=() if stream else tuple(args.readfile or ()),
         stream=stream,

@@ -71,6 +71,7 @@ class ProbeConfig:
     buffer_size: int = 64 << 20
     snaplen: int = 80
     pushdown: bool = True
+    shard: tuple[int, int] | None = None  # --shard I/N (docs/scaling.md)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from sysmon.summary import format_stats
 def probe_options(pipe: Pipeline, self_pid: int) -> ProbeOptions:
     cfg = pipe.config.probe
     opts = ProbeOptions(transport=cfg.transport, ringbuf_bytes=cfg.buffer_size, snaplen=pipe.snaplen,
-                        self_pid=self_pid)
+                        self_pid=self_pid, shard=cfg.shard)
     opts.validate()
     return opts
 

@@ -126,11 +126,11 @@ class Pipeline:
         if capture.scap:
             return ScapWriter(capture.path, self.snapshot_state, wall_offset_ns, compress=compression is not None,
                               schema=self.schema)
-        snaplen, filter_text = self.snaplen, self.config.filter
+        snaplen, filter_text, shard = self.snaplen, self.config.filter, self.config.probe.shard
 
         def header(seq: int) -> dict[str, object]:
             return make_header(wall_offset_ns=wall_offset_ns, snaplen=snaplen, filter_text=filter_text,
-                               compression=compression, seq=seq)
+                               compression=compression, seq=seq, shard=shard)
 
         rotation = Rotation(size_bytes=capture.size_bytes, seconds=capture.seconds, files=capture.files,
                             events=capture.events)

@@ -1,6 +1,7 @@
 """A replay session: capture files -> Feed -> the same Pipeline (Inspector, filter, sinks) as a live run.
 
-Files are read one after another (-r, several or a glob). Each file's state snapshot replaces the
+Files are read one after another (-r, several or a glob), except the shards of one --shard run,
+which are merged by time (capture/merge.py). Each file's state snapshot replaces the
 state when its events start, so every file resolves names on its own, and a rotated series reads
 as one run (event numbers and the clock carry on). A damaged file is reported and the next one
 still replays; a file cut short replays up to the cut, with one warning.
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from sysmon.capture.feed import Feed
+from sysmon.capture.merge import merge_shards
 from sysmon.capture.format import Batch
 from sysmon.capture.reader import EventReplaySource, ReplaySource, expand_inputs, open_source
 from sysmon.capture.writer import CaptureSink
@@ -47,7 +49,8 @@ class ReplaySession:
         failures: list[SysmonError] = []
         progress = _progress(self.paths)
         try:
-            for path in self.paths:
+            merged = merge_shards(self.paths, open_source) if len(self.paths) > 1 else None
+            for path in [] if merged is not None else self.paths:
                 try:
                     self.replay(open_source(path), progress)
                 except CaptureError as e:
@@ -56,6 +59,8 @@ class ReplaySession:
                         self.report(e.render())
                 if self.done:
                     break
+            if merged is not None:
+                self.replay(merged, progress)
         finally:
             if progress is not None:
                 progress.close()

@@ -92,7 +92,7 @@ def sysmon_version() -> str:
 
 
 def make_header(*, wall_offset_ns: int, snaplen: int, filter_text: str, compression: str | None,
-                seq: int = 0) -> dict[str, Any]:
+                seq: int = 0, shard: tuple[int, int] | None = None) -> dict[str, Any]:
     """Everything a replay needs besides the records: clocks, layout, where and how it was captured."""
     now = time.time_ns()
     uname = os.uname()
@@ -111,6 +111,7 @@ def make_header(*, wall_offset_ns: int, snaplen: int, filter_text: str, compress
         "compression": compression,
         "seq": seq,  # index of this file in a rotated series
         "layout": current_layout(),
+        **({"shard": list(shard)} if shard else {}),  # --shard I/N: this file holds CPU group I of N
     }
 
 

@@ -255,6 +255,10 @@ class CaptureFile:
             self.warning = (f"{self.path} ends without its trailer at byte {self._pos}{self._where} (the writer "
                             f"was stopped abruptly); replayed the {self.events_read} events before")
 
+    def close(self) -> None:
+        """Done with it before reading its batches (only its header was wanted)."""
+        self._f.close()
+
     def _after_trailer(self) -> None:
         """Warn about bytes after the trailer (another file appended, or garbage): they are not read."""
         try:

@@ -36,6 +36,7 @@ class ProbeOptions:
     str_max: int = 4096
     args_max: int = 4096
     self_pid: int = 0
+    shard: tuple[int, int] | None = None  # (I, N): only the events of the CPUs numbered I modulo N
     probe_cache: Path = compiled_probe.DEFAULT_CACHE  # compiled probes kept between runs
 
     def validate(self) -> None:
@@ -132,6 +133,8 @@ class Probe:
         self.objects = compiled_probe.instantiate(compiled, int(opts.self_pid or os.getpid()), sizes)
         self._counter_cpus = _possible_cpus()
         self._set_config(0, opts.snaplen)
+        if opts.shard is not None:
+            self.set_shard(*opts.shard)
         self._specs = {nr: list(s) for nr, s in specs.items()}
         self._state_nrs = frozenset(state_nrs)
         self._tracefs = self.tracefs.path
@@ -176,6 +179,12 @@ class Probe:
         if not 0 <= snaplen <= SNAPLEN_MAX:
             raise ProbeError(f"snaplen {snaplen} is out of range", hints=[f"use 0..{SNAPLEN_MAX}"])
         self._set_config(0, snaplen)
+
+    def set_shard(self, index: int, count: int) -> None:
+        """Deliver only the events of the CPUs numbered `index` modulo `count` (docs/scaling.md)."""
+        if not 0 <= index < count:
+            raise ProbeError(f"shard {index}/{count} does not exist", hints=["use I/N with 0 <= I < N, e.g. 0/2"])
+        self._set_config(2, count << 32 | index)
 
     def ring(self) -> tuple[int, int]:
         """The ring buffer's map fd and data size (ringbuf transport)."""

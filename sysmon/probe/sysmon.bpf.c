@@ -37,7 +37,7 @@ struct pending {
 };
 
 BPF_ARRAY(sc_table, struct sysmon_sc, SYSMON_MAX_SYSCALLS);
-BPF_ARRAY(sysmon_config, u64, 4); /* 0: snaplen, 1: identity filters in force (IDF_*) */
+BPF_ARRAY(sysmon_config, u64, 4); /* 0: snaplen, 1: identity filters in force (IDF_*), 2: shard (N << 32 | I) */
 struct comm_key {
     char comm[16];
 };
@@ -468,6 +468,16 @@ static __always_inline int identity_passes(struct sysmon_sc *sc, u64 pid_tgid)
     return 1;
 }
 
+/* --shard I/N: this probe takes the events of the CPUs numbered I modulo N (all when N is 0). */
+static __always_inline int in_shard(void)
+{
+    u32 k = 2;
+    u64 *shard = sysmon_config.lookup(&k);
+    if (!shard || !(*shard >> 32))
+        return 1;
+    return bpf_get_smp_processor_id() % (u32)(*shard >> 32) == (u32)*shard;
+}
+
 /* The table entry of a syscall to emit, or NULL: sysmon's own, not selected, or filtered out. */
 static __always_inline struct sysmon_sc *syscall_entry(long nr, u64 pid_tgid)
 {
@@ -475,7 +485,7 @@ static __always_inline struct sysmon_sc *syscall_entry(long nr, u64 pid_tgid)
         return NULL;
     u32 k = nr;
     struct sysmon_sc *sc = sc_table.lookup(&k);
-    if (!sc || !(sc->enabled & SC_ENABLED) || !identity_passes(sc, pid_tgid))
+    if (!sc || !(sc->enabled & SC_ENABLED) || !in_shard() || !identity_passes(sc, pid_tgid))
         return NULL;
     return sc;
 }
@@ -607,7 +617,7 @@ int tp_exit(struct tp_sys_exit *ctx)
 int proc_exit(struct bpf_raw_tracepoint_args *ctx)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
-    if ((pid_tgid >> 32) == SELF_PID)
+    if ((pid_tgid >> 32) == SELF_PID || !in_shard())
         return 0;
 #ifndef HAVE_TASK_STORAGE
     u32 tid = (u32)pid_tgid;
