@@ -141,7 +141,7 @@ class LiveSession:
         finally:
             self._looping = False
             signal.setitimer(signal.ITIMER_REAL, 0)
-        probe.select(())  # detached: what the kernel sent is all in the ring now, and -v can compare
+        probe.detach()  # what the kernel sent is all in the ring now, and -v can compare
         if not feed.done:
             _drain(step, lambda: source.delivered + source.lost >= probe.counters()["sent"], STOP_DRAIN_S)
 

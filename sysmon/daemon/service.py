@@ -45,8 +45,10 @@ POLL_S = 0.002
 # Work per loop turn, so that the control socket, signals and the watchdog get their turns between.
 DRAIN_BYTES = 4 << 20  # records only copied to the writer
 DRAIN_BYTES_DECODED = 256 << 10  # records decoded (a filter or tail clients): ~10x the cost per record
-# Tail clients wait while the ring holds more than this after a drain: a storm is the writer's alone.
-BEHIND_BYTES = 1 << 20
+# Tail clients wait while the ring holds more than this after a drain, and BEHIND_HOLD_S after the
+# last time it did: a storm is the writer's alone (their lines resume once it has passed).
+BEHIND_BYTES = 256 << 10
+BEHIND_HOLD_S = 0.5
 FEED_RECORDS = 2048  # records per writer batch: files overshoot rotation.size by at most one batch
 STATUS_S = 2.0
 
@@ -79,6 +81,7 @@ class Daemon:
         self._full_logged: str | None = None
         self._stopped = asyncio.Event()
         self._timer: asyncio.Handle | None = None
+        self._storm_until = 0.0  # monotonic time until which tail clients wait (a backlog was seen)
         self.probe: Any = None
         self.source: Any = None  # LiveSource over the probe's ring
         self.runtimes: Runtimes | None = None
@@ -206,7 +209,10 @@ class Daemon:
         if len(self.writer.files) != files:
             self._enforce_retention()
         full = len(chunk) >= limit
-        self.tail.behind = full or self.source.backlog() > BEHIND_BYTES
+        now = time.monotonic()
+        if full or self.source.backlog() > BEHIND_BYTES:
+            self._storm_until = now + BEHIND_HOLD_S
+        self.tail.behind = now < self._storm_until
         return full
 
     def _refeed(self) -> None:

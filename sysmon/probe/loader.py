@@ -312,9 +312,14 @@ class Probe:
             out[name] = sum(struct.unpack(f"<{self._counter_cpus}Q", raw)) if raw else 0
         return out
 
-    def close(self) -> None:
+    def detach(self) -> None:
+        """No program runs any more (the syscall hooks and the process-exit hook); the maps and the
+        ring stay readable, so what was sent can still be drained and counted."""
         self._close_links(list(self._links))
         self.hooks = ()
+
+    def close(self) -> None:
+        self.detach()
         self.objects.close()
 
 

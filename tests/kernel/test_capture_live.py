@@ -49,7 +49,8 @@ def test_replay_prints_the_lines_live_printed(tmp_path, filter_):
     live_out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert os.stat(path).st_mode & 0o777 == 0o600
-    rep = replay(["-r", path, "-p", FMT, *([filter_] if filter_ else [])])
+    # -v as the live run had it (start() uses it): full buffers, not cut at 80 bytes with "..."
+    rep = replay(["-v", "-r", path, "-p", FMT, *([filter_] if filter_ else [])])
     assert rep.returncode == 0 and rep.stderr == "", rep.stderr
     live_lines = live_out.splitlines()
     assert len(live_lines) > 50 and any(" cat " in line and "/etc/hostname" in line for line in live_lines)
