@@ -2,8 +2,8 @@
 storm, interleaved, median of --runs: `.venv/bin/python bench/shards.py`.
 
 The storm is one `dd bs=1` per CPU, each pinned to its CPU, so both shards have work. Printed per
-setup: the storm's time and slowdown against untraced, the events the kernel produced, dropped and
-the writers wrote, and the consumers' CPU seconds (all sysmon processes together). docs/scaling.md
+setup: the storm's time and slowdown against untraced, the events the kernel produced, dropped (ring
+full, or the writer behind the disk) and the writers wrote, and the consumers' CPU seconds (all sysmon processes together). docs/scaling.md
 explains the design and what the figures say.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SYSMON = [sys.executable, "-m", "sysmon"]
 KERNEL = re.compile(r"Kernel events: (\d+) produced, (\d+) delivered, (\d+) dropped")
-WROTE = re.compile(r"wrote (\d+) events")
+WROTE = re.compile(r"wrote (\d+) events to .*; (\d+) dropped")
 
 
 def storm(count: int) -> float:
@@ -63,7 +63,8 @@ def traced(shards: int, count: int, tmp: str) -> tuple[float, int, int, int, flo
         k, w = KERNEL.search(err), WROTE.search(err)
         if not (k and w):
             raise SystemExit(f"no -v report:\n{err}")
-        produced, dropped, written = produced + int(k[1]), dropped + int(k[3]), written + int(w[1])
+        # dropped: in the kernel (ring full) and by the writer (disk too slow)
+        produced, dropped, written = produced + int(k[1]), dropped + int(k[3]) + int(w[2]), written + int(w[1])
     return took, produced, dropped, written, used
 
 
