@@ -96,6 +96,8 @@ FIGURES = [
            "topfiles_bytes", "bench/replay.py --runs 3"),
     Figure("502Error.scap: 255k events/s read, 105k events/s printed (counted blocks, not events: 22,381 vs 9,478)",
            "bench/scap_read.py", scap_printed),
+    Figure("two shards: one sysmon -w lost 23-28% of a 2-CPU storm, two --shard I/2 0-0.5%",
+           "bench/shards.py --runs 3 (docs/scaling.md)"),
 ]
 
 
