@@ -14,7 +14,7 @@ from typing import Any
 from sysmon.errors import ProbeError, SetupError
 from sysmon.events.schema import Spec
 from sysmon.events.syscalls import X86_64
-from sysmon.probe import bpfsys, kernel, tracefs
+from sysmon.probe import bpfsys, kernel, selfpid, tracefs
 from sysmon.probe import compiled as compiled_probe
 from sysmon.probe.kernel import KernelSetup
 
@@ -130,7 +130,10 @@ class Probe:
         self.compiled_now = False  # whether this start ran the compiler (else: the cache)
         compiled = self._compiled(on_compile)
         sizes = {"events": opts.ringbuf_bytes} if self.transport == "ringbuf" else {}
-        self.objects = compiled_probe.instantiate(compiled, int(opts.self_pid or os.getpid()), sizes)
+        self_pid = int(opts.self_pid or os.getpid())
+        if self_pid == os.getpid():  # ours: as the kernel numbers it (not our pid namespace's number)
+            self_pid = selfpid.kernel_tgid()
+        self.objects = compiled_probe.instantiate(compiled, self_pid, sizes)
         self._counter_cpus = _possible_cpus()
         self._set_config(0, opts.snaplen)
         if opts.shard is not None:
