@@ -34,6 +34,7 @@ class CgroupWatch:
         if self._fd < 0:
             raise OSError(ctypes.get_errno(), "inotify_init1")
         self._stop = threading.Event()
+        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC)  # stop() wakes the thread's select at once
         for dirpath, _dirs, _files in os.walk(self.root):
             self._watch(dirpath)
         self._thread = threads.start(self._run, "sysmon-cgroups")
@@ -45,13 +46,15 @@ class CgroupWatch:
 
     def stop(self) -> None:
         self._stop.set()
+        os.write(self._wake_w, b"x")
         self._thread.join(2)
-        os.close(self._fd)
+        for fd in (self._fd, self._wake_r, self._wake_w):
+            os.close(fd)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            ready, _, _ = select.select([self._fd], [], [], 0.5)
-            if not ready:
+            ready, _, _ = select.select([self._fd, self._wake_r], [], [])
+            if self._fd not in ready:
                 continue
             try:
                 data = os.read(self._fd, 64 << 10)
