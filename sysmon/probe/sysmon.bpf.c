@@ -60,10 +60,12 @@ BPF_PERF_OUTPUT(events);
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
 #endif
 
-/* Read a kernel struct member at offsetof(type, member). offsetof is clang's own layout; `&p->member`
- * is the BPF backend's, which disagreed after bpftool's runs of `long: 64;` padding (task_struct's tgid
- * at 2252 instead of 2236 on Debian 11's 5.10) until the type tree split them (btf.split_padding_runs;
- * tests/kernel/test_btf_layout.py checks both agree with the kernel's BTF). */
+/* Read a kernel struct member at offsetof(type, member). The BPF backend's layout of `&p->member`
+ * disagreed with offsetof and the kernel after bpftool's runs of `long: 64;` padding (task_struct's
+ * tgid at 2252 instead of 2236 on Debian 11's 5.10) until the type tree split them
+ * (btf.split_padding_runs; tests/kernel/test_btf_layout.py). offsetof alone did not avoid it: LLVM
+ * turned `(void *)task + 2808` back into a task->files field access, laid out at 2824 on 5.10 (no
+ * socket tuples there). The macro stays for clarity; the tree is what makes both right. */
 #define read_member(dst, size, ptr, type, member) \
     bpf_probe_read_kernel((dst), (size), (void *)(ptr) + __builtin_offsetof(type, member))
 
