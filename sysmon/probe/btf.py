@@ -36,7 +36,7 @@ _KCONFIG = """\
 #endif
 {compat}#endif
 """
-TREE_FORMAT = 2  # bumped when the tree's content changes: older trees are regenerated
+TREE_FORMAT = 3  # bumped when the tree's content changes: older trees are regenerated
 HELPERS_FILE = "helpers"  # the BPF helpers this kernel's BTF declares, one per line
 _HELPER_ENUM = re.compile(rb"\bBPF_FUNC_([a-z0-9_]+) = \d+")
 
@@ -81,6 +81,72 @@ def helper_compat(present: frozenset[str]) -> str:
     return "".join(f"#define BPF_FUNC_{name} {i}\n" for i, name in enumerate(HELPER_NAMES) if name not in present)
 
 
+_STRUCT_OPEN = re.compile(r"^(typedef )?struct\b")
+_PAD64 = re.compile(r"^\t+long: 64;$")
+
+
+def split_padding_runs(vmlinux_h: str) -> str:
+    """Put `long: 0;` between consecutive `long: 64;` paddings of a (not packed) struct: a no-op for
+    its layout, but each padding becomes its own 64-bit storage unit.
+
+    bpftool writes gaps (mostly before cacheline-aligned members) as runs of anonymous bitfields,
+    `long: 64;` once per word. Clang gives a run of N words one iN storage unit in the struct's IR type.
+    Clang's record layout (offsetof, and the kernel) gives it N*8 bytes at 8-byte alignment; the BPF
+    backend of bcc's LLVM 14 (data layout `i128:128`) aligns an iN wider than 64 bits to 16 bytes and
+    rounds its size up to 16. Member addresses that reach the backend as IR (`&p->member`, `p->member`)
+    were then off after such a run: on Debian 11's 5.10 task_struct's from `rt` on by 16 bytes (tgid at
+    2252, not 2236), on every kernel socket.wq, on 6.12 mm_struct.arg_start. A zero-width bitfield ends
+    a run, so the IR has only i64 units, laid out alike by both."""
+    lines = vmlinux_h.split("\n")
+    stack: list[tuple[bool, list[int]]] = []  # per open block: is it a struct, its direct lines
+    before: set[int] = set()
+    for i, line in enumerate(lines):
+        text = line.strip()
+        if text.startswith("}") and stack:
+            is_struct, children = stack.pop()
+            if is_struct and "packed" not in text:
+                before.update(b for a, b in zip(children, children[1:])
+                              if b == a + 1 and _PAD64.match(lines[a]) and _PAD64.match(lines[b]))
+        if stack:
+            stack[-1][1].append(i)
+        if text.endswith("{"):
+            stack.append((bool(_STRUCT_OPEN.match(text)), []))
+    if not before:
+        return vmlinux_h
+    out = []
+    for i, line in enumerate(lines):
+        if i in before:
+            out.append(line[:len(line) - len(line.lstrip("\t"))] + "long: 0;")
+        out.append(line)
+    return "\n".join(out)
+
+
+_ENUM_SIZE = re.compile(r"^\[\d+\] ENUM(?:64)? '(\w+)' .*\bsize=(\d+)", re.M)
+_ENUM_MODE = {1: "QI", 2: "HI", 8: "DI"}
+
+
+def sized_enums(vmlinux_h: str, raw_dump: str) -> str:
+    """Give each named enum that BTF says is not 4 bytes its size (`raw_dump`: `bpftool btf dump`).
+
+    The kernel declares some enums `__packed` (6.x: `enum rw_hint`, 1 byte, a member of struct inode);
+    bpftool 7.1 writes them as plain enums, which clang makes 4 bytes: every inode member after
+    i_write_hint was then 1-8 bytes off, in offsetof() too."""
+    modes = {name: _ENUM_MODE[int(size)] for name, size in _ENUM_SIZE.findall(raw_dump) if int(size) in _ENUM_MODE}
+    if not modes:
+        return vmlinux_h
+    lines = vmlinux_h.split("\n")
+    current = None
+    for i, line in enumerate(lines):
+        if line.startswith("enum ") and line.endswith(" {"):
+            current = modes.get(line[5:-2])
+        elif current and line == "};":
+            lines[i] = f"}} __attribute__((mode({current})));"
+            current = None
+        elif not line.startswith("\t"):
+            current = None
+    return "\n".join(lines)
+
+
 def tree_helpers(tree: Path) -> frozenset[str]:
     return frozenset((tree / HELPERS_FILE).read_text().split())
 
@@ -106,8 +172,10 @@ def ensure_tree(cache: Path = DEFAULT_CACHE, btf: Path = VMLINUX_BTF, release: s
     shutil.rmtree(tmp, ignore_errors=True)
     inc = tmp / "include"
     (inc / "linux").mkdir(parents=True)
-    with open(inc / "vmlinux.h", "wb") as out:
-        subprocess.run([bpftool, "btf", "dump", "file", str(btf), "format", "c"], stdout=out, check=True)
+    dumped = subprocess.run([bpftool, "btf", "dump", "file", str(btf), "format", "c"], stdout=subprocess.PIPE,
+                            check=True).stdout.decode()
+    raw = subprocess.run([bpftool, "btf", "dump", "file", str(btf)], stdout=subprocess.PIPE, check=True).stdout.decode()
+    (inc / "vmlinux.h").write_text(sized_enums(split_padding_runs(dumped), raw))
     present = kernel_helpers((inc / "vmlinux.h").read_bytes())
     (tmp / HELPERS_FILE).write_text("\n".join(sorted(present)) + "\n")
     (inc / "linux" / "kconfig.h").write_text(_KCONFIG.format(compat=helper_compat(present)))

@@ -60,9 +60,12 @@ BPF_PERF_OUTPUT(events);
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
 #endif
 
-/* Read a kernel struct member at offsetof(type, member). On Debian 11's 5.10 (in a VM, same bcc and
- * type tree) `&task->tgid` came out at task + 2252 while offsetof(struct task_struct, tgid) and the
- * kernel's BTF say 2236: every `&p->member` read was 16 bytes off there, offsetof was right. */
+/* Read a kernel struct member at offsetof(type, member). The BPF backend's layout of `&p->member`
+ * disagreed with offsetof and the kernel after bpftool's runs of `long: 64;` padding (task_struct's
+ * tgid at 2252 instead of 2236 on Debian 11's 5.10) until the type tree split them
+ * (btf.split_padding_runs; tests/kernel/test_btf_layout.py). offsetof alone did not avoid it: LLVM
+ * turned `(void *)task + 2808` back into a task->files field access, laid out at 2824 on 5.10 (no
+ * socket tuples there). The macro stays for clarity; the tree is what makes both right. */
 #define read_member(dst, size, ptr, type, member) \
     bpf_probe_read_kernel((dst), (size), (void *)(ptr) + __builtin_offsetof(type, member))
 
@@ -308,7 +311,7 @@ static __always_inline u32 put_msghdr(struct scratch *s, u32 off, u64 ptr, u64 t
 }
 
 /* argv of the image execve just loaded, from the new user stack: [sp] = argc, then argv[], NULL,
- * envp[]. (Not from mm_struct: on these kernels its BTF layout was measured 16 bytes off.) The
+ * envp[]. (Not from mm_struct: its arg_start was 16 bytes off before the tree's padding fix.) The
  * strings are contiguous from argv[0] to envp[0]; `slot` carries argc (capped at 255). */
 static __always_inline u32 put_exec_args(struct scratch *s, u32 off, u8 *nblobs)
 {

@@ -51,3 +51,18 @@ def test_features_can_be_switched_off_to_run_an_older_kernels_code(monkeypatch):
     assert not setup.has("ringbuf") and not setup.has("task_storage")
     assert setup.enter_store == "lru-hash"
     assert len(setup.fallbacks) >= 2
+
+
+def test_runs_of_word_padding_are_split_in_structs_but_not_in_packed_ones_or_unions():
+    src = ("struct socket {\n\tshort int type;\n\tconst struct proto_ops *ops;\n\tlong: 64;\n\tlong: 64;\n\tlong: 64;\n"
+           "\tstruct socket_wq wq;\n};\n"
+           "struct a {\n\tint x;\n\tunion {\n\t\tlong y;\n\t\tstruct {\n\t\t\tlong z;\n\t\t\tlong: 64;\n\t\t\tlong: 64;\n"
+           "\t\t};\n\t};\n\tlong: 64;\n\tlong q;\n\tlong: 64;\n};\n"
+           "struct p {\n\tchar c;\n\tlong: 64;\n\tlong: 64;\n} __attribute__((packed));\n"
+           "union u {\n\tlong: 64;\n\tlong: 64;\n};\n")
+    out = btf.split_padding_runs(src)
+    assert out.count("long: 0;") == 3
+    assert "\tconst struct proto_ops *ops;\n\tlong: 64;\n\tlong: 0;\n\tlong: 64;\n\tlong: 0;\n\tlong: 64;\n" in out
+    assert "\t\t\tlong z;\n\t\t\tlong: 64;\n\t\t\tlong: 0;\n\t\t\tlong: 64;\n\t\t};" in out  # nested, own indent
+    assert "struct p {\n\tchar c;\n\tlong: 64;\n\tlong: 64;\n} __attribute__((packed));" in out
+    assert "union u {\n\tlong: 64;\n\tlong: 64;\n};" in out

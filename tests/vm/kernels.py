@@ -7,6 +7,7 @@ import glob
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,7 +104,10 @@ def _btf_tree(root: Path, release: str) -> Path:
     raw = root / "btf.raw"
     if not raw.exists():
         raw.write_bytes(btf_of_image((root / "boot" / f"vmlinuz-{release}").read_bytes()))
-    btf.ensure_tree(cache, raw, release=release)
+    tree = btf.ensure_tree(cache, raw, release=release)
+    for old in cache.iterdir():  # trees of an older TREE_FORMAT: the matrix copies the cache into each guest
+        if old != tree:
+            shutil.rmtree(old, ignore_errors=True)
     return cache
 
 
