@@ -14,7 +14,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sysmon.chisel.api import CLEAR_SCREEN, NS, Chisel, ChiselContext, extend, format_bytes, format_time_interval
+from sysmon.chisel.api import (CLEAR_SCREEN, NS, Chisel, ChiselContext, extend, fixed2, format_bytes,
+                               format_time_interval)
 from sysmon.errors import ChiselError, FilterError
 from sysmon.events.model import ENTER, Event
 from sysmon.events.schema import Schema
@@ -52,13 +53,17 @@ class TableChisel(Chisel):
             raise ChiselError(f"chisel '{self.name}': unknown value units {spec.units!r}")
         self._spec = spec
         self._keys: list[Getter] = [ctx.request_field(k) for k, _ in spec.keys]
-        self._value = ctx.request_field(spec.value[0])
+        self._value = self.value_getter(ctx)
         self._sums: dict[tuple[Any, ...], int] = {}
         self._sample_ns = 0
         ctx.set_filter(spec.filter)
         self._refresh = ctx.is_live and ctx.is_tty
         if self._refresh:
             ctx.set_interval_s(1)
+
+    def value_getter(self, ctx: ChiselContext) -> Getter:
+        """How on_event reads the value: the spec's value field (a chisel computing it overrides this)."""
+        return ctx.request_field(self._spec.value[0])
 
     def on_event(self, evt: Event) -> bool:
         key = []
@@ -115,7 +120,7 @@ class TableChisel(Chisel):
         if units == "time":
             return format_time_interval(value)
         if units == "timepct":
-            return f"{value / delta_ns * 100:.2f}%" if delta_ns > 0 else "0.00%"
+            return f"{fixed2(value / delta_ns * 100)}%" if delta_ns > 0 else "0.00%"
         return str(value)
 
 
