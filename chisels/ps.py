@@ -33,7 +33,7 @@ class Ps(Chisel):
             return
         ctx.print(extend("TID", 8) + extend("PID", 8) + extend("USER", 12) + extend("VIRT", 11) + extend("RES", 11)
                   + extend("FDLIMIT", 10) + "CMD")
-        for row in thread_table(ctx, self.filter, processes_only=False):
+        for row in thread_table(ctx, self.filter):
             t = row.thread
             # get_thread_table's (uint32_t) casts: an unknown limit (libsinsp's -1) is 4294967295
             limit = str((t.fdlimit or -1) & 0xFFFFFFFF)

@@ -137,8 +137,9 @@ class ProcessFds:
     fds: list[FdInfo]
 
 
-def thread_table(ctx: ChiselContext, filter_text: str | None, *, processes_only: bool) -> list[ProcessFds]:
-    """Threads (or only one thread per process) with their fds, in tid order, that match the filter.
+def thread_table(ctx: ChiselContext, filter_text: str | None) -> list[ProcessFds]:
+    """Every thread with its fds, in tid order, that matches the filter (sysdig's get_thread_table: per
+    thread, so the threads of a process repeat its shared fd table).
 
     Without a filter every thread is listed with all its fds. With one, a thread is listed when the
     filter matches it with no fd or with one of its fds, and only matching fds are kept."""
@@ -149,13 +150,8 @@ def thread_table(ctx: ChiselContext, filter_text: str | None, *, processes_only:
         raise ChiselError(f"bad filter {filter_text!r}: {e.message}", hints=e.hints) from e
     probe = FdProbe(ctx.last_ts_ns)
     rows: list[ProcessFds] = []
-    seen_pids: set[int] = set()
     for tid in sorted(state.threads):
         t = state.threads[tid]
-        if processes_only:
-            if t.pid in seen_pids:
-                continue
-            seen_pids.add(t.pid)
         fds = [t.fdtable.fds[n] for n in sorted(t.fdtable.fds)]
         if predicate is not None:
             fds = [fd for fd in fds if predicate(probe.event(t, fd.num), state)]

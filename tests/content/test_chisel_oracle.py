@@ -73,15 +73,20 @@ def cells(line: str) -> str:
 
 def ordered(lines: list[str], rule: str | None) -> list[str]:
     """`lines` in a canonical order: 'unordered' sorts them all but the header, 'ties' sorts each run
-    of lines with the same first column (a top table's value)."""
+    of lines with the same first column (a top table's value), 'ties_last' each run with the same last
+    tab-separated column (fdcount_by's `key<TAB>count`)."""
     if rule == "unordered":
         return lines[:1] + sorted(lines[1:])
-    if rule != "ties":
+    if rule not in ("ties", "ties_last"):
         return lines
+
+    def value(line: str) -> str:
+        return line.split(" ", 1)[0] if rule == "ties" else line.rsplit("\t", 1)[-1]
+
     out: list[str] = []
     run: list[str] = []
     for line in lines:
-        if run and line.split(" ", 1)[0] != run[0].split(" ", 1)[0]:
+        if run and value(line) != value(run[0]):
             out += sorted(run)
             run = []
         run.append(line)
@@ -101,6 +106,7 @@ def _sysmon(capture: Path, chisel: list[str]) -> list[str]:
 def test_ordered() -> None:
     assert ordered(["h", "2 b", "2 a", "1 c"], "ties") == ["h", "2 a", "2 b", "1 c"]
     assert ordered(["h", "b", "a"], "unordered") == ["h", "a", "b"]
+    assert ordered(["b\t2", "a\t2", "c\t1"], "ties_last") == ["a\t2", "b\t2", "c\t1"]
 
 
 def test_every_allowed_line_has_a_checked_reason() -> None:
