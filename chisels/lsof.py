@@ -29,7 +29,7 @@ class Lsof(Chisel):
         ctx = self.ctx
         ctx.print(extend("COMMAND", 20) + extend("PID", 8) + extend("TID", 8) + extend("USER", 8) + extend("FD", 8)
                   + extend("TYPE", 12) + "NAME")
-        for row in thread_table(ctx, self.filter, processes_only=False):
+        for row in thread_table(ctx, self.filter):
             t = row.thread
             for fd in row.fds:
                 ctx.print(extend(t.comm, 20) + extend(str(t.pid), 8) + extend(str(t.tid), 8)

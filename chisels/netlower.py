@@ -8,5 +8,5 @@ class Netlower(SlowerChisel):
     name = "netlower"
     short_description = "Trace slow network I/0"
     description = "Trace network I/O slower than a threshold in milliseconds, or all network I/O with 0."
-    category = "Net"
+    category = "Performance"  # netlower.lua's
     slow_filter = "evt.is_io=true and (fd.type=ipv4 or fd.type=ipv6) and evt.dir=<"

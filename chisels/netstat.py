@@ -18,15 +18,20 @@ class Netstat(Chisel):
 
     def on_init(self, ctx: ChiselContext) -> None:
         self.fields = {f: ctx.request_field(f"fd.{f}") for f in ("l4proto", "sip", "sport", "cip", "cport")}
+        self.matched = False
 
     def on_event(self, evt: Event) -> bool:
+        self.matched = True
         self.ctx.end_capture()
         return False
 
     def on_capture_end(self) -> None:
         ctx = self.ctx
+        if not self.matched:
+            ctx.print("empty capture or no event matching the filter")
+            return
         inet = "(fd.type=ipv4 or fd.type=ipv6)"
-        rows = thread_table(ctx, f"{inet} and ({self.filter})" if self.filter else inet, processes_only=True)
+        rows = thread_table(ctx, f"{inet} and ({self.filter})" if self.filter else inet)
         ctx.print(extend("Proto", 6) + extend("Server Address", 25) + extend("Client Address", 25)
                   + extend("State", 15) + "TID/PID/Program Name")
         probe = FdProbe(ctx.last_ts_ns)

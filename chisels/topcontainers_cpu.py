@@ -1,11 +1,11 @@
-"""topcontainers_cpu: Top containers by CPU usage, from the containers' own cgroup CPU accounting."""
+"""topcontainers_cpu: Top containers by CPU usage: procinfo events on a replay (as sysdig), cgroups live."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from sysmon.chisel.api import ChiselContext
-from sysmon.chisel.table import TableChisel, TableSpec
-from sysmon.errors import ChiselError
+from sysmon.chisel.common import ProcinfoCpuChisel
+from sysmon.chisel.table import TableSpec
 from sysmon.events.model import Event
 
 CGROUP_FS = "/sys/fs/cgroup"
@@ -31,24 +31,27 @@ def cpu_usage_ns(cgroups: tuple[tuple[str, str], ...], root: str = CGROUP_FS) ->
     return None
 
 
-class TopcontainersCpu(TableChisel):
+class TopcontainersCpu(ProcinfoCpuChisel):
     name = "topcontainers_cpu"
     short_description = "Top containers by CPU usage"
-    description = ("Show the top containers defined by the highest CPU utilization. sysmon reads each container's "
-                   "CPU time from its cgroup (sysdig uses its procinfo events), so it runs on live captures only.")
+    description = ("Show the top containers defined by the highest CPU utilization. A .scap file's procinfo "
+                   "events give the CPU time, as in sysdig; a live capture (whose probe emits none) reads "
+                   "each container's from its cgroup.")
     category = "CPU Usage"
-    table = TableSpec(keys=(("container.name", "container.name"),), value=("evt.count", "CPU%"), filter="",
-                      top=10, units="timepct")
+    table = TableSpec(keys=(("container.name", "container.name"),), value=("thread.exectime", "CPU%"),
+                      filter="evt.type=procinfo", top=10, units="timepct")
 
     def on_init(self, ctx: ChiselContext) -> None:
-        if not ctx.is_live:
-            raise ChiselError("topcontainers_cpu needs a live capture: CPU time comes from the containers' cgroups")
         super().on_init(ctx)
+        if ctx.is_live:
+            ctx.set_filter("")
         self._name = ctx.request_field("container.name")
         self._cgroups: dict[str, tuple[tuple[str, str], ...]] = {}  # container name -> cgroups of one process
         self._last: dict[str, int] = {}  # container name -> CPU ns at the last reading
 
     def on_event(self, evt: Event) -> bool:
+        if not self.ctx.is_live:
+            return super().on_event(evt)
         name = self._name(evt)
         if name is not None and name not in self._cgroups:
             state = self.ctx.state
@@ -68,12 +71,11 @@ class TopcontainersCpu(TableChisel):
                 self._last[name] = now
 
     def on_interval(self, ts_ns: int) -> None:
-        self._sample()
+        if self.ctx.is_live:
+            self._sample()
         super().on_interval(ts_ns)
 
     def on_capture_end(self) -> None:
-        if not self._refresh:
+        if self.ctx.is_live and not self._refresh:
             self._sample()
         super().on_capture_end()
-
-

@@ -35,7 +35,8 @@ MATCH, STATE_ONLY, DROP = Verdict.MATCH, Verdict.STATE_ONLY, Verdict.DROP
 
 
 class Sink(Protocol):
-    """Gets every matching event. A sink may hold its output until `flush()`, if it has one."""
+    """Gets every matching event. A sink may hold its output until `flush()`, if it has one; one with a
+    true `sees_internal` attribute also gets the internal events a source yields (procinfo: sysdig's chisels)."""
 
     def emit(self, evt: Event, state: State) -> None: ...
 
@@ -87,6 +88,7 @@ class Inspector:
     def set_sinks(self, sinks: Iterable[Sink]) -> None:
         self.sinks = list(sinks)
         self._flushes = sink_flushes(self.sinks)
+        self._internal_sinks = [s for s in self.sinks if getattr(s, "sees_internal", False)]
 
     @property
     def passive(self) -> bool:
@@ -115,6 +117,12 @@ class Inspector:
         parser = self.parser
         pred = self.predicate
         etype = evt.etype
+        if etype.category == "internal":  # procinfo...: only for the sinks that see them (sysdig's chisels)
+            parser.flush()
+            if self._internal_sinks and (pred is None or pred(evt, self.state)):
+                for sink in self._internal_sinks:
+                    sink.emit(evt, self.state)
+            return DROP
         enter = evt.dir == ENTER and etype.category not in _NO_PAIRING
         if evt.dir != ENTER:
             # with a filter, libsinsp looks up a write exit's fd anyway (its tracer check)

@@ -105,6 +105,8 @@ class ReplaySession:
             self._feed(records).passthrough = False
             self._replay_batches(records, progress)
             return
+        if self.pipe.chisels is not None:
+            src.with_internal()
         self.inspector.run(src.events(), lambda: src.state_only)
 
     def _feed(self, src: ReplaySource) -> Feed:

@@ -68,6 +68,9 @@ class EventReplaySource(Protocol):
     def state_only(self) -> bool:
         """Whether the event yielded last only keeps the state right (never shown)."""
 
+    def with_internal(self) -> None:
+        """Yield the internal events too (procinfo...), for the chisels."""
+
 
 def expand_inputs(patterns: Sequence[str]) -> list[str]:
     """-r arguments in order; each an existing path or a glob (matches sorted by name, numbers by value)."""
@@ -162,6 +165,9 @@ class ScapSource:
     def state_only(self) -> bool:
         """Whether the event yielded last only keeps the state right (written so by a filtered capture)."""
         return bool(self._cap.state_only)
+
+    def with_internal(self) -> None:
+        self._cap.internal = True
 
 
 class CaptureFile:

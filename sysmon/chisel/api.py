@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 from sysmon.errors import ChiselError
@@ -221,8 +222,14 @@ def format_bytes(n: int) -> str:
     """sysdig's byte counts: `832B`, `5.90KB`, `1.23M`, `2.00G` (binary units, 2 decimals)."""
     for power, unit in ((5, "P"), (4, "T"), (3, "G"), (2, "M"), (1, "KB")):
         if n > 1024**power:
-            return f"{n / 1024**power:.2f}{unit}"
+            return f"{fixed2(n / 1024**power)}{unit}"
     return f"{n}B"
+
+
+def fixed2(x: float) -> str:
+    """`%.2f` as LuaJIT's string.format writes it: an exact tie rounds up (90.625 -> 90.63), where C's
+    printf (and Python) round it to even (90.62)."""
+    return str(Decimal(x).quantize(Decimal("0.01"), ROUND_HALF_UP))
 
 
 def format_time_interval(ns: int) -> str:

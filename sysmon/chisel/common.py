@@ -1,9 +1,10 @@
 """Base classes shared by several built-in chisels (the chisel files are content, not a package)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from sysmon.chisel.api import Chisel, ChiselArg, ChiselContext, clock_time, format_bytes, wants_no_color
+from sysmon.chisel.api import Chisel, ChiselArg, ChiselContext, Getter, clock_time, format_bytes, wants_no_color
+from sysmon.chisel.table import TableChisel
 
 if TYPE_CHECKING:
     from sysmon.events.model import Event
@@ -137,3 +138,38 @@ class SpyEndpointChisel(Chisel):
             color = self.ctx.color("red" if is_read else "blue")
             self.ctx.print(f"{color}------ {'Read' if is_read else 'Write'} {format_bytes(res)}")
         return True
+
+
+class ProcinfoCpuChisel(TableChisel):
+    """CPU% per key as sysdig's topprocs_cpu and topcontainers_cpu count it: each procinfo event gives a
+    thread's user + system clock ticks so far; the ticks since that thread's previous procinfo (none for
+    its first, at most 100: libsinsp's extract_thread_cpu, thread.cpu) add up per key, 10 ms each, shown
+    as a share of the elapsed time. Subclasses set `table` (value thread.exectime, filter evt.type=procinfo)."""
+
+    TICK_NS = 10_000_000  # the chisels' `cpu * 10000000`: USER_HZ = 100
+    MAX_TICKS = 100
+
+    def value_getter(self, ctx: ChiselContext) -> Getter:
+        return lambda evt: None  # computed in on_event; thread.exectime only names it for -j, as sysdig
+
+    def on_init(self, ctx: ChiselContext) -> None:
+        super().on_init(ctx)
+        self._cpu_usr = ctx.request_field("evt.rawarg.cpu_usr")
+        self._cpu_sys = ctx.request_field("evt.rawarg.cpu_sys")
+        self._last_ticks: dict[int, int] = {}  # tid -> user + system ticks at its previous procinfo
+
+    def on_event(self, evt: Event) -> bool:
+        usr, sys_ = self._cpu_usr(evt), self._cpu_sys(evt)
+        known = evt.tid in self.ctx.state.threads  # libsinsp makes up no thread for a procinfo: no fields
+        if known and isinstance(usr, int) and isinstance(sys_, int):
+            self.account(evt.tid, tuple(get(evt) for get in self._keys), usr + sys_)
+        return True
+
+    def account(self, tid: int, key: tuple[Any, ...], ticks: int) -> None:
+        """One procinfo reading: `ticks` of CPU used so far by thread `tid`, counted under `key`."""
+        last = self._last_ticks.get(tid, 0)
+        self._last_ticks[tid] = ticks
+        if None in key:
+            return
+        delta = min((ticks - last) % (1 << 64), self.MAX_TICKS) if last else 0  # u64: a smaller count: the cap
+        self._sums[key] = self._sums.get(key, 0) + delta * self.TICK_NS

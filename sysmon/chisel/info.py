@@ -8,11 +8,11 @@ from sysmon.chisel.api import Chisel
 from sysmon.chisel.loader import Found
 
 NAME_WIDTH = 16
-TEXT_WIDTH = 64
+TEXT_WIDTH = 63  # libsinsp chisel_fields_info.cpp: CONSOLE_LINE_LEN 79 - DESCRIPTION_TEXT_START 16
 
 
 def _wrapped(name: str, text: str) -> list[str]:
-    """`name            text` with text cut into 64-character rows under column 16 (as sysdig)."""
+    """`name            text` with text cut into 63-character rows under column 16 (as sysdig)."""
     rows = [text[i : i + TEXT_WIDTH] for i in range(0, len(text), TEXT_WIDTH)] or [""]
     lines = []
     if len(name) >= NAME_WIDTH:

@@ -44,6 +44,8 @@ class _Active:
 
 
 class ChiselRunner:
+    sees_internal = True  # procinfo and other internal events of a .scap reach the chisels, as in sysdig
+
     def __init__(self, chisels: Sequence[tuple[Chisel, str]], catalogue: Catalogue, out: TextIO, err: TextIO,
                  options: RunOptions) -> None:
         """`chisels`: instances (arguments already bound) with their origin (file path) for tracebacks."""

@@ -14,7 +14,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sysmon.chisel.api import CLEAR_SCREEN, NS, Chisel, ChiselContext, extend, format_bytes, format_time_interval
+from sysmon.chisel.api import (CLEAR_SCREEN, NS, Chisel, ChiselContext, extend, fixed2, format_bytes,
+                               format_time_interval)
 from sysmon.errors import ChiselError, FilterError
 from sysmon.events.model import ENTER, Event
 from sysmon.events.schema import Schema
@@ -52,13 +53,17 @@ class TableChisel(Chisel):
             raise ChiselError(f"chisel '{self.name}': unknown value units {spec.units!r}")
         self._spec = spec
         self._keys: list[Getter] = [ctx.request_field(k) for k, _ in spec.keys]
-        self._value = ctx.request_field(spec.value[0])
+        self._value = self.value_getter(ctx)
         self._sums: dict[tuple[Any, ...], int] = {}
         self._sample_ns = 0
         ctx.set_filter(spec.filter)
         self._refresh = ctx.is_live and ctx.is_tty
         if self._refresh:
             ctx.set_interval_s(1)
+
+    def value_getter(self, ctx: ChiselContext) -> Getter:
+        """How on_event reads the value: the spec's value field (a chisel computing it overrides this)."""
+        return ctx.request_field(self._spec.value[0])
 
     def on_event(self, evt: Event) -> bool:
         key = []
@@ -115,7 +120,7 @@ class TableChisel(Chisel):
         if units == "time":
             return format_time_interval(value)
         if units == "timepct":
-            return f"{value / delta_ns * 100:.2f}%" if delta_ns > 0 else "0.00%"
+            return f"{fixed2(value / delta_ns * 100)}%" if delta_ns > 0 else "0.00%"
         return str(value)
 
 
@@ -132,8 +137,9 @@ class ProcessFds:
     fds: list[FdInfo]
 
 
-def thread_table(ctx: ChiselContext, filter_text: str | None, *, processes_only: bool) -> list[ProcessFds]:
-    """Threads (or only one thread per process) with their fds, in tid order, that match the filter.
+def thread_table(ctx: ChiselContext, filter_text: str | None) -> list[ProcessFds]:
+    """Every thread with its fds, in tid order, that matches the filter (sysdig's get_thread_table: per
+    thread, so the threads of a process repeat its shared fd table).
 
     Without a filter every thread is listed with all its fds. With one, a thread is listed when the
     filter matches it with no fd or with one of its fds, and only matching fds are kept."""
@@ -144,13 +150,8 @@ def thread_table(ctx: ChiselContext, filter_text: str | None, *, processes_only:
         raise ChiselError(f"bad filter {filter_text!r}: {e.message}", hints=e.hints) from e
     probe = FdProbe(ctx.last_ts_ns)
     rows: list[ProcessFds] = []
-    seen_pids: set[int] = set()
     for tid in sorted(state.threads):
         t = state.threads[tid]
-        if processes_only:
-            if t.pid in seen_pids:
-                continue
-            seen_pids.add(t.pid)
         fds = [t.fdtable.fds[n] for n in sorted(t.fdtable.fds)]
         if predicate is not None:
             fds = [fd for fd in fds if predicate(probe.event(t, fd.num), state)]

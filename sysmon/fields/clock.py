@@ -33,6 +33,9 @@ class Clock:
             self.first_ns = ts
         self.delta_ns = ts - self.prev_ns if self.prev_ns else 0
         self.prev_ns = ts
+        if evt.etype.category == "internal":  # procinfo...: no call to pair, no evt.latency (as libsinsp)
+            self.latency_ns = None
+            return
         if evt.dir == ENTER:
             self._enters[evt.tid] = (ts, evt.etype.name)
             self.latency_ns = 0

@@ -3,7 +3,8 @@
 Format: docs in ../shared/docs/scap-format.md (blocks, versions 1.0-1.2). gzip is detected by its
 magic. Events are numbered like sysdig numbers them when reading a file (`evt.num` counts every
 event block, internal ones and the leading container events included), and the events sysdig
-never prints (EC_INTERNAL: procinfo, drop...; leading container events) are counted, not yielded.
+never prints (EC_INTERNAL: procinfo, drop...; leading container events) are counted, not yielded
+(internal ones are yielded with `internal` set: sysdig's chisels see them).
 A truncated or corrupt file yields everything intact, then raises one CaptureError with the offset.
 """
 from __future__ import annotations
@@ -85,6 +86,7 @@ class ScapCapture:
     meta: Metadata
     numbering: Numbering = field(default_factory=Numbering)
     state_only: bool = False  # the event yielded last is only for the state (SCAP_DF_STATE_ONLY): never shown
+    internal: bool = False  # yield internal events too (procinfo...): sysdig's chisels see them, its output never
     _reader: _Reader | None = None
 
     def events(self) -> Iterator[Event]:
@@ -245,7 +247,8 @@ class _Reader:
             leading = False
             if et.internal:
                 num.hidden += 1
-                continue
+                if not cap.internal:
+                    continue
             direction = ENTER if etype % 2 == 0 else EXIT
             tid = tid - (1 << 64) if tid >= 1 << 63 else tid
             enter_blobs: tuple[tuple[int, int, bytes], ...] = ()
@@ -265,7 +268,7 @@ class _Reader:
                 raw[et.fd_arg] = stale_fd & U64  # type: ignore[index]
                 evt.raw_args = tuple(raw)
             cap.state_only = bool(dflags & SCAP_DF_STATE_ONLY)
-            if cap.state_only:
+            if cap.state_only and not et.internal:
                 num.hidden += 1  # libsinsp parses these for state but never shows them
             if et.name == "procexit":
                 exited = state.threads.get(tid)

@@ -104,10 +104,12 @@ def read_proclist(body: bytes, version: int, state: State, meta: Metadata) -> No
         exepath = c.str16() if version >= 7 else ""
         raw_args = c.take(c.u16())
         cwd = c.str16()
-        c.u64()  # fdlimit
+        fdlimit = c.u64()
         flags, uid, gid = c.u32(), c.u32(), c.u32()
+        vmsize_kb = vmrss_kb = 0
         if version >= 2:
-            c.take(12 + 16)  # vmsize, vmrss, vmswap, pfmajor, pfminor
+            vmsize_kb, vmrss_kb = c.u32(), c.u32()
+            c.take(4 + 16)  # vmswap, pfmajor, pfminor
         env = c.take(c.u16()) if version >= 3 else b""
         cgroups: tuple[tuple[str, str], ...] = ()
         vtid = vpid = 0
@@ -121,7 +123,7 @@ def read_proclist(body: bytes, version: int, state: State, meta: Metadata) -> No
         t = ThreadInfo(_s64(tid), _s64(pid), _s64(ptid), comm, exe=exe, exepath=exepath,
                        args=[a.decode("utf-8", "surrogateescape") for a in raw_args.split(b"\0")[:-1]] if raw_args else [],
                        cwd=cwd, uid=uid, gid=gid, env=_split(env.decode("utf-8", "surrogateescape")), cgroups=cgroups,
-                       vtid=vtid, vpid=vpid)
+                       vtid=vtid, vpid=vpid, fdlimit=_s64(fdlimit), vmsize_kb=vmsize_kb, vmrss_kb=vmrss_kb)
         state.threads[t.tid] = t
         meta.thread_flags[t.tid] = flags
     # Threads of a process share the main thread's fd table (CLONE_FILES), as libsinsp assumes.

@@ -129,7 +129,7 @@ def process_list(state: State, sharing: set[int]) -> bytes:
         entry = (struct.pack("<qqqqq", t.tid, t.pid, t.parent_tid, t.sid or -1, t.vpgid or -1)
                  + _str16(t.comm) + _str16(t.exe) + _str16(t.exepath) + _str16(_nul_list(t.args), MAX_LIST) + _str16(t.cwd)
                  + struct.pack("<QIII", t.fdlimit, flags, t.uid & 0xFFFFFFFF, t.gid & 0xFFFFFFFF)
-                 + struct.pack("<IIIQQ", 0, 0, 0, 0, 0) + _str16(_nul_list(t.env), MAX_LIST)
+                 + struct.pack("<IIIQQ", t.vmsize_kb, t.vmrss_kb, 0, 0, 0) + _str16(_nul_list(t.env), MAX_LIST)
                  + struct.pack("<qq", t.vtid or t.tid, t.vpid or t.pid)
                  + _str16(_nul_list(f"{c}={p}" for c, p in t.cgroups or ()), MAX_LIST) + _str16("/")
                  + struct.pack("<iB", t.loginuid, 0))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import ipaddress
 from collections.abc import Callable
+from typing import Any
 
 from sysmon.events.model import EXIT, NO_THREAD, Event, SockAddr, SockTuple
 from sysmon.events.render import resolve_path
@@ -53,6 +54,9 @@ SOCK_L4 = {1: "tcp", 2: "udp"}  # SOCK_STREAM, SOCK_DGRAM
 SOCK_RAW = 3
 IPPROTO_IP, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_RAW = 0, 1, 6, 17, 255
 CLONE_TYPES = frozenset({"clone", "clone3", "fork", "vfork"})
+# Exits whose parameters (in a .scap) give the caller's memory figures: libsinsp's parse_brk_munmap_mmap_exit,
+# parse_execve_exit, parse_clone_exit; a switch gives those of the process of the thread switched out.
+MEMORY_EXITS = frozenset({"brk", "mmap", "mmap2", "munmap", "execve", "execveat"}) | CLONE_TYPES
 INET = frozenset({"ipv4", "ipv6"})
 
 # fd-creating syscalls that need no more than a type: syscall -> (fd.type, raw arg index of flags, cloexec bit).
@@ -145,6 +149,8 @@ class StateParser:
 
     def apply(self, evt: Event) -> None:
         self.flush()
+        if evt.type == "switch":
+            self._switch_memory(evt)
         if evt.pid == NO_THREAD:
             return
         thread = self._thread(evt)
@@ -152,6 +158,31 @@ class StateParser:
         handler = handlers.get(evt.type)
         if handler is not None:
             handler(evt, thread)
+        if evt.dir == EXIT and evt.type in MEMORY_EXITS:
+            self._memory(evt, thread)
+
+    # -- memory figures (VIRT, RES, FDLIMIT of ps) -------------------------------------------------
+
+    def _memory(self, evt: Event, thread: ThreadInfo) -> None:
+        """A .scap exit's vm_size/vm_rss (and fdlimit of clone/execve) for its thread; a clone's parent
+        side gives them to the child it created (libsinsp copies the event's figures to it)."""
+        res = evt.res
+        if evt.type not in ("brk", "mmap", "mmap2", "munmap") and (res is None or res < 0):
+            return  # a failed clone or execve changes nothing
+        if evt.type in CLONE_TYPES and res:
+            child = self.state.threads.get(res)
+            if child is None:
+                return
+            thread = child
+        _set_memory(thread, evt.params)
+
+    def _switch_memory(self, evt: Event) -> None:
+        thread = self.state.threads.get(evt.tid)
+        main = self.state.threads.get(thread.pid) if thread is not None else None
+        if main is not None:
+            vm_size, vm_rss = evt.params.get("vm_size"), evt.params.get("vm_rss")
+            if isinstance(vm_size, int) and isinstance(vm_rss, int):
+                main.vmsize_kb, main.vmrss_kb = vm_size, vm_rss
 
     def flush(self) -> None:
         """Carry out the removals the previous event asked for (closed fds, exited threads)."""
@@ -553,6 +584,14 @@ def _clone_flags(evt: Event) -> int | None:
     return 0
 
 
+def _set_memory(thread: ThreadInfo, params: dict[str, Any]) -> None:
+    vm_size, vm_rss, fdlimit = params.get("vm_size"), params.get("vm_rss"), params.get("fdlimit")
+    if isinstance(vm_size, int) and isinstance(vm_rss, int):
+        thread.vmsize_kb, thread.vmrss_kb = vm_size, vm_rss
+    if isinstance(fdlimit, int):
+        thread.fdlimit = fdlimit
+
+
 def _inherit(child: ThreadInfo, parent: ThreadInfo, *, share_fds: bool) -> None:
     """Fill what a clone child takes from its parent, keeping anything already known."""
     child.exe = child.exe or parent.exe
@@ -564,6 +603,8 @@ def _inherit(child: ThreadInfo, parent: ThreadInfo, *, share_fds: bool) -> None:
     child.vpgid = child.vpgid or parent.vpgid
     child.tty = child.tty or parent.tty
     child.fdlimit = child.fdlimit or parent.fdlimit
+    child.vmsize_kb = child.vmsize_kb or parent.vmsize_kb  # a .scap clone exit gives the child's own
+    child.vmrss_kb = child.vmrss_kb or parent.vmrss_kb
     child.cgroups = child.cgroups or parent.cgroups
     if child.container_id is None:
         child.container_id = parent.container_id

@@ -161,6 +161,7 @@ def _read_process(root: str, pid: int, state: State, sockets: SocketTables) -> N
         sid=_ns_id(status, "NSsid", 0), vpgid=_ns_id(status, "NSpgid", -1), vpid=_ns_id(status, "NStgid", -1),
         tty=_tty(base), loginuid=_loginuid(base), fdlimit=_fdlimit(base),
     )
+    main.vmsize_kb, main.vmrss_kb = _memory_kb(base)
     main.vtid = main.vpid
     state.threads[pid] = main
     try:
@@ -178,7 +179,7 @@ def _read_process(root: str, pid: int, state: State, sockets: SocketTables) -> N
             tid, pid, ppid, tcomm, exe=main.exe, exepath=main.exepath, args=main.args,
             cwd=main.cwd, uid=uid, gid=gid, fdtable=table, env=env, sid=main.sid, vpgid=main.vpgid,
             vpid=main.vpid, vtid=_vtid(base, tid, main), tty=main.tty, loginuid=main.loginuid,
-            fdlimit=main.fdlimit,
+            fdlimit=main.fdlimit, vmsize_kb=main.vmsize_kb, vmrss_kb=main.vmrss_kb,
         )
 
 
@@ -236,6 +237,18 @@ def _fdlimit(base: str) -> int:
             soft = line[len("Max open files"):].split()[0]
             return int(soft) if soft.isdigit() else 0
     return 0
+
+
+def _memory_kb(base: str) -> tuple[int, int]:
+    """Virtual and resident size in kB (statm counts pages), as a .scap's process list has them; 0 if gone."""
+    try:
+        pages = _read(f"{base}/statm", head=True).split()
+    except OSError:
+        return 0, 0
+    if len(pages) < 2:
+        return 0, 0
+    kb = os.sysconf("SC_PAGE_SIZE") // 1024
+    return int(pages[0]) * kb, int(pages[1]) * kb
 
 
 def _effective_id(field: str) -> int:

@@ -92,6 +92,8 @@ class ThreadInfo:
     tty: int = 0  # controlling terminal device number (0: none)
     loginuid: int = -1  # audit uid; -1 when unset (4294967295 in /proc)
     fdlimit: int = 0  # RLIMIT_NOFILE soft limit (0: unknown)
+    vmsize_kb: int = 0  # virtual and resident memory, as a .scap's process list has them (0: unknown)
+    vmrss_kb: int = 0
     cgroups: tuple[tuple[str, str], ...] | None = None  # (controllers, path), read lazily: State.cgroups
     container_id: str | None = None  # short id, "" on the host; None until resolved (State.container_id)
     # libsinsp's m_ptid: the tid of the thread that cloned this one (a thread's is its creator, not its

@@ -3,12 +3,16 @@ are compared with the output sysdig's chisels give (same columns, sizes and word
 from __future__ import annotations
 
 import json
+import os
+import sys
+import threading
 
 import pytest
 
 from sysmon.chisel import info
 from sysmon.chisel.api import RunOptions
 from sysmon.chisel.loader import Loader, builtin_dir
+from sysmon.errors import ChiselError
 from sysmon.events.model import ENTER
 from sysmon.state.state import FdInfo, FdTable, State, ThreadInfo
 from tests.chisel_harness import run_chisels
@@ -166,7 +170,7 @@ def test_lsof_ps_netstat_list_the_state_at_the_first_event():
     ]
     ps = run("ps", "fd.name contains /var/log").splitlines()
     assert ps == ["TID     PID     USER        VIRT       RES        FDLIMIT   CMD",
-                  "200     200     www-data    -          -          -         nginx"]
+                  "200     200     www-data    0B         0B         429496729 nginx"]  # unknown: libsinsp's -1
     assert run("netstat").splitlines() == [
         "Proto Server Address           Client Address           State          TID/PID/Program Name",
         "tcp   0.0.0.0:80               0.0.0.0:*                LISTEN         200/200/nginx",
@@ -218,3 +222,20 @@ def test_a_replay_prints_what_the_live_run_that_wrote_the_capture_printed(tmp_pa
     assert live == replay and live.strip()
     if name == "topfiles_bytes":
         assert live.splitlines()[2:] == ["27B                 /etc/hosts", "15B                 /var/log/app.log"]
+
+
+def test_spectrogram_draws_a_row_and_an_axis_on_a_terminal_only(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "40")
+    out = run("spectrogram", options=RunOptions(is_tty=True))
+    rows = out.split("\n")
+    assert rows[0].startswith("\x1b[?25l\x1b[1F") and "\x1b[38;5;" in rows[0] and rows[0].endswith("\x1b[0m")
+    assert rows[1].startswith("|1ns") and "|10ns" in rows[1] and len(rows[1]) <= 40
+    assert "\x1b[0m\n\x1b[?25h" in out  # print(terminal.reset), showcursor
+    with pytest.raises(ChiselError, match="spectrogram failed"):
+        run_chisels([("spectrogram", None)], events(), state())
+
+
+def test_topprocs_cpu_reads_a_live_threads_ticks_from_proc():
+    cls = Loader([builtin_dir()], entry_points=False).find("topprocs_cpu").cls
+    ticks = sys.modules[cls.__module__].thread_ticks(os.getpid(), threading.get_native_id())
+    assert isinstance(ticks, int) and ticks >= 0
