@@ -5,7 +5,9 @@ For each capture and each (filter, format) of tests/golden/scap/cases.json, runs
 `TZ=UTC sysdig -r CAPTURE -p FORMAT FILTER` and stores its output under a `### <filter> | <format>` header.
 With --containers: the same for tests/golden/scap/containers.json (its captures only; a one-letter format
 is a preset, `-pc`) into tests/golden/scap/expected_containers/. With --parity: parity_cases.json (issue 19's
-event names, ancestry and derived fields) into tests/golden/scap/expected-parity/.
+event names, ancestry and derived fields) into tests/golden/scap/expected-parity/. With --cli: cli_cases.json
+(`-j`, buffer modes, `-t`; each case the arguments after `-r CAPTURE`, its header their JSON) into
+tests/golden/scap/expected-cli/.
 Needs sysdig (Debian: `apt-get install --no-install-recommends sysdig`); CI only reads the results.
 """
 from __future__ import annotations
@@ -19,7 +21,8 @@ from pathlib import Path
 
 GOLDEN = Path(__file__).resolve().parent.parent / "tests" / "golden" / "scap"
 SETS = {"": ("cases.json", "expected"), "--containers": ("containers.json", "expected_containers"),
-        "--parity": ("parity_cases.json", "expected-parity")}  # option -> (cases, expected outputs)
+        "--parity": ("parity_cases.json", "expected-parity"),
+        "--cli": ("cli_cases.json", "expected-cli")}  # option -> (cases, expected outputs)
 
 
 def write_goldens(out_dir: Path, cases: list[tuple[str, list[str]]], captures: list[Path] | None = None) -> None:
@@ -44,12 +47,15 @@ def write_goldens(out_dir: Path, cases: list[tuple[str, list[str]]], captures: l
 
 
 def main() -> int:
-    containers = "--containers" in sys.argv[1:]
-    cases_file, expected = SETS["--containers" if containers else "--parity" if "--parity" in sys.argv[1:] else ""]
+    option = next((a for a in sys.argv[1:] if a in SETS), "")
+    cases_file, expected = SETS[option]
     cases = json.loads((GOLDEN / cases_file).read_text())
     captures = sorted((GOLDEN / "captures").glob("*.scap"))
-    if containers:
+    if "captures" in cases:
         captures = [c for c in captures if c.stem in cases["captures"]]
+    if option == "--cli":
+        write_goldens(GOLDEN / expected, [(json.dumps(args), args) for args in cases["cases"]], captures)
+        return 0
     write_goldens(GOLDEN / expected,
                   [(f"{flt} | {fmt}", [f"-p{fmt}"] + ([flt] if flt else []))
                    for flt in cases["filters"] for fmt in cases["formats"]], captures)

@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     cap.add_argument("-w", "--writefile", metavar="FILE", help="write events to a capture file (implies -q unless -p/-j)")
     cap.add_argument("-r", "--readfile", metavar="FILE", action="append",
                      help="replay a capture file instead of capturing live (repeatable; globs)")
+    cap.add_argument("-P", "--progress", action="store_true",
+                     help="with -r: a progress bar on stderr even when it is no terminal (on one: after 1 s)")
     cap.add_argument("-q", "--quiet", action="store_true", help="do not print events")
     cap.add_argument("-C", "--file-size", type=float, metavar="MB", help="with -w: new file every MB megabytes (10^6)")
     cap.add_argument("-G", "--seconds", type=float, metavar="SECONDS",
@@ -203,6 +205,8 @@ def run_config(args: argparse.Namespace, chisels: Sequence[tuple[str, str | None
     from sysmon.fleet.options import stream_query
 
     stream = stream_query(args)
+    if args.progress and not args.readfile:
+        raise CaptureError("-P shows the progress of a replay: use it with -r FILE")
     return RunConfig(
         filter=" ".join(args.filter),
         output=OutputConfig(format=args.format, sink="json" if args.json else args.sink, bufmode=args.bufmode or "",
@@ -221,6 +225,7 @@ def run_config(args: argparse.Namespace, chisels: Sequence[tuple[str, str | None
         max_seconds=args.max_seconds,
         summary=args.summary,
         verbose=args.verbose,
+        progress=args.progress,
         runtime_sockets=(args.docker_socket or None, args.podman_socket or None),
     )
 

@@ -97,6 +97,7 @@ class RunConfig:
     max_seconds: float | None = None  # -M
     summary: bool = False  # -S
     verbose: bool = False  # -v: statistics on stderr at the end
+    progress: bool = False  # -P: a replay's progress bar on stderr even when it is no terminal
     runtime_sockets: tuple[str | None, str | None] | None = None  # docker, podman (None: each its default)
 
     @property

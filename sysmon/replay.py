@@ -8,9 +8,10 @@ still replays; a file cut short replays up to the cut, with one warning.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 from sysmon.capture.feed import Feed
@@ -20,11 +21,13 @@ from sysmon.capture.reader import EventReplaySource, ReplaySource, expand_inputs
 from sysmon.capture.writer import CaptureSink
 from sysmon.errors import CaptureError, SysmonError
 from sysmon.events.decode import Decoder
+from sysmon.events.model import Event
 from sysmon.pipeline import Pipeline
 from sysmon.scap.record import Retyper, ScapRecords
 from sysmon.state.state import State
 
-PROGRESS_DELAY_S = 1.0  # show a progress bar only for replays that last longer than this
+PROGRESS_DELAY_S = 1.0  # without -P, show a progress bar only for replays that last longer than this
+PROGRESS_EVERY = 4096  # events of a .scap between two moves of the bar
 
 
 class ReplaySession:
@@ -47,7 +50,7 @@ class ReplaySession:
 
     def run(self) -> int:
         failures: list[SysmonError] = []
-        progress = _progress(self.paths)
+        progress = _progress(self.paths, self.pipe.config.progress)
         try:
             merged = merge_shards(self.paths, open_source) if len(self.paths) > 1 else None
             for path in [] if merged is not None else self.paths:
@@ -107,7 +110,15 @@ class ReplaySession:
             return
         if self.pipe.chisels is not None:
             src.with_internal()
-        self.inspector.run(src.events(), lambda: src.state_only)
+        events = src.events()
+        first = next(events, None)
+        if first is None:
+            return
+        clock = self.pipe.clock
+        clock.first_ns = clock.first_ns or src.first_ns  # sysdig counts from the hidden events before it
+        events = itertools.chain((first,), events)
+        self.inspector.run(events if progress is None else _progressing(events, src, progress),
+                           lambda: src.state_only)
 
     def _feed(self, src: ReplaySource) -> Feed:
         """The feed, made with the first file: a -w output takes that file's clock offset."""
@@ -139,12 +150,23 @@ def _shift(batch: Batch, delta_ns: int) -> Batch:
     return Batch(records, batch.first_num, batch.nums, batch.flags)
 
 
-def _progress(paths: list[str]) -> Any:
-    """A byte progress bar on stderr, only on a terminal and only once the replay takes a while."""
-    if not sys.stderr.isatty():
+def _progress(paths: list[str], asked: bool) -> Any:
+    """A byte progress bar on stderr: asked for (-P), or on a terminal once the replay takes a while."""
+    if not asked and not sys.stderr.isatty():
         return None
     from tqdm import tqdm
 
     total = sum(os.path.getsize(p) for p in paths)
-    return tqdm(total=total, unit="B", unit_scale=True, file=sys.stderr, delay=PROGRESS_DELAY_S, leave=False,
-                desc="replay")
+    return tqdm(total=total, unit="B", unit_scale=True, file=sys.stderr, delay=0 if asked else PROGRESS_DELAY_S,
+                leave=False, desc="replay")
+
+
+def _progressing(events: Iterator[Event], src: EventReplaySource, progress: Any) -> Iterator[Event]:
+    """`events`, moving the progress bar to the source's position every PROGRESS_EVERY events."""
+    done = src.bytes_read
+    for i, evt in enumerate(events):
+        if not i % PROGRESS_EVERY:
+            progress.update(src.bytes_read - done)
+            done = src.bytes_read
+        yield evt
+    progress.update(src.bytes_read - done)

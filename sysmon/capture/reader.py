@@ -58,11 +58,14 @@ class EventReplaySource(Protocol):
 
     path: str
     state: State
-    bytes_read: int
     warning: str | None
     dropped: int
 
     def events(self) -> Iterator[Event]: ...
+
+    @property
+    def bytes_read(self) -> int:
+        """How far into the file reading is (-P's progress)."""
 
     @property
     def state_only(self) -> bool:
@@ -70,6 +73,10 @@ class EventReplaySource(Protocol):
 
     def with_internal(self) -> None:
         """Yield the internal events too (procinfo...), for the chisels."""
+
+    @property
+    def first_ns(self) -> int:
+        """The capture's start time (-t r, evt.reltime), known once the first event was read."""
 
 
 def expand_inputs(patterns: Sequence[str]) -> list[str]:
@@ -146,7 +153,6 @@ class ScapSource:
     """A sysdig .scap file (sysmon.scap): its events are already decoded and numbered as sysdig does."""
 
     wall_offset_ns = 0
-    bytes_read = 0
     warning: str | None = None
     dropped = 0
 
@@ -168,6 +174,15 @@ class ScapSource:
 
     def with_internal(self) -> None:
         self._cap.internal = True
+
+    @property
+    def first_ns(self) -> int:
+        """The time the capture starts at (its first event block, shown or not), once events were read."""
+        return int(self._cap.first_ns)
+
+    @property
+    def bytes_read(self) -> int:
+        return int(self._cap.bytes_read)
 
 
 class CaptureFile:

@@ -186,6 +186,8 @@ def value_renderer(p: Param) -> ValueRenderer:
         return buffer_text
     if t == "MODE":
         return lambda evt, v, ctx, buf: f"0{v:o}"
+    if t == "SYSCALLID":  # a generic event's syscall (its type is named after it)
+        return lambda evt, v, ctx, buf: f"{v}({evt.etype.name})"
     return lambda evt, v, ctx, buf: str(v)
 
 

@@ -21,7 +21,7 @@ class Clock:
     Afterwards `delta_ns` and `latency_ns` describe the event just observed.
     """
 
-    first_ns: int = 0  # timestamp of the first event of the capture
+    first_ns: int = 0  # timestamp of the first event of the capture (a .scap's: its first event block's)
     prev_ns: int = 0  # timestamp of the event observed last
     delta_ns: int = 0  # current event minus the previous one
     latency_ns: int | None = 0  # exit minus its enter; 0 on enters, None when the enter was not seen
@@ -42,6 +42,11 @@ class Clock:
             return
         enter = self._enters.pop(evt.tid, None)
         self.latency_ns = ts - enter[0] if enter is not None and enter[1] == evt.etype.name else None
+
+
+def epoch_seconds(ns: int) -> str:
+    """`-t a`: sysdig prints the nanoseconds without their leading zeros (`1690557263.8707142`)."""
+    return f"{ns // NS}.{ns % NS}"
 
 
 def seconds(ns: int) -> str:
@@ -72,8 +77,21 @@ def iso8601(ns: int) -> str:
 
 
 def human_duration(ns: int) -> str:
-    """`3.89us` for 3896 (truncated, not rounded), `10.30ms`, `1.50s`, `120ns`: evt.latency.human."""
-    for unit, scale in (("s", NS), ("ms", 1_000_000), ("us", 1_000)):
-        if ns >= scale:
-            return f"{ns // scale}.{ns % scale * 100 // scale:02d}{unit}"
+    """evt.latency.human, as libsinsp's format_time: `120ns`, `3.89us`, `56us`, `1.50ms`, `10ms`, `1.50s`,
+    `2:5` (minutes), `01:02:03` (hours); digits are cut, not rounded."""
+    s, us, ms = NS, 1_000, 1_000_000
+    if ns >= 3600 * s:
+        return f"{ns // (3600 * s):02d}:{ns // (60 * s) % 60:02d}:{ns // s % 60:02d}"
+    if ns >= 60 * s:
+        return f"{ns // (60 * s)}:{ns // s % 60}"
+    if ns >= s:
+        return f"{ns // s}.{ns % s // 10_000_000:02d}s"
+    if ns >= 10 * ms:
+        return f"{ns // ms}ms"
+    if ns >= ms:
+        return f"{ns // ms}.{ns % ms // 10_000:02d}ms"
+    if ns >= 10 * us:
+        return f"{ns // us}us"
+    if ns >= us:
+        return f"{ns // us}.{ns % us // 10:02d}us"
     return f"{ns}ns"

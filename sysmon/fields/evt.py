@@ -1,6 +1,7 @@
 """evt.* fields: the event itself, its time, its arguments and its result."""
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 T = FieldType
 O_ACCMODE, O_WRONLY, O_RDWR, O_CREAT = 3, 1, 2, 0o100
 O_TMPFILE = 0o20000000
+_RESOLVED_NUMBER = re.compile(r"-?\d+\((.*)\)\Z", re.DOTALL)  # `4097(O_RDONLY|O_CLOEXEC)`, `3(<f>/etc/x)`
 EXEC_BITS = 0o111
 OPEN_TYPES = frozenset({"open", "openat"})  # openat2 carries its flags in user memory
 # fd types -> the category sysdig gives an I/O event on them
@@ -113,16 +115,23 @@ def info_extractor(bufmode: str, max_buf: int | None) -> Extractor:
 
 
 def arg_extractor(bufmode: str, max_buf: int | None) -> Extractor:
-    """evt.arg.NAME / evt.arg[N]: one parameter as evt.info renders it."""
+    """evt.arg.NAME / evt.arg[N]: one parameter as sysdig prints it, the resolved part of evt.info's
+    `raw(resolved)` when it has one (`fd=3(<f>/etc/x)` -> `<f>/etc/x`, `res=-2(ENOENT)` -> `ENOENT`)."""
 
     def extract(evt: Event, state: State, arg: str | None) -> str | None:
         p = _param(evt, arg)
         if p is None:
             return None
         v = evt.params.get(p.name)
-        if v is None:
-            return None
-        return render_value(evt, p, v, render_context(evt, state), lambda b: render_buffer(b, bufmode, max_buf))
+        if v is None:  # carried empty: NULL, as in evt.info
+            return "NULL" if p.name in evt.etype.empty_params(evt) else None
+        text = render_value(evt, p, v, render_context(evt, state), lambda b: render_buffer(b, bufmode, max_buf))
+        if isinstance(v, int):  # the number is that of sysdig's event table (flags), not always v
+            m = _RESOLVED_NUMBER.match(text)
+            return text if m is None else m[1]
+        if isinstance(v, str) and text.startswith(v + "(") and text.endswith(")"):  # a relative path
+            return text[len(v) + 1 : -1]
+        return text
 
     return extract
 

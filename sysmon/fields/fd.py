@@ -92,6 +92,8 @@ def _num(evt: Event, state: State, arg: str | None) -> int | None:
     num = result_fd(evt)
     if num is None and evt.etype.fd_arg is not None:
         num = s32(evt.raw_args[evt.etype.fd_arg])
+    if num is None and EF_USES_FD in evt.etype.flags and not evt.etype.params_for(evt.dir):
+        return None  # the fd argument is not in the event (an old .scap's enter)
     return -1 if num is None else num
 
 
@@ -187,8 +189,8 @@ def _both(get: Callable[[SockAddr], Any]) -> Extractor:
     return extract
 
 
-def _l4proto(fd: FdInfo) -> str | None:
-    return fd.effective_l4proto() or None
+def _l4proto(fd: FdInfo) -> str:
+    return fd.effective_l4proto() or "<NA>"  # sysdig: this text for an fd that is no IP socket
 
 
 def _sockfamily(fd: FdInfo) -> str | None:

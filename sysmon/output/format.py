@@ -39,6 +39,12 @@ def format_text(arg: str | None) -> str:
     return DEFAULT_FORMAT if arg is None else PRESETS.get(arg, arg)
 TIME_TYPES = "hardD"  # -t: human, absolute, relative to the first event, enter->exit delta, delta to previous print
 NA = "<NA>"
+JSON_ZERO_LATENCY = frozenset({"evt.latency", "evt.latency.s", "evt.latency.ns"})
+# nanosecond fields sysdig's text pads to 9 digits (PF_10_PADDED_DEC)
+PADDED_NS = frozenset({"evt.rawtime.ns", "evt.reltime", "evt.reltime.ns", "evt.latency.ns", "evt.deltatime.ns"})
+# fields sysdig's -j prints as the event's timestamp in ns (libsinsp's extract_as_js)
+JSON_TIMESTAMPS = frozenset({"evt.time", "evt.time.s", "evt.time.iso8601", "evt.datetime", "evt.datetime.s",
+                             "evt.outputtime"})
 _PLAIN = frozenset({str, int})  # value types a text line takes as they are (str(v) is their text)
 _to_json = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
 
@@ -147,14 +153,13 @@ class Formatter:
             "evt.info": info,
             "evt.args": info,
             "evt.arg": arg_extractor(bufmode, max_buf),
-            "evt.outputtime": lambda evt, state, arg: self._output_ns(evt),
         }
         fields = [tok for tok in self.tokens if tok.field is not None]
         self._texts = [(self._text_extractor(tok), tok.arg) for tok in fields]
         # JSON: one member per distinct field text, in key order (as json.dumps(sort_keys=True) writes them)
         by_key = {tok.text: tok for tok in reversed(fields)}
         self._keys = sorted(by_key)
-        self._values = [(self._extractor(by_key[k]), by_key[k].arg) for k in self._keys]
+        self._values = [(self._json_extractor(by_key[k]), by_key[k].arg) for k in self._keys]
         self._heads = [("{" if i == 0 else ",") + encode_basestring_ascii(k) + ":" for i, k in enumerate(self._keys)]
         self._template = "".join(
             tok.text.replace("{", "{{").replace("}", "}}") if tok.field is None
@@ -196,9 +201,7 @@ class Formatter:
             values = [self._json(v) for v in values]
             if self.require_all and None in values:
                 return None
-            self._last_printed_ns = evt.ts_ns
             return _to_json(dict(zip(self._keys, values)))
-        self._last_printed_ns = evt.ts_ns
         if not values:
             return "{}"
         return "".join([head + (encode_basestring_ascii(v) if v.__class__ is str else str(v))
@@ -210,12 +213,29 @@ class Formatter:
         assert tok.field is not None
         return self._overrides.get(tok.field.name, tok.field.extract)
 
+    def _json_extractor(self, tok: Token) -> Extractor:
+        """sysdig's JSON values: time fields as the event's ns (whatever -t says), evt.info/evt.args
+        with the space sysdig ends them with, evt.latency 0 for an exit whose enter was not seen."""
+        assert tok.field is not None
+        name = tok.field.name
+        if name in JSON_TIMESTAMPS:
+            return lambda evt, state, arg: evt.ts_ns
+        extract = self._extractor(tok)
+        if name in ("evt.info", "evt.args"):
+            return lambda evt, state, arg: _spaced(extract(evt, state, arg))
+        if name in JSON_ZERO_LATENCY:  # libsinsp's thread latency is a number even without an enter
+            return lambda evt, state, arg: extract(evt, state, arg) or 0
+        return extract
+
     def _text_extractor(self, tok: Token) -> Extractor:
         """The extractor of the text form: the same, but evt.outputtime gives its -t text."""
         assert tok.field is not None
+        if tok.field.name in PADDED_NS:
+            extract = self._extractor(tok)
+            return lambda evt, state, arg: _padded(extract(evt, state, arg))
         if tok.field.name != "evt.outputtime":
             return self._extractor(tok)
-        render: Callable[[int], str] = tm.clock_time if self._time_type == "h" else tm.seconds
+        render: Callable[[int], str] = {"h": tm.clock_time, "a": tm.epoch_seconds}.get(self._time_type, tm.seconds)
         if self._time_type in "ha":  # the event's own time
             return lambda evt, state, arg: render(evt.ts_ns)
         return lambda evt, state, arg: render(self._output_ns(evt))
@@ -242,7 +262,7 @@ class Formatter:
     # -- evt.outputtime ------------------------------------------------------------------------
 
     def _output_ns(self, evt: Event) -> int:
-        """The -t time as nanoseconds: what JSON prints, and the base of the text forms."""
+        """The -t time as nanoseconds, the base of its text forms."""
         t, ts = self._time_type, evt.ts_ns
         if t == "r":
             return ts - (self._clock.first_ns or ts)
@@ -251,3 +271,12 @@ class Formatter:
         if t == "D":
             return ts - self._last_printed_ns if self._last_printed_ns else 0
         return ts
+
+
+def _spaced(info: str) -> str:
+    """evt.info as sysdig's JSON has it: every argument followed by a space."""
+    return info + " " if info else info
+
+
+def _padded(ns: Any) -> Any:
+    return f"{ns:09d}" if isinstance(ns, int) else ns

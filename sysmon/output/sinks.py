@@ -50,9 +50,9 @@ class TextSink(_LineSink):
 
 
 class JsonSink(_LineSink):
-    """One object per line (sysdig -j)."""
+    """One object per line (sysdig -j). Buffers are never cut: libsinsp cuts them in its text format only."""
 
     def __init__(self, fmt: str, catalogue: Catalogue, out: TextIO, *, time_type: str = "h", bufmode: str = "",
                  max_buf: int | None = 80, unbuffered: bool = False) -> None:
-        self.formatter = Formatter(fmt, catalogue, time_type=time_type, bufmode=bufmode, max_buf=max_buf)
+        self.formatter = Formatter(fmt, catalogue, time_type=time_type, bufmode=bufmode, max_buf=None)
         super().__init__(self.formatter.format_json, out, unbuffered)

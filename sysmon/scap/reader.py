@@ -87,6 +87,7 @@ class ScapCapture:
     numbering: Numbering = field(default_factory=Numbering)
     state_only: bool = False  # the event yielded last is only for the state (SCAP_DF_STATE_ONLY): never shown
     internal: bool = False  # yield internal events too (procinfo...): sysdig's chisels see them, its output never
+    first_ns: int = 0  # the first event block's time, hidden ones included (libsinsp's m_firstevent_ts: -t r)
     _reader: _Reader | None = None
 
     def events(self) -> Iterator[Event]:
@@ -97,6 +98,14 @@ class ScapCapture:
     def close(self) -> None:
         if self._reader is not None:
             self._reader.f.close()
+            self._reader.raw.close()  # a GzipFile leaves the file it reads open
+
+    @property
+    def bytes_read(self) -> int:
+        """How far into the file as stored (compressed, for a gzip'd one) reading is: -P's progress."""
+        assert self._reader is not None
+        raw = self._reader.raw
+        return self.path.stat().st_size if raw.closed else raw.tell()
 
 
 def open_scap(path: str | Path, schema: Schema | None = None) -> ScapCapture:
@@ -112,7 +121,7 @@ def open_scap(path: str | Path, schema: Schema | None = None) -> ScapCapture:
         f = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
     else:
         raw.seek(0)
-    reader = _Reader(path, f, ScapTypes(schema or Schema.default()))
+    reader = _Reader(path, raw, f, ScapTypes(schema or Schema.default()))
     try:
         version = reader.section_header()
         state, meta = State(), Metadata()
@@ -121,13 +130,14 @@ def open_scap(path: str | Path, schema: Schema | None = None) -> ScapCapture:
         state.hostname = meta.hostname
     except BaseException:
         f.close()
+        raw.close()
         raise
     return ScapCapture(path, version, state, meta, _reader=reader)
 
 
 class _Reader:
-    def __init__(self, path: Path, f: BinaryIO, types: ScapTypes) -> None:
-        self.path, self.f, self.types = path, f, types
+    def __init__(self, path: Path, raw: BinaryIO, f: BinaryIO, types: ScapTypes) -> None:
+        self.path, self.raw, self.f, self.types = path, raw, f, types  # f: raw, or a GzipFile over it
         self.offset = 0  # of the next block, in the uncompressed stream
         self.pending: tuple[int, int, bytes] | None = None  # the first event block, read by metadata()
 
@@ -236,6 +246,8 @@ class _Reader:
                 num.skipped_unknown += 1
                 continue
             num.read += 1
+            if not cap.first_ns and etype not in CONTAINER_TYPES:
+                cap.first_ns = ts
             et = types.get(etype, _syscall_id(blobs) if etype < 2 else -1)
             if etype in CONTAINER_TYPES:  # the container is known from here on (libsinsp's parser)
                 info = from_params(_event(state, num.read, ts, cpu, tid, et, etype, ENTER, blobs).params)

@@ -128,7 +128,7 @@ def test_bufmode_applies_to_info_arg_and_buffer(cat: Catalogue, state: State) ->
     f = Formatter("%evt.info|%evt.arg.data|%evt.buffer", cat, bufmode=BASE64)
     assert f.format(e, state) == "res=5 data=YWIKY2Q=|YWIKY2Q=|YWIKY2Q="
     h = Formatter("%evt.buffer", cat, bufmode=HEX)
-    assert h.format(e, state) == "\n\t0x0000: 6162 0a63 64"
+    assert h.format(e, state) == "\n\t0x0000: 6162 0a63 64\n"
 
 
 def test_max_buf(cat: Catalogue, state: State) -> None:
@@ -157,7 +157,7 @@ def _times(cat: Catalogue, state: State, t: str) -> list[str | None]:
     ("t", "expected"),
     [
         ("h", ["17:35:48.514682170", "17:35:48.514685018", "17:35:54.045870927"]),
-        ("a", ["1534527348.514682170", "1534527348.514685018", "1534527354.045870927"]),
+        ("a", ["1534527348.514682170", "1534527348.514685018", "1534527354.45870927"]),  # sysdig: ns unpadded
         ("r", ["0.000000000", "0.000002848", "5.531188757"]),
         ("d", ["0.000000000", "0.000002848", "0.000000000"]),
         ("D", ["0.000000000", "0.000002848", "5.531185909"]),
@@ -184,10 +184,10 @@ def test_json_default_shape(cat: Catalogue, state: State) -> None:
     e = read_exit(cpu=1)
     cat.clock.observe(e)
     line = Formatter(DEFAULT_FORMAT, cat).format_json(e, state)
-    assert line is not None and "\n" not in line and " " not in line.replace("res=5 data", "")
+    assert line is not None and "\n" not in line and " " not in line.replace("res=5 data=ab.cd ", "")
     obj = json.loads(line)
     assert list(obj) == sorted(obj)
-    assert obj == {"evt.cpu": 1, "evt.dir": "<", "evt.info": "res=5 data=ab.cd", "evt.num": 219,
+    assert obj == {"evt.cpu": 1, "evt.dir": "<", "evt.info": "res=5 data=ab.cd ", "evt.num": 219,
                    "evt.outputtime": TS, "evt.type": "read", "proc.name": "curl", "thread.tid": 17497}
 
 
@@ -195,18 +195,24 @@ def test_json_nulls_types_and_skip(cat: Catalogue, state: State) -> None:
     e = ev("read", dir=ENTER, params={"fd": 3, "size": 10}, raw_args=(3,))
     star = Formatter("*%proc.name %evt.rawres %evt.buflen %evt.is_io %evt.arg.fd %proc.aname[0]", cat)
     assert json.loads(star.format_json(e, state) or "") == {
-        "evt.arg.fd": "3(<f>/etc/ld.so.cache)", "evt.buflen": None, "evt.is_io": True, "evt.rawres": None,
+        "evt.arg.fd": "<f>/etc/ld.so.cache", "evt.buflen": None, "evt.is_io": True, "evt.rawres": None,
         "proc.aname[0]": ["curl"], "proc.name": "curl"}
     assert Formatter("%proc.name %evt.buflen", cat).format_json(e, state) is None
 
 
-def test_json_outputtime_follows_t(cat: Catalogue, state: State) -> None:
+def test_json_times_are_the_timestamp_whatever_t(cat: Catalogue, state: State) -> None:
+    """sysdig's -j: evt.outputtime and the time texts are the event's ns."""
     enter = ev("read", dir=ENTER, ts_ns=TS, params={"fd": 3}, raw_args=(3,))
     exit_ = read_exit(ts_ns=TS + 2_848)
-    f = Formatter("%evt.outputtime", cat, time_type="d")
     for e in (enter, exit_):
         cat.clock.observe(e)
-    assert f.format_json(exit_, state) == '{"evt.outputtime":2848}'
+    for t in "hardD":
+        f = Formatter("%evt.outputtime %evt.time %evt.datetime.s %evt.latency", cat, time_type=t)
+        assert json.loads(f.format_json(exit_, state) or "") == {
+            "evt.outputtime": TS + 2_848, "evt.time": TS + 2_848, "evt.datetime.s": TS + 2_848, "evt.latency": 2_848}
+    cat.clock.observe(later := read_exit(ts_ns=TS + 3_000))  # no enter of its own: 0, never null (sysdig)
+    assert Formatter("%evt.latency %evt.latency.ns", cat).format_json(later, state) == \
+        '{"evt.latency":0,"evt.latency.ns":0}'
 
 
 def test_json_is_what_json_dumps_writes(cat: Catalogue, state: State) -> None:
@@ -214,7 +220,7 @@ def test_json_is_what_json_dumps_writes(cat: Catalogue, state: State) -> None:
     name = 'c"u\\rl\u00e9\x01'
     state.threads[17497].comm = name
     e = read_exit(comm=name)
-    want = {"evt.num": 219, "proc.name": name, "thread.tid": 17497, "evt.info": "res=5 data=ab.cd"}
+    want = {"evt.num": 219, "proc.name": name, "thread.tid": 17497, "evt.info": "res=5 data=ab.cd "}
     for fmt, extra in (("%proc.name %evt.num %proc.name %evt.info %thread.tid", {}),
                        ("%proc.name %evt.num %evt.is_io %evt.info %thread.tid", {"evt.is_io": True})):
         line = Formatter(fmt, cat).format_json(e, state)
@@ -232,7 +238,7 @@ def test_text_template_keeps_literals_widths_and_na(cat: Catalogue, state: State
 
 def test_json_buffer_modes(cat: Catalogue, state: State) -> None:
     line = Formatter("%evt.buffer", cat, bufmode=HEX).format_json(read_exit(), state)
-    assert json.loads(line or "") == {"evt.buffer": "\n\t0x0000: 6162 0a63 64"}
+    assert json.loads(line or "") == {"evt.buffer": "\n\t0x0000: 6162 0a63 64\n"}
 
 
 # -- sink ---------------------------------------------------------------------------------------
