@@ -58,6 +58,7 @@ fi
 # Kernel types from BTF (no kernel headers needed); regenerated when the kernel changes.
 "$VENV/bin/python" -m sysmon.probe.btf >/dev/null
 ln -sf "$VENV/bin/sysmon" /usr/local/bin/sysmon
+install -D -m 0644 docs/sysmon.8 /usr/local/share/man/man8/sysmon.8  # `man sysmon`
 
 if [ "$INSTALL_SERVICE" = 1 ]; then
     install -D -m 0644 systemd/sysmon.service /etc/systemd/system/sysmon.service

@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK
 """`sysmon [options] [filter]`: sysdig's command line -> RunConfig, then the run it asks for.
 The only place that prints errors and exits; no argparse.Namespace goes past this module."""
 from __future__ import annotations
@@ -10,7 +11,8 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from sysmon.config import CaptureConfig, OutputConfig, ProbeConfig, RunConfig, parse_size
-from sysmon.errors import CaptureError, FilterError, SysmonError
+from sysmon.capture.writable import check_writable
+from sysmon.errors import CaptureError, FilterError, SysmonError, UsageError
 from sysmon.events import buffers
 
 
@@ -157,6 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return seccomp_main(argv[1:])
     parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (sysmon/completion.py): answer, exit
+        from sysmon.completion import autocomplete
+
+        autocomplete(parser)
     try:  # -c NAME [ARGS] and -cl first: how many words a chisel takes depends on the chisel
         rest, chisels, list_chisels = _chisel_argv(parser, argv)
     except SysmonError as e:
@@ -168,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(args, [(c.name, c.args) for c in chisels], list_chisels, filter_text, sys.stdout)
     except SysmonError as e:
         print(e.render(filter_text if isinstance(e, FilterError) else None), file=sys.stderr)
-        return 2 if isinstance(e, FilterError) else 1
+        return 2 if isinstance(e, (FilterError, UsageError)) else 1
     except BrokenPipeError:
         # `sysmon | head`: the reader left. Quiet exit, and no second error when Python flushes stdout.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -300,7 +306,10 @@ def _dispatch(args: argparse.Namespace, chisels: list[tuple[str, str | None]], l
         setup = kernel.detect()
         out.write(f"// cflags: {' '.join(cflags(opts, resolve_transport(opts, setup), setup))}\n{src}")
         return 0
-    return run(run_config(args, chisels), out)
+    cfg = run_config(args, chisels)
+    if cfg.capture is not None:
+        check_writable(cfg.capture.path)
+    return run(cfg, out)
 
 
 def run(cfg: RunConfig, out: TextIO) -> int:

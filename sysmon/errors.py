@@ -65,6 +65,10 @@ class ProbeError(SysmonError):
     """The BPF probe could not be built, loaded or attached."""
 
 
+class UsageError(SysmonError):
+    """Arguments that cannot work, refused before anything starts (exit status 2, as argparse's)."""
+
+
 class CaptureError(SysmonError):
     """A capture file could not be written or read."""
 

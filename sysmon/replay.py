@@ -115,7 +115,7 @@ class ReplaySession:
         if first is None:
             return
         clock = self.pipe.clock
-        clock.first_ns = clock.first_ns or src.first_ns  # sysdig counts from the hidden events before it
+        clock.first_ns = clock.first_ns or src.first_ns  # -t r, evt.reltime: from the file's first event block
         events = itertools.chain((first,), events)
         self.inspector.run(events if progress is None else _progressing(events, src, progress),
                            lambda: src.state_only)

@@ -12,6 +12,7 @@ frames, and disabled; the capture and the other chisels go on (mitmproxy's safec
 """
 from __future__ import annotations
 
+import os
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -53,7 +54,7 @@ class ChiselRunner:
         self.options = options
         self._active: list[_Active] = []
         for chisel, origin in chisels:
-            ctx = ChiselContext(catalogue, out, options, colors=options.is_tty)
+            ctx = ChiselContext(catalogue, out, options, colors=wants_colors(options))
             chisel.ctx = ctx
             self._active.append(_Active(chisel, ctx, origin))
         self._catalogue = catalogue
@@ -137,8 +138,8 @@ class ChiselRunner:
                     line = a.formatter.format_json(evt, state)
                 else:
                     line = a.formatter.format(evt, state)
-                if line is not None:
-                    a.ctx.out.write(line + "\n")
+                if line is not None:  # the colour the chisel printed the block in ends with it
+                    a.ctx.out.write(line + a.ctx.color("reset") + "\n")
 
     def end(self) -> None:
         """The capture is over: on_capture_end, once."""
@@ -157,7 +158,7 @@ class ChiselRunner:
     def _call(self, a: _Active, hook: str, *args: Any) -> Any:
         try:
             return getattr(a.chisel, hook)(*args)
-        except SysmonError:
+        except (SysmonError, BrokenPipeError):  # a closed output (`| head`) ends the run quietly (cli.main)
             raise
         except KeyboardInterrupt:  # Ctrl-C (or a chisel raising it): the capture ends, but not silently
             self.err.write(f"sysmon: chisel '{a.chisel.name}' was interrupted in {hook}\n")
@@ -193,3 +194,8 @@ def start(chisels: Sequence[tuple[Chisel, str]], catalogue: Catalogue, out: Text
     runner = ChiselRunner(chisels, catalogue, out, err, options)
     runner.init()
     return runner
+
+
+def wants_colors(options: RunOptions) -> bool:
+    """Chisels colour a terminal's text, unless NO_COLOR is set to anything (no-color.org)."""
+    return options.is_tty and options.output_format != "json" and not os.environ.get("NO_COLOR")

@@ -21,8 +21,8 @@ FLOORS = [
     {"sysmon.chisel"},
     {"sysmon.pipeline"},
     {"sysmon.live", "sysmon.replay"},
-    {"sysmon.daemon", "sysmon.fleet", "sysmon.seccomp"},
-    {"sysmon.cli", "sysmon.__main__"},
+    {"sysmon.daemon", "sysmon.fleet", "sysmon.seccomp", "sysmon.completion"},
+    {"sysmon.cli", "sysmon.__main__", "sysmon.manpage"},
 ]
 
 
