@@ -108,7 +108,10 @@ class SlowerChisel(Chisel):
 
 
 class SpyEndpointChisel(Chisel):
-    """The payloads exchanged with one endpoint (spy_ip, spy_port), a header at each change of direction."""
+    """The payloads exchanged with one endpoint (spy_ip, spy_port), each after a header line, as sysdig's
+    spy_ip.lua and spy_port.lua print them: the header is made when the direction changes (`------ Read
+    76B`, in red; `------ Write 131B`, in blue) and printed again, unchanged, before each payload until
+    the next change, so its size is that of the first payload in that direction."""
 
     category = "Net"
     match_field: ClassVar[str]
@@ -127,6 +130,7 @@ class SpyEndpointChisel(Chisel):
         if wants_no_color(getattr(self, "disable_color", None)):
             ctx.disable_colors()
         self.direction: bool | None = None
+        self.header = ""
 
     def on_event(self, evt: Event) -> bool:
         res = self.get_res(evt)
@@ -136,7 +140,8 @@ class SpyEndpointChisel(Chisel):
         if is_read != self.direction:
             self.direction = is_read
             color = self.ctx.color("red" if is_read else "blue")
-            self.ctx.print(f"{color}------ {'Read' if is_read else 'Write'} {format_bytes(res)}")
+            self.header = f"{color}------ {'Read' if is_read else 'Write'} {format_bytes(res)}"
+        self.ctx.print(self.header)
         return True
 
 
