@@ -66,3 +66,11 @@ def test_runs_of_word_padding_are_split_in_structs_but_not_in_packed_ones_or_uni
     assert "\t\t\tlong z;\n\t\t\tlong: 64;\n\t\t\tlong: 0;\n\t\t\tlong: 64;\n\t\t};" in out  # nested, own indent
     assert "struct p {\n\tchar c;\n\tlong: 64;\n\tlong: 64;\n} __attribute__((packed));" in out
     assert "union u {\n\tlong: 64;\n\tlong: 64;\n};" in out
+
+
+def test_enums_get_the_size_btf_gives_them():
+    h = "enum rw_hint {\n\tWRITE_LIFE_NOT_SET = 0,\n\tWRITE_LIFE_NONE = 1,\n};\n\nenum plain {\n\tA = 0,\n};\n"
+    raw = ("[1048] ENUM 'rw_hint' encoding=UNSIGNED size=1 vlen=2\n\t'WRITE_LIFE_NOT_SET' val=0\n"
+           "[1049] ENUM 'plain' encoding=UNSIGNED size=4 vlen=1\n[1050] ENUM64 'wide' encoding=UNSIGNED size=8 vlen=3\n")
+    out = btf.sized_enums(h, raw)
+    assert "\tWRITE_LIFE_NONE = 1,\n} __attribute__((mode(QI)));\n\nenum plain {\n\tA = 0,\n};\n" in out
