@@ -57,17 +57,24 @@ class Fleet:
         return str(path)
 
     def opens(self, host: str, path: str, *extra: str) -> list[str]:
-        since = datetime.datetime.fromtimestamp(self.since).isoformat()  # the test's own time: a short read
-        res = replay("-r", self.url, "--host", host, "--since", since, *extra, "-p", "%evt.hostname %proc.name %fd.name",
-                     f"proc.name=fleet_{host} and evt.type=openat and evt.dir=< and fd.name={path}")
+        res = self._query(host, path, *extra)
         assert res.returncode == 0, res.stderr
         return res.stdout.splitlines()
 
+    def _query(self, host: str, path: str, *extra: str) -> subprocess.CompletedProcess[str]:
+        since = datetime.datetime.fromtimestamp(self.since).isoformat()  # the test's own time: a short read
+        return replay("-r", self.url, "--host", host, "--since", since, *extra, "-p", "%evt.hostname %proc.name %fd.name",
+                      f"proc.name=fleet_{host} and evt.type=openat and evt.dir=< and fd.name={path}")
+
     def wait_opens(self, host: str, path: str, n: int, timeout_s: float = 240) -> list[str]:
+        """The opens once n arrived (or at the deadline). A query may fail while the cluster elects new
+        leaders (a node killed, brokers restarting): it is asked again until the deadline."""
         deadline = time.monotonic() + timeout_s
         while True:
-            lines = self.opens(host, path)
+            res = self._query(host, path)
+            lines = res.stdout.splitlines() if res.returncode == 0 else []
             if len(lines) >= n or time.monotonic() > deadline:
+                assert res.returncode == 0, res.stderr
                 return lines
             time.sleep(2)
 
