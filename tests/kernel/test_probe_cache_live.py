@@ -11,6 +11,7 @@ import pytest
 
 from sysmon.events.schema import Schema
 from tests.kernel.conftest import LiveCapture, require_bpf
+from tests.terminal import read_until_closed
 
 pytestmark = pytest.mark.bpf
 PY = "/usr/bin/python3"
@@ -78,21 +79,7 @@ def test_the_cli_announces_a_first_compile_on_a_tty_and_later_starts_come_from_t
         done = subprocess.run([sys.executable, "-m", "sysmon", "-v", "-n", "1"], stdout=subprocess.DEVNULL,
                               stderr=slave, env=env, timeout=180)
         os.close(slave)
-        errs.append(_read_all(master))
+        errs.append(read_until_closed(master))
         assert done.returncode == 0, errs[-1]
     assert "compiling the probe" in errs[0] and "probe compiled now" in errs[0]
     assert "compiling the probe" not in errs[1] and "probe from the cache" in errs[1]
-
-
-def _read_all(fd: int) -> str:
-    chunks = []
-    while True:
-        try:
-            data = os.read(fd, 4096)
-        except OSError:  # EIO: the other side is closed
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(fd)
-    return b"".join(chunks).decode(errors="replace")

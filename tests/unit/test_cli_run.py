@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.terminal import read_until_closed
+
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 SCAP = GOLDEN / "scap" / "captures" / "curl_google.scap"
 
@@ -64,18 +66,9 @@ def _on_a_terminal(*args: str, env: dict[str, str]) -> str:
     with subprocess.Popen([sys.executable, "-m", "sysmon", *args], stdout=follower, stderr=subprocess.PIPE,
                           env={**os.environ, **env}) as proc:
         os.close(follower)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
+        text = read_until_closed(leader)
         assert proc.wait(timeout=60) == 0
-    os.close(leader)
-    return b"".join(chunks).decode("utf-8", "replace")
+    return text
 
 
 def test_echo_fds_colours_a_terminal_block_by_block_unless_no_color() -> None:
