@@ -212,7 +212,9 @@ class Daemon:
         now = time.monotonic()
         if full or self.source.backlog() > BEHIND_BYTES:
             self._storm_until = now + BEHIND_HOLD_S
-        self.tail.behind = now < self._storm_until
+        was_behind, self.tail.behind = self.tail.behind, now < self._storm_until
+        if was_behind and not self.tail.behind:
+            self.hub.wake()  # the lines held back during the storm
         return full
 
     def _refeed(self) -> None:
@@ -233,8 +235,9 @@ class Daemon:
         self.tail.plans_changed([c.plan for c in self.hub.clients], state)
 
     def _wake_tail(self) -> None:
-        """From the tail thread: the clients have lines to write."""
-        if self._loop is not None:
+        """From the tail thread: the clients have lines to write (not while the drain is behind the
+        ring: writing them out would take the loop from the drain; the loop wakes them after)."""
+        if self._loop is not None and not self.tail.behind:
             try:
                 self._loop.call_soon_threadsafe(self.hub.wake)
             except RuntimeError:  # the loop has closed

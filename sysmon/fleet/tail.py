@@ -1,12 +1,14 @@
 """`sysmon tail --fleet nats://HOST:PORT/STREAM [FILTER]`: every host's events as they are shipped.
 
 One thread per host, each a follow-mode stream replay with its own state (the host's latest file,
-snapshot first, applied silently up to now), all printing through one lock, line by line. Hosts that
-start shipping later are picked up within WATCH_S. One process keeps every followed host's state
-current (all their state-changing events): for many busy hosts, follow a few with --host.
+snapshot first, applied silently up to the moment the command started, so a host whose thread
+starts late misses nothing), all printing through one lock, line by line. Hosts that start shipping
+later are picked up within WATCH_S. One process keeps every followed host's state current (all
+their state-changing events): for many busy hosts, follow a few with --host.
 """
 from __future__ import annotations
 
+import datetime
 import sys
 import threading
 import time
@@ -50,9 +52,10 @@ def run(url: str, filter_text: str, as_json: bool, out: TextIO, stream_config: s
     lock = threading.Lock()
     shared = _LockedOut(out, lock)
     started: set[str] = set()
+    since = datetime.datetime.now(datetime.timezone.utc).isoformat()  # one start for every host's thread
 
     def follow(host: str) -> None:
-        query = StreamQuery(url, (host,), since="0s", security=stream_config)
+        query = StreamQuery(url, (host,), since=since, security=stream_config)
         try:
             cfg = RunConfig(filter=filter_text, output=output, stream=query)
             pipe = Pipeline.build(cfg, shared)  # type: ignore[arg-type]
