@@ -1,6 +1,7 @@
 """Runs inside a matrix guest (or natively for the host's kernel): starts sysmon once to see what the
 probe chose and how long the first event takes, then runs the kernel tests. Everything it learns goes
-to OUT/result.json (a VM's console output is not always relayed to the host).
+to OUT/result.json (a VM's console output is not always relayed to the host); each test's outcome
+and any failure's traceback go to OUT/tests.log as it ends.
 
     python -m tests.vm.guest OUT [--smoke | --probe-only]
 """
@@ -66,13 +67,14 @@ def parse_probe_lines(err: str) -> dict[str, Any]:
 
 def run_tests(out: Path, smoke: bool) -> dict[str, Any]:
     junit = out / "junit.xml"
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "console_output_style=classic",
-           f"--junitxml={junit}", "tests/kernel"]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.vm.report", "-o",
+           "console_output_style=classic", f"--junitxml={junit}", "tests/kernel"]
     if smoke:  # the probe as this kernel builds it (the forced fallbacks run on the host's kernel in `make test`)
         cmd += ["-m", "smoke", "-k", "not older-kernel-fallbacks"]
     start = time.monotonic()
     with open(out / "pytest.log", "w") as log:
-        rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "SYSMON_REQUIRE_BPF": "1"}).returncode
+        env = {**os.environ, "SYSMON_REQUIRE_BPF": "1", "SYSMON_VM_REPORT": str(out / "tests.log")}
+        rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
     result: dict[str, Any] = {"pytest_rc": rc, "tests_s": round(time.monotonic() - start, 1)}
     if junit.exists():
         suite = ET.parse(junit).getroot()
