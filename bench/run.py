@@ -7,7 +7,8 @@ dropped where the tracer reports them, the tracer's own CPU seconds and peak RSS
 Tracers: none; sysmon printing everything to /dev/null; sysmon -w (raw capture); sysmon with a
 selective filter (evt.type=connect: pushdown); sysmon -c topscalls; strace -f; perf trace -a;
 bpftrace counting raw_syscalls (the in-kernel floor of a real tool); a bare BPF counter (the
-hook's own cost). Missing tools are installed with apt when --install is given, else skipped.
+hook's own cost), on raw_syscalls and on the tracepoints sysmon attaches for evt.type=connect (the
+floor of a type-selective run). Missing tools are installed with apt when --install is given, else skipped.
 """
 from __future__ import annotations
 
@@ -95,6 +96,8 @@ def tracers(capture_dir: str, available: set[str]) -> list[Tracer]:
                       "ready", stats="bare"))
     out.append(Tracer("bare BPF counter (hook cost)", [sys.executable, str(ROOT / "bench" / "bare_counter.py")],
                       "ready", stats="bare"))
+    out.append(Tracer("bare counter on evt.type=connect's hooks", [sys.executable, str(ROOT / "bench" / "bare_counter.py"),
+                                                                   "--filter", "evt.type=connect"], "ready", stats="bare"))
     return out
 
 
