@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sysmon import threads
-from sysmon.capture.format import CONTAINERS, DROPS, END, HEADER, MAGIC, SNAPSHOT, Batch, Framer, PackedBatch
+from sysmon.capture.format import CONTAINERS, DROPS, END, HEADER, MAGIC, SNAPSHOT, Batch, Frame, Framer, PackedBatch
 from sysmon.capture.rotate import Rotation
 from sysmon.capture.snapshot import state_to_wire
 from sysmon.errors import CaptureError
@@ -34,6 +34,7 @@ from sysmon.state.state import State
 
 QUEUE_BYTES = 128 << 20  # record bytes queued or being written: ~1M events; absorbs a 4M-event storm with no drop
 WRITE_CHUNK = 4 << 20
+IOV_MAX = os.sysconf("SC_IOV_MAX")
 
 
 _FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -254,7 +255,7 @@ class CaptureWriter:
     def _write_items(self, items: list[Batch | PackedBatch | _Open | _Drops | _Containers | None]) -> bool:
         """Frame and write the items in writes of about WRITE_CHUNK bytes. A batch counts against the
         queue's bound until its frame is written, so batches queued plus held here stay within it."""
-        frames: list[bytes] = []
+        frames: list[bytes | Frame] = []
         counts: list[int] = []  # events in each frame
         held = framed = 0  # record bytes of the batches in `frames`, and the frames' bytes
 
@@ -322,7 +323,7 @@ class CaptureWriter:
         if self._space is not None:
             self._space.closed(self._name)
 
-    def _write(self, frames: list[bytes], counts: list[int]) -> None:
+    def _write(self, frames: list[bytes | Frame], counts: list[int]) -> None:
         if self._start:  # the file's start first (a full disk may have kept it out so far)
             frames, counts = [*self._start, *frames], [0] * len(self._start) + counts
         if self._lost_full and frames:
@@ -330,18 +331,15 @@ class CaptureWriter:
             counts.insert(len(self._start), 0)
         if not frames:
             return
-        data = memoryview(b"".join(frames))
+        size = sum(map(len, frames))
         if self._space is not None:
-            self._space.room(self._name, len(data))
-        done = 0
-        try:
-            while done < len(data):
-                done += os.write(self._fd, data[done:])
-        except OSError as e:
+            self._space.room(self._name, size)
+        done, error = _write_all(self._fd, [p for f in frames for p in (f.parts if isinstance(f, Frame) else (f,))])
+        if error is not None:
             whole = self._cut(frames, counts, done)
-            if not (self._keep_going and e.errno in _FULL):
-                raise
-            self._disk_full(e, frames, counts, whole)
+            if not (self._keep_going and error.errno in _FULL):
+                raise error
+            self._disk_full(error, frames, counts, whole)
             return
         self._file_bytes += done
         self._file_written += sum(counts)
@@ -350,7 +348,7 @@ class CaptureWriter:
         self._lost_full = 0
         self.full = None
 
-    def _disk_full(self, e: OSError, frames: list[bytes], counts: list[int], whole: int) -> None:
+    def _disk_full(self, e: OSError, frames: list[bytes | Frame], counts: list[int], whole: int) -> None:
         """keep_going: drop (and count) what did not fit; the next write tries again."""
         written = 0
         kept = 0
@@ -368,7 +366,7 @@ class CaptureWriter:
             self.full_since = time.time()
         self.full = f"writing {self._name} failed: {e.strerror}"
 
-    def _cut(self, frames: list[bytes], counts: list[int], done: int) -> int:
+    def _cut(self, frames: list[bytes | Frame], counts: list[int], done: int) -> int:
         """Cut the file back to the last frame written whole, and count the events that made it;
         returns the bytes kept."""
         whole = 0
@@ -390,6 +388,29 @@ class CaptureWriter:
         hints = [self._full_hint] if e.errno in _FULL else []
         return CaptureError(f"writing {self._name} failed: {e.strerror}; the file holds the {self.written} "
                             f"events written before, {self.lost} events were lost", hints=hints)
+
+
+def _write_all(fd: int, buffers: list[bytes]) -> tuple[int, OSError | None]:
+    """Write the buffers in order with as few system calls as writev allows; (bytes written, the
+    error that stopped it or None)."""
+    done = 0
+    i = 0  # the first buffer not written whole
+    skip = 0  # bytes of it already written
+    try:
+        while i < len(buffers):
+            batch: list[bytes | memoryview] = list(buffers[i : i + IOV_MAX])
+            if skip:
+                batch[0] = memoryview(batch[0])[skip:]
+            n = os.writev(fd, batch)
+            done += n
+            n += skip
+            while i < len(buffers) and n >= len(buffers[i]):
+                n -= len(buffers[i])
+                i += 1
+            skip = n
+    except OSError as e:
+        return done, e
+    return done, None
 
 
 def _count_and_size(batch: Batch | PackedBatch) -> tuple[int, int]:

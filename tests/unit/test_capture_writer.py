@@ -122,3 +122,50 @@ def test_disk_full_is_a_clear_error_and_the_file_stays_readable(tiny_tmpfs):
     got = sum(len(b.records) for b in src.batches())
     assert got > 0 and f"holds the {got} events" in msg
     assert src.warning is not None and "trailer" in src.warning
+
+
+@pytest.mark.parametrize("n", [0, 7, 255, 256, 65535, 65536, 300_001])
+def test_a_packed_frame_is_written_from_its_parts_as_msgpack_would_frame_it(n: int) -> None:
+    from sysmon.capture.format import PACKED, Framer, PackedBatch, _u32le
+
+    data = os.urandom(n)
+    starts = list(range(0, n, 8))
+    batch = PackedBatch(data, starts, [min(8, n - s) for s in starts], 70_000)
+    framer = Framer(None)
+    frame = framer.packed(batch)
+    whole = framer.frame(PACKED, [batch.first_num, data, _u32le(batch.starts), _u32le(batch.lengths)])
+    assert b"".join(frame.parts) == whole and len(frame) == len(whole)
+    assert frame.parts[1] is data  # the records are not copied
+
+
+def test_partial_writes_resume_where_the_kernel_stopped(tmp_path, monkeypatch) -> None:
+    from sysmon.capture import writer
+
+    real = os.writev
+    calls = []
+
+    def short_writev(fd, buffers):  # at most 5 bytes per call, and never more than two buffers
+        calls.append(len(buffers))
+        return real(fd, [bytes(memoryview(b"".join(bytes(b) for b in buffers[:2]))[:5])])
+
+    monkeypatch.setattr(writer.os, "writev", short_writev)
+    buffers = [b"abc", b"", b"defghijkl", os.urandom(23), b"m"]
+    fd = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        assert writer._write_all(fd, list(buffers)) == (sum(map(len, buffers)), None)
+    finally:
+        os.close(fd)
+    assert (tmp_path / "out").read_bytes() == b"".join(buffers)
+    assert len(calls) == -(-sum(map(len, buffers)) // 5)
+
+
+def test_a_write_error_reports_the_bytes_written_before_it(tmp_path) -> None:
+    from sysmon.capture import writer
+
+    r, w = os.pipe()
+    os.close(r)  # EPIPE at the first write
+    try:
+        done, error = writer._write_all(w, [b"x" * 10])
+    finally:
+        os.close(w)
+    assert done == 0 and isinstance(error, BrokenPipeError)

@@ -14,14 +14,15 @@ from tests.capture_scenario import WALL_OFFSET_NS, records, start_state
 
 
 class Disk:
-    """os.write that fails with ENOSPC while `full` (after writing what fits in `room`)."""
+    """os.writev that fails with ENOSPC while `full` (after writing what fits in `room`)."""
 
     def __init__(self) -> None:
         self.full = False
         self.room = 0
         self.real = os.write
 
-    def write(self, fd: int, data: bytes) -> int:
+    def writev(self, fd: int, buffers: list[bytes]) -> int:
+        data = b"".join(buffers)
         if self.full:
             n = min(len(data), self.room)
             if n == 0:
@@ -48,7 +49,7 @@ def _wait(cond, timeout: float = 10) -> None:
 
 def test_full_disk_drops_counts_and_resumes(tmp_path, monkeypatch) -> None:
     disk = Disk()
-    monkeypatch.setattr(writer_mod.os, "write", disk.write)
+    monkeypatch.setattr(writer_mod.os, "writev", disk.writev)
     recs = records(rounds=6)
     path = str(tmp_path / "full.smc")
     w = _writer(path)
@@ -74,7 +75,7 @@ def test_full_disk_drops_counts_and_resumes(tmp_path, monkeypatch) -> None:
 def test_a_file_started_on_a_full_disk_gets_its_start_once_there_is_room(tmp_path, monkeypatch) -> None:
     disk = Disk()
     disk.full, disk.room = True, 30  # part of the header fits
-    monkeypatch.setattr(writer_mod.os, "write", disk.write)
+    monkeypatch.setattr(writer_mod.os, "writev", disk.writev)
     recs = records(rounds=2)
     path = str(tmp_path / "stub.smc")
     w = _writer(path)  # does not raise
