@@ -22,6 +22,7 @@ from sysmon.fields.catalogue import Catalogue
 from sysmon.fields.clock import Clock
 from sysmon.state import procfs
 from sysmon.state.state import State
+from tests.kernel.pace import slow
 
 BASE_FIELDS = ("evt.num", "evt.type", "evt.dir", "evt.rawres", "proc.pid", "thread.tid", "proc.name")
 
@@ -81,7 +82,7 @@ class LiveCapture:
         workload: Sequence[str] | Callable[[], Any],
         fields: Iterable[str] = (),
         settle_s: float = 0.3,
-        timeout_s: float = 30,
+        timeout_s: float = slow(30),
     ) -> list[Row]:
         """Run the workload (argv or callable) while capturing; return rows for every event seen."""
         self.drain()
@@ -99,7 +100,7 @@ class LiveCapture:
             deadline = time.monotonic() + timeout_s
             while proc.poll() is None and time.monotonic() < deadline:
                 records += self.source.poll()
-            assert proc.wait(timeout=5) == 0
+            assert proc.wait(timeout=slow(5)) == 0
         end = time.monotonic() + settle_s
         while time.monotonic() < end:
             records += self.source.poll()

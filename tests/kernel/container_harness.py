@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from sysmon.state.runtime import get_json
+from tests.kernel.pace import slow
 
 BUSYBOX = "/bin/busybox"  # busybox-static
 DOCKER_CLI = "/usr/bin/docker"  # Debian's, not another docker on PATH
@@ -49,23 +50,23 @@ def image_tarball(where: Path) -> Path:
     return path
 
 
-def _stop(proc: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
+def _stop(proc: subprocess.Popen[bytes], timeout_s: float = slow(20)) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout_s)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait(10)
+            proc.wait(slow(10))
 
 
-def _wait_for_socket(sock: Path, proc: subprocess.Popen[bytes], log: Path, what: str, timeout_s: float = 60) -> None:
+def _wait_for_socket(sock: Path, proc: subprocess.Popen[bytes], log: Path, what: str, timeout_s: float = slow(60)) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             break
         try:
-            get_json(str(sock), "/version", timeout=2)
+            get_json(str(sock), "/version", timeout=slow(2))
             return
         except (OSError, ValueError):
             time.sleep(0.2)
@@ -87,7 +88,7 @@ class Docker:
         return [DOCKER_CLI, "-H", f"unix://{self.socket}"]
 
     def cli(self, *args: str, check: bool = True) -> str:
-        res = subprocess.run([*self.command(), *args], capture_output=True, text=True, timeout=120)
+        res = subprocess.run([*self.command(), *args], capture_output=True, text=True, timeout=slow(120))
         if check and res.returncode != 0:
             raise AssertionError(f"{self.runtime} {' '.join(args)}: exit {res.returncode}: {res.stderr}")
         return res.stdout.strip()

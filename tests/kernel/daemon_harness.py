@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.kernel.pace import slow
+
 SYSMON = [sys.executable, "-m", "sysmon"]
 
 
@@ -57,7 +59,7 @@ class Daemon:
             msg = dict(line.split("=", 1) for line in data.decode().splitlines())
             self.inbox.put((time.monotonic(), msg))
 
-    def wait_for(self, key: str, timeout_s: float = 30, value: str | None = None) -> dict[str, str]:
+    def wait_for(self, key: str, timeout_s: float = slow(30), value: str | None = None) -> dict[str, str]:
         deadline = time.monotonic() + timeout_s
         while (left := deadline - time.monotonic()) > 0:
             try:
@@ -74,7 +76,7 @@ class Daemon:
     def stderr_now(self) -> str:
         return self.log.read_text()
 
-    def cli(self, *args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, timeout: float = slow(20)) -> subprocess.CompletedProcess[str]:
         word, *rest = args
         return subprocess.run([*SYSMON, word, "--socket", str(self.sock), *rest], capture_output=True,
                               text=True, timeout=timeout)
@@ -98,7 +100,7 @@ class Daemon:
     def signal(self, sig: int) -> None:
         self.proc.send_signal(sig)
 
-    def stop(self, timeout_s: float = 10) -> tuple[int, float]:
+    def stop(self, timeout_s: float = slow(10)) -> tuple[int, float]:
         """SIGTERM; returns (exit status, seconds it took)."""
         start = time.monotonic()
         self.proc.send_signal(signal.SIGTERM)
@@ -121,4 +123,4 @@ def named_program(tmp: Path, name: str) -> Path:
 
 
 def replay(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*SYSMON, *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([*SYSMON, *args], capture_output=True, text=True, timeout=slow(120))

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from tests.kernel.conftest import require_bpf
+from tests.kernel.pace import slow
 
 pytestmark = pytest.mark.bpf
 SYSMON = [sys.executable, "-m", "sysmon"]
@@ -38,7 +39,7 @@ def workload(tag: str) -> None:
 
 
 def replay(args: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*SYSMON, *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([*SYSMON, *args], capture_output=True, text=True, timeout=slow(120))
 
 
 @pytest.mark.parametrize("filter_", ["proc.name in (cat, sh, ls)", ""], ids=["filtered", "unfiltered"])
@@ -46,7 +47,7 @@ def test_replay_prints_the_lines_live_printed(tmp_path, filter_):
     path = str(tmp_path / "live.smc")
     proc = start(["-w", path, "-p", FMT, "-M", "3", *([filter_] if filter_ else [])])
     workload("capture-test")
-    live_out, err = proc.communicate(timeout=60)
+    live_out, err = proc.communicate(timeout=slow(60))
     assert proc.returncode == 0, err
     assert os.stat(path).st_mode & 0o777 == 0o600
     # -v as the live run had it (start() uses it): full buffers, not cut at 80 bytes with "..."
@@ -68,7 +69,7 @@ def test_names_of_things_opened_before_the_capture_resolve(tmp_path):
         holder.stdout.readline()  # the file is open before sysmon starts
         path = str(tmp_path / "before.smc")
         proc = start(["-w", path, "-M", "2"])
-        proc.communicate(timeout=60)
+        proc.communicate(timeout=slow(60))
     finally:
         holder.kill()
         holder.wait()
@@ -83,7 +84,7 @@ def test_kill_9_leaves_a_file_that_replays_with_one_warning(tmp_path):
     workload("kill-test")
     time.sleep(0.5)
     proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
+    proc.wait(timeout=slow(10))
     rep = replay(["-r", path, "-p", "%evt.num %proc.name %evt.type", "proc.name=cat"])
     assert rep.returncode == 0
     assert len(rep.stdout.splitlines()) > 10

@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from sysmon.chisel.loader import Loader, builtin_dir
+from tests.kernel.pace import slow
 from tests.kernel.test_chisels_live import run_with
 from tests.kernel.test_cli_live import sysmon_cmd
 
@@ -18,7 +19,7 @@ RANGE_MS = 200
 
 
 def replay(path: str, *argv: str) -> list[str]:
-    out = subprocess.run(sysmon_cmd() + ["-r", path, *argv], capture_output=True, text=True, timeout=300)
+    out = subprocess.run(sysmon_cmd() + ["-r", path, *argv], capture_output=True, text=True, timeout=slow(300))
     assert out.returncode == 0, out.stderr
     return out.stdout.splitlines()
 
@@ -36,7 +37,7 @@ def test_spy_logs_dump_holds_exactly_the_events_around_each_log_write(live, tmp_
 
     # SIGTERM ends between batches, so -w and the dump saw the same events (on SIGINT, the events
     # of the batch under way when it lands reach the chisels but not the -w file).
-    out, err = run_with(["-w", full, "-c", "spy_logs", f"{dump} {RANGE_MS}"], workload, timeout_s=60,
+    out, err = run_with(["-w", full, "-c", "spy_logs", f"{dump} {RANGE_MS}"], workload, timeout_s=slow(60),
                         until=lambda text: marker in text, stop=signal.SIGTERM)
     assert f"python3 {log} {marker} 1" in out.splitlines() or f"python {log} {marker} 1" in out.splitlines(), out + err
     summary = out.splitlines()[-1]

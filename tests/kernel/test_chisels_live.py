@@ -14,12 +14,13 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.kernel.pace import slow
 from tests.kernel.test_cli_live import sysmon_cmd
 
 pytestmark = pytest.mark.bpf
 
 
-def run_with(args: list[str], workload: Callable[[int], None], *, timeout_s: float = 60,
+def run_with(args: list[str], workload: Callable[[int], None], *, timeout_s: float = slow(60),
              until: Callable[[str], bool] | None = None, stop: int = signal.SIGINT) -> tuple[str, str]:
     """Run sysmon; call workload(i) every 0.3 s, until the output satisfies `until` or time is up;
     then stop sysmon with `stop` (SIGINT: Ctrl-C), so that chisels print their end."""
@@ -38,11 +39,11 @@ def run_with(args: list[str], workload: Callable[[int], None], *, timeout_s: flo
                 break
         if proc.poll() is None:
             proc.send_signal(stop)
-        proc.wait(timeout=60)  # a loaded machine may still be compiling the probe
+        proc.wait(timeout=slow(60))  # a loaded machine may still be compiling the probe
     finally:
         if proc.poll() is None:
             proc.kill()
-    reader.join(timeout=5)
+    reader.join(timeout=slow(5))
     return "".join(lines), proc.stderr.read()  # type: ignore[union-attr]
 
 
@@ -93,7 +94,7 @@ def test_topfiles_bytes_counts_what_was_written(live, tmp_path):
             f.write(b"x" * 300_000)
 
     out, err = run_with(["-c", "topfiles_bytes", f"fd.name startswith {prefix}"], workload,
-                        timeout_s=12)
+                        timeout_s=slow(12))
     lines = out.splitlines()
     assert lines[:2] == ["Bytes               Filename", "-" * 80], out + err
     rows = lines[2:]
@@ -120,7 +121,7 @@ def test_topconns_ranks_connections_by_bytes(live):
     def workload(i: int) -> None:
         subprocess.run([sys.executable, "-c", client], check=True)
 
-    out, err = run_with(["-c", "topconns", f"fd.sport={port}"], workload, timeout_s=12)
+    out, err = run_with(["-c", "topconns", f"fd.sport={port}"], workload, timeout_s=slow(12))
     srv.close()
     rows = out.splitlines()[2:]
     assert rows, out + err
@@ -135,7 +136,7 @@ def test_lsof_lists_a_file_a_process_holds_open(live, tmp_path):
     try:
         time.sleep(0.5)
         out = subprocess.run(sysmon_cmd() + ["-c", "lsof", f"'fd.name={path}'"], capture_output=True, text=True,
-                             timeout=60)
+                             timeout=slow(60))
     finally:
         holder.kill()
     lines = out.stdout.splitlines()
@@ -173,9 +174,9 @@ def test_a_replay_prints_the_topfiles_bytes_table_of_the_live_run_that_wrote_it(
             f.write(b"z" * (100_000 + i))
 
     live_out, err = run_with(["-w", capture, "-c", "topfiles_bytes", f"fd.name startswith {prefix}"], workload,
-                             timeout_s=25)
+                             timeout_s=slow(25))
     assert live_out.startswith("Bytes               Filename\n"), live_out + err
     assert prefix in live_out
     replay = subprocess.run(sysmon_cmd() + ["-r", capture, "-c", "topfiles_bytes"], capture_output=True, text=True,
-                            timeout=120)
+                            timeout=slow(120))
     assert replay.stdout == live_out, replay.stderr

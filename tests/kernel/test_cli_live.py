@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from tests.kernel.pace import slow
+
 pytestmark = pytest.mark.bpf
 
 
@@ -17,7 +19,7 @@ def sysmon_cmd() -> list[str]:
     return [sys.executable, "-m", "sysmon"]
 
 
-def run_until_output(args: list[str], workload: list[str], timeout_s: float = 40) -> tuple[str, str]:
+def run_until_output(args: list[str], workload: list[str], timeout_s: float = slow(40)) -> tuple[str, str]:
     """Start sysmon, repeat the workload until sysmon exits (-n) or time runs out."""
     proc = subprocess.Popen(sysmon_cmd() + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + timeout_s
@@ -25,7 +27,7 @@ def run_until_output(args: list[str], workload: list[str], timeout_s: float = 40
         while proc.poll() is None and time.monotonic() < deadline:
             subprocess.run(workload, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.2)
-        out, err = proc.communicate(timeout=10)
+        out, err = proc.communicate(timeout=slow(10))
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -74,7 +76,7 @@ def test_storm_drops_are_counted_and_reported(live):
         subprocess.run(storm, check=True)  # 60k events into a 64 KiB ring (~500 records) nobody reads
     finally:
         os.kill(proc.pid, signal.SIGCONT)
-    _, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=slow(30))
     assert proc.returncode == 0, err
     m = [line for line in err.splitlines() if line.startswith("Kernel events:")]
     assert m, err
@@ -90,7 +92,7 @@ def test_identity_pushdown_keeps_matches_and_drops_the_rest_in_kernel(live):
     assert proc.stderr is not None and proc.stderr.readline().startswith("sysmon: probe:")  # attached
     subprocess.run(["dd", "if=/dev/zero", "of=/dev/null", "bs=1", "count=200000", "status=none"], check=True)
     subprocess.run(["cat", "/etc/hostname"], stdout=subprocess.DEVNULL, check=True)
-    out, err = proc.communicate(timeout=30)
+    out, err = proc.communicate(timeout=slow(30))
     assert "cat read /etc/hostname" in out.splitlines(), err
     m = __import__("re").search(r"Kernel events: (\d+) produced", err)
     assert m, err
@@ -103,7 +105,7 @@ def test_closed_pipe_ends_quietly(live):
     assert proc.stdout is not None
     lines = [proc.stdout.readline() for _ in range(3)]
     proc.stdout.close()
-    _, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=slow(30))
     assert all(lines) and proc.returncode == 0, err
     assert b"Traceback" not in err and err == b""
 
@@ -115,7 +117,7 @@ def test_sigterm_ends_with_the_summary(live):
     subprocess.run(["cat", "/etc/hostname"], stdout=subprocess.DEVNULL, check=True)
     time.sleep(0.5)
     proc.terminate()
-    out, err = proc.communicate(timeout=30)
+    out, err = proc.communicate(timeout=slow(30))
     assert proc.returncode == 0, err
     assert "#Calls" in out and "< openat" in out, out[-500:]
     assert "Kernel events:" in err and "Traceback" not in err

@@ -25,6 +25,7 @@ from sysmon.events.schema import Schema
 from sysmon.state.containers import cgroup2_mount
 from tests.kernel.conftest import require_bpf
 from tests.kernel.container_harness import Docker, dockerd, podman_service
+from tests.kernel.pace import slow
 
 pytestmark = pytest.mark.bpf
 
@@ -64,7 +65,7 @@ def capture(args: list[str], workload: Callable[[], None], settle_s: float = 2.0
         workload()
         time.sleep(settle_s)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=90)
+        out, err = proc.communicate(timeout=slow(90))
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -74,7 +75,7 @@ def capture(args: list[str], workload: Callable[[], None], settle_s: float = 2.0
 
 
 def replay(args: list[str]) -> list[str]:
-    res = subprocess.run([sys.executable, "-m", "sysmon", *args], capture_output=True, text=True, timeout=300)
+    res = subprocess.run([sys.executable, "-m", "sysmon", *args], capture_output=True, text=True, timeout=slow(300))
     assert res.returncode == 0, res.stderr
     return res.stdout.splitlines()
 

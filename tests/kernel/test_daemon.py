@@ -17,6 +17,7 @@ import pytest
 
 from tests.kernel.conftest import require_bpf
 from tests.kernel.daemon_harness import SYSMON, Daemon, named_program, replay
+from tests.kernel.pace import slow
 
 pytestmark = pytest.mark.bpf
 STATUS = re.compile(r"recording: (\d+) events/s, (\d+) seen, (\d+) written, (\d+) dropped")
@@ -28,7 +29,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     tmp = tmp_path_factory.mktemp("daemon")
     d = Daemon(tmp, rotation={"size": "64M"})
     try:
-        d.ready = d.wait_for("READY", 60)  # type: ignore[attr-defined]
+        d.ready = d.wait_for("READY", slow(60))  # type: ignore[attr-defined]
         # Straight after READY: if the probe were not attached yet, these events would be missing.
         subprocess.run([named_program(tmp, "sysmonready"), "/etc/hostname"], stdout=subprocess.DEVNULL, check=True)
         yield d
@@ -39,9 +40,9 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
 def test_ready_then_watchdog_pings_and_status_with_figures(daemon: Daemon) -> None:
     assert daemon.ready["READY"] == "1"  # type: ignore[attr-defined]
     start = time.monotonic()
-    status = daemon.wait_for("STATUS", 10)
+    status = daemon.wait_for("STATUS", slow(10))
     while not (m := STATUS.search(status["STATUS"])) or int(m[1]) == 0 or time.monotonic() - start < 1:
-        status = daemon.wait_for("STATUS", 10)
+        status = daemon.wait_for("STATUS", slow(10))
     rate, seen, written, _ = map(int, m.groups())
     assert rate > 0 and seen > 0 and written > 0
     pings = [t for t, msg in daemon.messages if msg.get("WATCHDOG") == "1" and t >= start]
@@ -71,12 +72,12 @@ def _read_lines(proc: subprocess.Popen[str], until: float, needle: str) -> list[
             break
         lines.append(line)
         if needle in line:
-            until = min(until, time.monotonic() + 0.5)
+            until = min(until, time.monotonic() + slow(0.5))
     return lines
 
 
 def _wait_clients(daemon: Daemon, n: int) -> None:
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + slow(10)
     while daemon.status()["tail_clients"] != n:
         assert time.monotonic() < deadline, "tail client not registered"
         time.sleep(0.1)
@@ -90,7 +91,7 @@ def test_tail_streams_the_events_its_filter_selects(daemon: Daemon, tmp_path: Pa
     try:
         _wait_clients(daemon, 1)
         subprocess.run([prog, "/etc/hostname"], stdout=subprocess.DEVNULL, check=True)
-        lines = _read_lines(tail, time.monotonic() + 20, "/etc/hostname")
+        lines = _read_lines(tail, time.monotonic() + slow(20), "/etc/hostname")
     finally:
         tail.terminate()
         tail.wait()
@@ -127,7 +128,7 @@ def test_a_client_that_stops_reading_does_not_stall_the_daemon(daemon: Daemon) -
             after = daemon.status()
             slowest = max(slowest, time.monotonic() - t0)
             time.sleep(0.2)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + slow(10)
         while (after := daemon.status())["events"]["seen"] - before["events"]["seen"] < 80_000:
             assert time.monotonic() < deadline, after
             time.sleep(0.2)
@@ -141,7 +142,7 @@ def test_a_client_that_stops_reading_does_not_stall_the_daemon(daemon: Daemon) -
 def test_sighup_starts_a_new_file_and_a_bad_reload_keeps_the_old_config(daemon: Daemon) -> None:
     first = daemon.status()["file"]
     daemon.signal(signal.SIGHUP)
-    daemon.wait_for("READY", 10)
+    daemon.wait_for("READY", slow(10))
     st = daemon.status()
     assert st["file"] != first and st["reloads"] == 1 and st["reload_error"] is None
     assert Path(first).exists()
@@ -150,9 +151,9 @@ def test_sighup_starts_a_new_file_and_a_bad_reload_keeps_the_old_config(daemon: 
     daemon.config.write_text(good.replace('size = "64M"', 'size = "ten"'))
     try:
         daemon.signal(signal.SIGHUP)
-        msg = daemon.wait_for("STATUS", 10)
+        msg = daemon.wait_for("STATUS", slow(10))
         while "reload refused" not in msg["STATUS"]:
-            msg = daemon.wait_for("STATUS", 10)
+            msg = daemon.wait_for("STATUS", slow(10))
         assert "rotation.size" in msg["STATUS"]
         st2 = daemon.status()
         assert st2["reloads"] == 1 and st2["file"] == st["file"] and "rotation.size" in st2["reload_error"]
@@ -163,8 +164,8 @@ def test_sighup_starts_a_new_file_and_a_bad_reload_keeps_the_old_config(daemon: 
 def test_sigterm_flushes_and_the_files_replay_with_the_workload(daemon: Daemon, tmp_path: Path) -> None:
     subprocess.run([named_program(tmp_path, "sysmonlast"), "/etc/hostname"], stdout=subprocess.DEVNULL, check=True)
     code, took = daemon.stop()
-    assert code == 0 and took < 5, daemon.stderr_now()
-    daemon.wait_for("STOPPING", 5)
+    assert code == 0 and took < slow(5), daemon.stderr_now()
+    daemon.wait_for("STOPPING", slow(5))
     files = list(daemon.files())
     assert len(files) == 2 and all(f.stat().st_mode & 0o777 == 0o600 for f in files)
     rep = replay("-r", str(daemon.dir / "sysmon-*"), "-p", "%proc.name %evt.type %fd.name",

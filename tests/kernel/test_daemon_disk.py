@@ -11,6 +11,7 @@ import pytest
 
 from tests.kernel.conftest import require_bpf
 from tests.kernel.daemon_harness import Daemon, replay
+from tests.kernel.pace import slow
 
 pytestmark = pytest.mark.bpf
 FILE = 256 << 10
@@ -22,10 +23,10 @@ def test_retention_holds_the_cap_and_sigkill_leaves_replayable_files(tmp_path: P
     d = Daemon(tmp_path, rotation={"size": FILE}, retention={"max_bytes": CAP},
                capture={"compression": "none"})
     try:
-        d.wait_for("READY", 60)
+        d.wait_for("READY", slow(60))
         subprocess.run(["dd", "if=/dev/zero", "of=/dev/null", "bs=1", "count=40000"], stderr=subprocess.DEVNULL,
                        check=True)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + slow(30)
         while (seen := d.status()["events"]["seen"]) < 160_000:
             assert time.monotonic() < deadline, seen
             time.sleep(0.2)
@@ -39,7 +40,7 @@ def test_retention_holds_the_cap_and_sigkill_leaves_replayable_files(tmp_path: P
         assert not any(f.name.endswith(".smc0") for f in files)  # the oldest went first
         assert "retention: deleted" in d.stderr_now()
         d.signal(signal.SIGKILL)
-        d.proc.wait(timeout=10)
+        d.proc.wait(timeout=slow(10))
     finally:
         d.close()
     kept = sorted(d.dir.glob("sysmon-*"), key=_index)

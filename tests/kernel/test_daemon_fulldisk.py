@@ -15,6 +15,7 @@ import pytest
 
 from tests.kernel.conftest import require_bpf
 from tests.kernel.daemon_harness import Daemon, replay
+from tests.kernel.pace import slow
 
 pytestmark = pytest.mark.bpf
 
@@ -58,10 +59,10 @@ def test_the_directory_never_exceeds_the_cap(tmp_path: Path) -> None:
 
         watcher = threading.Thread(target=watch, daemon=True)
         try:
-            d.wait_for("READY", 60)
+            d.wait_for("READY", slow(60))
             watcher.start()
             _storm(150_000)  # ~300k events, ~35 MB of records: three times the cap
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + slow(60)
             while (st := d.status())["events"]["written"] < 250_000:
                 assert time.monotonic() < deadline, st
                 time.sleep(0.2)
@@ -84,15 +85,15 @@ def test_a_full_disk_costs_events_not_the_daemon(tmp_path: Path) -> None:
     with tmpfs(tmp_path / "captures", "6M") as disk:
         d = Daemon(tmp_path, rotation={"size": "2M"}, retention={"max_bytes": "1G"}, capture={"compression": "none"})
         try:
-            d.wait_for("READY", 60)
+            d.wait_for("READY", slow(60))
             _storm(60_000)  # ~14 MB of records into 6 MB
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + slow(60)
             while not (st := d.status())["disk"]["full"] or st["events"]["dropped"]["disk"] == 0:
                 assert time.monotonic() < deadline and d.proc.poll() is None, (st, d.stderr_now())
                 time.sleep(0.2)
-            d.wait_for("STATUS", 10)
+            d.wait_for("STATUS", slow(10))
             while not any("disk full" in m.get("STATUS", "") for _, m in d.messages):
-                d.wait_for("STATUS", 10)
+                d.wait_for("STATUS", slow(10))
             assert d.proc.poll() is None
             shown = d.cli("status")
             assert shown.returncode == 0 and "DISK FULL: writing" in shown.stdout, shown
@@ -125,7 +126,7 @@ def test_a_full_disk_costs_events_not_the_daemon(tmp_path: Path) -> None:
                 f.write(b"\0" * (1 << 20))
         d2 = Daemon(tmp_path, rotation={"size": "2M"}, retention={"max_bytes": "1G"}, capture={"compression": "none"})
         try:
-            d2.wait_for("READY", 60)
+            d2.wait_for("READY", slow(60))
             _storm(2_000)
             time.sleep(2.5)
             assert d2.proc.poll() is None, d2.stderr_now()

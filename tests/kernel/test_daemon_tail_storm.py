@@ -17,6 +17,7 @@ import pytest
 
 from tests.kernel.conftest import require_bpf
 from tests.kernel.daemon_harness import Daemon
+from tests.kernel.pace import slow
 
 pytestmark = pytest.mark.bpf
 STORM = 300_000  # dd bs=1: two syscalls (four events) per byte
@@ -80,7 +81,7 @@ def _storm_drops(d: Daemon, cpu: list[tuple[float, int]] | None = None) -> tuple
 
 
 def _wait_clients(d: Daemon, n: int) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + slow(30)
     while d.status()["tail_clients"] != n:
         assert time.monotonic() < deadline
         time.sleep(0.1)
@@ -109,7 +110,7 @@ def test_tail_clients_do_not_raise_the_daemons_kernel_drops(tmpfs_home: Path) ->
     figures: dict[int, list[int]] = {0: [], 1: [], 20: []}
     cpu: list[tuple[float, int]] = []  # storms with clients: (tail thread's share of the CPU, kernel drops)
     try:
-        d.wait_for("READY", 60)
+        d.wait_for("READY", slow(60))
         for _ in range(ROUNDS):
             figures[0].append(_storm_drops(d)[0])
             for n in (1, 20):
@@ -156,7 +157,7 @@ def test_a_3000_term_tail_filter_does_not_slow_status(tmp_path: Path) -> None:
     require_bpf()
     d = Daemon(tmp_path, capture={"compression": "none"})
     try:
-        d.wait_for("READY", 60)
+        d.wait_for("READY", slow(60))
         alone = _slowest_status_during_a_storm(d)
         filt = " or ".join(f"fd.name=/nonexistent/{i}" for i in range(3000))
         client = Client(d.sock, filt)

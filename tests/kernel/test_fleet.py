@@ -26,6 +26,7 @@ from sysmon.fleet import wire
 from sysmon.fleet.spool import order_key
 from tests.kernel.conftest import require_bpf
 from tests.kernel.daemon_harness import SYSMON, Daemon, named_program, replay
+from tests.kernel.pace import slow
 from tests.nats_cluster import Cluster, free_port
 
 pytestmark = pytest.mark.bpf
@@ -66,7 +67,7 @@ class Fleet:
         return replay("-r", self.url, "--host", host, "--since", since, *extra, "-p", "%evt.hostname %proc.name %fd.name",
                       f"proc.name=fleet_{host} and evt.type=openat and evt.dir=< and fd.name={path}")
 
-    def wait_opens(self, host: str, path: str, n: int, timeout_s: float = 240) -> list[str]:
+    def wait_opens(self, host: str, path: str, n: int, timeout_s: float = slow(240)) -> list[str]:
         """The opens once n arrived (or at the deadline). A query may fail while the cluster elects new
         leaders (a node killed, brokers restarting): it is asked again until the deadline."""
         deadline = time.monotonic() + timeout_s
@@ -99,7 +100,7 @@ def fleet_daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             f.daemons[host] = Daemon(home, capture={"filter": f"proc.name=fleet_{host}"}, rotation={"size": "4M"},
                                      stream={"servers": f.cluster.urls, "name": STREAM, "host": host, "replicas": 3})
         for d in f.daemons.values():
-            d.wait_for("READY", 120)
+            d.wait_for("READY", slow(120))
         yield f
     finally:
         for d in f.daemons.values():
@@ -124,7 +125,7 @@ def raw_messages(urls: list[str], host: str, since: float) -> list[tuple[int, wi
         out: list[tuple[int, wire.Head, bytes]] = []
         zd = zstandard.ZstdDecompressor()
         while not out or out[-1][0] < last:
-            for m in await sub.fetch(256, timeout=10):
+            for m in await sub.fetch(256, timeout=slow(10)):
                 head, body = wire.decode(m.data)
                 out.append((m.metadata.sequence.stream, head, zd.decompress(body) if head.z else body))
         await nc.close()
@@ -165,7 +166,7 @@ def check_stream_is_the_files(fleet: Fleet, host: str) -> int:
     return events
 
 
-def wait_caught_up(d: Daemon, timeout_s: float = 120) -> dict[str, Any]:
+def wait_caught_up(d: Daemon, timeout_s: float = slow(120)) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while True:
         st = d.status()["stream"]
@@ -200,14 +201,14 @@ def test_tail_fleet_follows_every_host(fleet: Fleet) -> None:
         time.sleep(10)  # each host's latest file, snapshot first, up to now
         paths = {host: fleet.work(host, "tail", 3) for host in ("a", "c")}
         lines: list[str] = []
-        deadline = time.monotonic() + 240  # a loaded machine: tail keeps up with every host's state events
+        deadline = time.monotonic() + slow(240)  # a loaded machine: tail keeps up with every host's state events
         while len(lines) < 6 and time.monotonic() < deadline:
             ready, _, _ = select.select([proc.stdout], [], [], 1)
             if ready:
                 lines.append(proc.stdout.readline())
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(30)
+        proc.wait(slow(30))
     # "%evt.hostname" then sysdig's line: host, num, time, cpu, proc.name, (tid), <, openat, fd=3(<f>PATH) ...
     got = sorted((w[0], w[4], w[7], f"(<f>{paths[w[0]]})" in line) for line in lines for w in [line.split()])
     errors.seek(0)
@@ -280,7 +281,7 @@ def test_bad_credential_and_unreachable_server(tmp_path: Path) -> None:
             home.mkdir()
             daemons[name] = Daemon(home, capture={"filter": "proc.name=fleet_x"}, stream={**stream, "host": name})
         for d in daemons.values():
-            d.wait_for("READY", 120)
+            d.wait_for("READY", slow(120))
         subprocess.run([prog, "/etc/hostname"], stdout=subprocess.DEVNULL, check=True)
         time.sleep(4)
         for name, d in daemons.items():

@@ -13,6 +13,7 @@ import textwrap
 import pytest
 
 from tests.kernel.conftest import require_bpf
+from tests.kernel.pace import slow
 
 pytestmark = pytest.mark.bpf
 
@@ -32,12 +33,12 @@ SCRIPT = textwrap.dedent("""\
     mon = subprocess.Popen([sys.executable, "-m", "sysmon", "-v", "-n", "1", "-p", "%evt.type %evt.res",
                             f"evt.type=connect and evt.dir=< and fd.port={port}"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + slow(120)
     while mon.poll() is None and time.monotonic() < deadline:
         subprocess.run([sys.executable, "-c", f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=5)"])
         time.sleep(0.5)
     try:
-        out, err = mon.communicate(timeout=30)
+        out, err = mon.communicate(timeout=slow(30))
     finally:
         mon.kill()  # never left behind, whatever happened
     print(out, end=""); print(err, end="", file=sys.stderr)
@@ -49,7 +50,7 @@ def test_sysmon_mounts_tracefs_and_attaches_per_syscall_tracepoints():
     proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", sys.executable, "-c", SCRIPT],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        out, err = proc.communicate(timeout=240)
+        out, err = proc.communicate(timeout=slow(240))
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)  # sysmon too: it runs in this session

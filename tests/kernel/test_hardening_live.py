@@ -15,6 +15,7 @@ import pytest
 
 from tests.kernel.conftest import require_bpf
 from tests.kernel.daemon_harness import Daemon
+from tests.kernel.pace import slow
 
 pytestmark = pytest.mark.bpf
 PATTERN = "fd.name regex '/tmp/(a+)+'"
@@ -40,7 +41,7 @@ def test_live_capture_with_a_backtracking_pattern_stops_on_sigint(tmp_path: Path
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + slow(60)
         while not any("/tmp/aaa" in line for line in lines):  # the probe is attached once a match shows
             assert time.monotonic() < deadline and proc.poll() is None
             _open_evil(tmp_path)
@@ -48,7 +49,7 @@ def test_live_capture_with_a_backtracking_pattern_stops_on_sigint(tmp_path: Path
         _open_evil(tmp_path, 250)  # a path component holds at most 255 bytes
         t0 = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+        proc.wait(timeout=slow(30))
         took = time.monotonic() - t0
     finally:
         if proc.poll() is None:
@@ -57,14 +58,14 @@ def test_live_capture_with_a_backtracking_pattern_stops_on_sigint(tmp_path: Path
     assert proc.returncode in (0, 130) and "Traceback" not in err, err
     assert not any("a!" in line for line in lines)
     print(f"SIGINT to exit: {took:.2f} s")
-    assert took < 2.0  # the interpreter's exit included; the loop itself stops within STOP_GRACE_S (0.4 s)
+    assert took < slow(2.0)  # the interpreter's exit included; the loop itself stops within STOP_GRACE_S (0.4 s)
 
 
 def test_daemon_with_a_backtracking_pattern_keeps_recording_and_stops_on_sigterm(tmp_path: Path) -> None:
     require_bpf()
     d = Daemon(tmp_path, capture={"filter": PATTERN, "compression": "none"})
     try:
-        d.wait_for("READY", 60)
+        d.wait_for("READY", slow(60))
         for _ in range(3):
             _open_evil(tmp_path)
         t0 = time.monotonic()
@@ -73,6 +74,6 @@ def test_daemon_with_a_backtracking_pattern_keeps_recording_and_stops_on_sigterm
         code, took = d.stop(30)
         assert code == 0, d.stderr_now()
         print(f"SIGTERM to exit: {took:.2f} s")
-        assert took < 5.0
+        assert took < slow(5.0)
     finally:
         d.close()

@@ -11,6 +11,7 @@ import pytest
 
 from sysmon.events.schema import Schema
 from tests.kernel.conftest import LiveCapture, require_bpf
+from tests.kernel.pace import slow
 
 pytestmark = pytest.mark.bpf
 PY = "/usr/bin/python3"
@@ -95,7 +96,7 @@ def test_connect_and_accept_show_the_full_tuple(live):
         assert sp.stdout is not None and sp.stdout.readline() == "ready\n"
         cp = subprocess.Popen([PY, "-c", client])
         holder["client"] = cp
-        assert cp.wait(10) == 0 and sp.wait(10) == 0
+        assert cp.wait(slow(10)) == 0 and sp.wait(slow(10)) == 0
         time.sleep(0.1)
 
     fields = ["fd.name", "fd.sip", "fd.sport", "fd.cip", "fd.cport", "fd.l4proto", "fd.type"]
@@ -213,7 +214,7 @@ def test_bound_udp_socket_sending_and_a_connected_one(live):
         ports.append(int(helper.stdout.readline()))
 
     rows = live.run(workload, fields=["fd.name", "fd.cip", "fd.sip", "fd.cport", "fd.sport", "fd.l4proto"])
-    assert helper.wait(timeout=10) == 0
+    assert helper.wait(timeout=slow(10)) == 0
     sends = [r for r in rows if r["evt.type"] == "sendto" and r["evt.dir"] == "<" and r["fd.sport"] == server]
     loop = ipaddress.ip_address("127.0.0.1")
     assert [(r["fd.name"], r["fd.cip"], r["fd.cport"], r["fd.sip"], r["fd.l4proto"]) for r in sends] == [

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sysmon.capture.reader import open_source
 from tests.kernel.conftest import require_bpf
+from tests.kernel.pace import slow
 
 N = 50_000
 
@@ -31,7 +32,7 @@ def test_pinned_storm_of_known_size_is_counted_end_to_end(tmp_path: Path) -> Non
     assert proc.stderr is not None and proc.stderr.readline().startswith("sysmon: probe:")  # attached
     subprocess.run([str(storm), "if=/dev/zero", "of=/dev/null", "bs=1", f"count={N}", "status=none"], check=True)
     proc.send_signal(signal.SIGINT)  # at once: the records still in the ring must be read, not lost
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=slow(120))
     assert proc.returncode == 0, err
 
     kernel = re.search(r"Kernel events: (\d+) produced, (\d+) delivered, (\d+) dropped .*; (\d+) received, "

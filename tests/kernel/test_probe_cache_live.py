@@ -11,6 +11,7 @@ import pytest
 
 from sysmon.events.schema import Schema
 from tests.kernel.conftest import LiveCapture, require_bpf
+from tests.kernel.pace import slow
 from tests.terminal import read_until_closed
 
 pytestmark = pytest.mark.bpf
@@ -77,7 +78,7 @@ def test_the_cli_announces_a_first_compile_on_a_tty_and_later_starts_come_from_t
     for _ in range(2):
         master, slave = pty.openpty()  # stderr on a terminal, as a user at a shell has it
         done = subprocess.run([sys.executable, "-m", "sysmon", "-v", "-n", "1"], stdout=subprocess.DEVNULL,
-                              stderr=slave, env=env, timeout=180)
+                              stderr=slave, env=env, timeout=slow(180))
         os.close(slave)
         errs.append(read_until_closed(master))
         assert done.returncode == 0, errs[-1]

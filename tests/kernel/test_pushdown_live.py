@@ -34,6 +34,8 @@ from sysmon.state import procfs
 FMT = "%evt.type %evt.dir %proc.name %thread.tid %user.uid %fd.name %evt.rawres"
 WORKLOAD = r"""
 import ctypes, os, sys, threading
+
+from tests.kernel.pace import slow
 ctypes.CDLL(None).prctl(15, b"pdwork", 0, 0, 0)  # PR_SET_NAME
 def io_burst():
     for _ in range(3):
@@ -115,7 +117,7 @@ def _run(workload: subprocess.Popen[str], sources: list[Any]) -> list[list[bytes
     workload.stdin.write("go\n")
     workload.stdin.flush()
     assert workload.stdout.readline().strip() == "done"
-    end = time.monotonic() + 0.3
+    end = time.monotonic() + slow(0.3)
     while time.monotonic() < end:
         for acc, src in zip(got, sources):
             acc += src.poll()

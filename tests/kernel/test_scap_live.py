@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.kernel.conftest import require_bpf
+from tests.kernel.pace import slow
 
 pytestmark = pytest.mark.bpf
 SYSMON = [sys.executable, "-m", "sysmon"]
@@ -42,7 +43,7 @@ def _bpf() -> None:
 def run(argv: list[str], pids: list[int]) -> None:
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
     pids.append(proc.pid)
-    assert proc.wait(timeout=60) == 0
+    assert proc.wait(timeout=slow(60)) == 0
 
 
 def capture(path: Path) -> str:
@@ -69,7 +70,7 @@ def capture(path: Path) -> str:
             time.sleep(0.1)
     time.sleep(0.5)  # the probe's ring is read every few ms: let the last events arrive
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=slow(120))
     assert proc.returncode == 0, err
     assert path.stat().st_mode & 0o777 == 0o600
     return f"proc.pid in ({', '.join(map(str, pids))})"
@@ -77,14 +78,14 @@ def capture(path: Path) -> str:
 
 def sysdig(path: Path, fmt: str, flt: str = "") -> list[str]:
     res = subprocess.run(["sysdig", "-r", str(path), "-p", fmt, *([flt] if flt else [])], capture_output=True,
-                         text=True, timeout=120)
+                         text=True, timeout=slow(120))
     assert res.returncode == 0, res.stderr
     return [line.rstrip() for line in res.stdout.splitlines()]
 
 
 def sysmon(path: Path, fmt: str, flt: str = "") -> list[str]:
     res = subprocess.run([*SYSMON, "-r", str(path), "-p", fmt, *([flt] if flt else [])], capture_output=True,
-                         text=True, timeout=120)
+                         text=True, timeout=slow(120))
     assert res.returncode == 0 and not res.stderr, res.stderr
     return [line.rstrip() for line in res.stdout.splitlines()]
 
@@ -102,7 +103,7 @@ def test_live_scap_reads_the_same_in_sysdig_and_sysmon(tmp_path: Path) -> None:
 def test_smc_converted_to_scap_prints_what_sysmon_printed(tmp_path: Path) -> None:
     smc, scap = tmp_path / "live.smc", tmp_path / "conv.scap"
     flt = f"{capture(smc)} and {SAME_SCHEMA}"
-    res = subprocess.run([*SYSMON, "-r", str(smc), "-w", str(scap)], capture_output=True, text=True, timeout=120)
+    res = subprocess.run([*SYSMON, "-r", str(smc), "-w", str(scap)], capture_output=True, text=True, timeout=slow(120))
     assert res.returncode == 0 and not res.stderr, res.stderr
     fmt = DEFAULT.removeprefix("%evt.num ")
     live = sysmon(smc, fmt, flt)

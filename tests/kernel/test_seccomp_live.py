@@ -19,12 +19,13 @@ import pytest
 from sysmon.events.syscalls import BY_NAME
 from sysmon.seccomp.enforce import known
 from tests.kernel.conftest import require_bpf
+from tests.kernel.pace import slow
 from tests.kernel.test_cli_live import sysmon_cmd
 
 pytestmark = pytest.mark.bpf
 
 WORKLOAD = Path(__file__).parent / "seccomp_workload" / "workload.sh"
-TIMEOUT = ["--timeout", "60"]
+TIMEOUT = ["--timeout", str(round(slow(60)))]
 
 
 @dataclass
@@ -46,7 +47,7 @@ def workload(tmp: Path) -> list[str]:
 
 
 def sysmon(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*sysmon_cmd(), *args], capture_output=True, text=True, timeout=180)
+    return subprocess.run([*sysmon_cmd(), *args], capture_output=True, text=True, timeout=slow(180))
 
 
 @pytest.fixture(scope="module")

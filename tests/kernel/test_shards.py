@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.kernel.conftest import require_bpf
+from tests.kernel.pace import slow
 
 pytestmark = pytest.mark.bpf
 SYSMON = [sys.executable, "-m", "sysmon"]
@@ -19,7 +20,7 @@ BYTES = 500  # dd bs=1: one read and one write per byte
 
 
 def _replay(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*SYSMON, *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([*SYSMON, *args], capture_output=True, text=True, timeout=slow(120))
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="two shards need two CPUs")
@@ -43,7 +44,7 @@ def test_two_shards_split_by_cpu_and_replay_as_one(tmp_path: Path) -> None:
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
-        errs = [p.communicate(timeout=60)[1] for p in procs]
+        errs = [p.communicate(timeout=slow(60))[1] for p in procs]
     assert all(p.returncode == 0 for p in procs), errs
     reads = "proc.name=shard_dd and evt.type=read and evt.dir=<"
     for i in range(2):  # each shard: its CPU's reads only, all of them (2 runs of BYTES, and dd's own few)

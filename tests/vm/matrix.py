@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.vm.guest import cpu_loop_s
 from tests.vm.kernels import CACHE, SUITES, Kernel, btf_digest, fetch
 
 REPO = Path(__file__).resolve().parents[2]
@@ -123,13 +124,17 @@ def run_guest(name: str, flag: str, kvm: bool | None, timeout_s: float) -> Row:
     shutil.copytree(kernel.btf_cache, rw / "btf")
     if kvm is None:
         kvm = kvm_boots(kernel)
-    command = f"SYSMON_BTF_CACHE={rw / 'btf'} {sys.executable} -m tests.vm.guest {rw} {flag}"
+    command = (f"SYSMON_BTF_CACHE={rw / 'btf'} SYSMON_HOST_LOOP_S={cpu_loop_s():.4f} "
+               f"{sys.executable} -m tests.vm.guest {rw} {flag}")
     print(f"matrix: {kernel.release}: booting ({'KVM' if kvm else 'emulated'})", file=sys.stderr)
     rc, _ = vng(kernel, command, rw, kvm, timeout_s, rw / "vng.log")
     row = Row(kernel.release, wall_s=time.monotonic() - start)
     if (rw / "result.json").exists():
         row.result = json.loads((rw / "result.json").read_text())
         row.boots = "yes (KVM)" if kvm else "yes (emulated)"
+        if row.result.get("slowdown", 1) > 1:
+            row.result.setdefault("notes", []).append(f"the tests' waits stretched {row.result['slowdown']}x: "
+                                                      "the guest runs Python that much slower than the host")
         if row.result.get("btf_sha256") != btf_digest(kernel.root / "btf.raw"):
             row.result.setdefault("notes", []).append("the guest's BTF differs from the package's: type tree made in the guest")
     if rc is None:
