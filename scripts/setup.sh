@@ -21,10 +21,11 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # systemd: systemd-analyze; docker.io, podman, busybox-static: the container tests' runtimes and image;
+# apparmor: docker.io runs apparmor_parser where the kernel has AppArmor (Debian's stock kernels: the VM matrix);
 # sysdig: the oracle the .scap golden files were made with (scripts/gen_scap_golden.py);
 # systemd-container, debootstrap: tests/systemd boot a guest with systemd-nspawn; nats-server: the fleet tests' brokers
 packages=(python3-bpfcc bpftool python3-venv python3-pip strace python3-seccomp systemd docker.io podman busybox-static
-          sysdig systemd-container debootstrap nats-server)
+          apparmor sysdig systemd-container debootstrap nats-server)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
