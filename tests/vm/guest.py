@@ -79,8 +79,12 @@ def run_tests(out: Path, smoke: bool) -> dict[str, Any]:
     junit = out / "junit.xml"
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.vm.report", "-o",
            "console_output_style=classic", f"--junitxml={junit}", "tests/kernel"]
+    select = [f"({k})" for k in (os.environ.get("SYSMON_VM_K"),) if k]  # matrix -k: some tests only
     if smoke:  # the probe as this kernel builds it (the forced fallbacks run on the host's kernel in `make test`)
-        cmd += ["-m", "smoke", "-k", "not older-kernel-fallbacks"]
+        cmd += ["-m", "smoke"]
+        select.append("not older-kernel-fallbacks")
+    if select:
+        cmd += ["-k", " and ".join(select)]
     host_s = float(os.environ.get("SYSMON_HOST_LOOP_S", "0"))
     slowdown = round(max(1.0, cpu_loop_s() / host_s), 1) if host_s else 1.0  # the tests' waits (tests/kernel/pace.py)
     start = time.monotonic()

@@ -1,7 +1,7 @@
 """The kernel matrix: boot Debian's kernels with virtme-ng over this machine's root filesystem, run
 tests/vm/guest.py in each (the kernel tests), and print one table. The host's kernel runs natively.
 
-    python -m tests.vm.matrix [--smoke] [KERNEL ...]      KERNEL: 5.10 6.1 6.12 host (default: all)
+    python -m tests.vm.matrix [--smoke] [-k EXPR] [KERNEL ...]      KERNEL: 5.10 6.1 6.12 host (default: all)
 
 One VM at a time. KVM is used when a guest really boots under it (tried once per host boot, the
 answer kept in /run), plain emulation otherwise. Set-up (idempotent): qemu-system-x86, kmod and file
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -125,6 +126,7 @@ def run_guest(name: str, flag: str, kvm: bool | None, timeout_s: float) -> Row:
     if kvm is None:
         kvm = kvm_boots(kernel)
     command = (f"SYSMON_BTF_CACHE={rw / 'btf'} SYSMON_HOST_LOOP_S={cpu_loop_s():.4f} "
+               f"SYSMON_VM_K={shlex.quote(os.environ.get('SYSMON_VM_K', ''))} "
                f"{sys.executable} -m tests.vm.guest {rw} {flag}")
     print(f"matrix: {kernel.release}: booting ({'KVM' if kvm else 'emulated'})", file=sys.stderr)
     rc, _ = vng(kernel, command, rw, kvm, timeout_s, rw / "vng.log")
@@ -165,7 +167,10 @@ def main() -> int:
     mode.add_argument("--probe-only", action="store_true", help="boot and start sysmon once, no tests")
     ap.add_argument("--timeout", type=float, default=0, help="seconds per guest (default 1800 smoke, 5400 full)")
     ap.add_argument("--no-kvm", action="store_true", help="plain emulation without trying KVM")
+    ap.add_argument("-k", metavar="EXPR", help="only the kernel tests pytest -k EXPR selects (a rerun of some)")
     args = ap.parse_args()
+    if args.k:
+        os.environ["SYSMON_VM_K"] = args.k  # to the guests and the host run
     unknown = set(args.kernels) - {*SUITES, "host"}
     if unknown:
         ap.error(f"unknown kernel {', '.join(sorted(unknown))}")
