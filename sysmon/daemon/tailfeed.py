@@ -61,7 +61,18 @@ class TailFeed:
         self._queue: deque[tuple[list[bytes], int, int] | None] = deque()
         self._queued = 0
         self._thread: threading.Thread | None = None
-        self.behind = False  # the loop: the last drain left records in the ring; the tail waits
+        self._free = threading.Event()  # clear while the drain is behind the ring: the tail waits on it
+        self._free.set()
+
+    @property
+    def behind(self) -> bool:
+        """Set by the loop after each drain: the last drain left records in the ring; the tail waits."""
+        return not self._free.is_set()
+
+    @behind.setter
+    def behind(self, value: bool) -> None:
+        if value != self.behind:
+            (self._free.clear if value else self._free.set)()
 
     def plans_changed(self, plans: list[KernelPlan], state: Callable[[], dict[str, Any]]) -> None:
         """The clients' filters changed: decode what any of them can match. With no client left the
@@ -100,9 +111,6 @@ class TailFeed:
             self._cond.notify()
         if self._thread is None:
             self._thread = threads.start(self._run, "sysmon-tail")
-
-    def _queue_closing(self) -> bool:
-        return bool(self._queue) and self._queue[-1] is None
 
     def close(self) -> None:
         self.behind = False
@@ -148,8 +156,7 @@ class TailFeed:
             if spent >= SLICE_S or self.behind:
                 self._wake()
                 time.sleep(spent * (1 / DUTY - 1))  # the lock goes back to the loop and the writer
-                while self.behind and not self._queue_closing():
-                    time.sleep(SLICE_S)
+                self._free.wait()  # asleep while the drain is behind (close() clears `behind` first)
                 started = clock()
             decoder.count = first_num + i - 1
             process(decoder.decode(rec))
