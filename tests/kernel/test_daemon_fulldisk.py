@@ -128,7 +128,7 @@ def test_a_full_disk_costs_events_not_the_daemon(tmp_path: Path) -> None:
         try:
             d2.wait_for("READY", slow(60))
             _storm(2_000)
-            time.sleep(2.5)
+            time.sleep(slow(2.5))
             assert d2.proc.poll() is None, d2.stderr_now()
             assert d2.status()["disk"]["full"], d2.stderr_now()
             code, _ = d2.stop(30)

@@ -183,7 +183,8 @@ def test_query_one_host_of_three(fleet: Fleet) -> None:
     assert fleet.opens("a", paths["b"]) == []  # a's daemon records fleet_a only
     for host in ("a", "c"):  # the other two shipped theirs too (a loaded machine ships later)
         assert len(fleet.wait_opens(host, paths[host], n)) == n
-    everyone = replay("-r", fleet.url, "--since", "2m", "-p", "%evt.hostname", "proc.name startswith fleet_ and evt.type=openat "
+    since = datetime.datetime.fromtimestamp(fleet.since).isoformat()  # the test's start ("2m" was too short in a VM)
+    everyone = replay("-r", fleet.url, "--since", since, "-p", "%evt.hostname", "proc.name startswith fleet_ and evt.type=openat "
                       f"and evt.dir=< and fd.name in ({', '.join(paths.values())})")
     assert sorted(everyone.stdout.split()) == sorted(HOSTS * n), everyone.stderr
     st = fleet.daemons["b"].status()["stream"]
@@ -198,7 +199,7 @@ def test_tail_fleet_follows_every_host(fleet: Fleet) -> None:
                              "and evt.dir=< and fd.name contains tail-"], stdout=subprocess.PIPE, stderr=errors, text=True)
     assert proc.stdout is not None
     try:
-        time.sleep(10)  # each host's latest file, snapshot first, up to now
+        time.sleep(slow(10))  # each host's latest file, snapshot first, up to now
         paths = {host: fleet.work(host, "tail", 3) for host in ("a", "c")}
         lines: list[str] = []
         deadline = time.monotonic() + slow(240)  # a loaded machine: tail keeps up with every host's state events
@@ -283,7 +284,7 @@ def test_bad_credential_and_unreachable_server(tmp_path: Path) -> None:
         for d in daemons.values():
             d.wait_for("READY", slow(120))
         subprocess.run([prog, "/etc/hostname"], stdout=subprocess.DEVNULL, check=True)
-        time.sleep(4)
+        time.sleep(slow(4))
         for name, d in daemons.items():
             st = d.status()
             assert st["state"] == "recording" and st["events"]["written"] > 0

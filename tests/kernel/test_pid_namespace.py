@@ -10,6 +10,7 @@ import time
 import pytest
 
 from tests.kernel.conftest import require_bpf
+from tests.kernel.pace import slow
 
 pytestmark = pytest.mark.bpf
 
@@ -19,7 +20,7 @@ def test_sysmon_in_its_own_pid_namespace_does_not_record_itself() -> None:
     proc = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-m", "sysmon", "-M", "3",
                              "-p", "%thread.tid %proc.pid %evt.type"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    time.sleep(1.5)
+    time.sleep(slow(1.5))
     children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
     assert len(children) == 1, children  # unshare --fork: sysmon, pid 1 inside, this pid outside
     sysmon_pid = children[0]
