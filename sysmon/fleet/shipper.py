@@ -63,6 +63,7 @@ class Shipper:
         self.messages = 0
         self.duplicates = 0  # retries the broker had stored already
         self.last_t1 = 0  # wall time of the last event acknowledged
+        self._started_ns = time.time_ns()  # before the first acknowledgement, lag counts from here
         self.over_cap: str | None = None  # retention keeps unshipped files beyond the disk cap
         self._cap_warned_s = -1e9
         self._active: frozenset[str] = frozenset()  # files being written (names)
@@ -127,7 +128,7 @@ class Shipper:
             lag_bytes = max(0, lag_bytes - self.ckpt.off)
         lag_events = max(0, self._written - self._mine)
         behind = lag_events > 0 or lag_bytes > 0
-        lag_s = round(time.time() - self.last_t1 / 1e9, 1) if behind and self.last_t1 else 0.0
+        lag_s = round(time.time() - (self.last_t1 or self._started_ns) / 1e9, 1) if behind else 0.0
         return {
             "servers": list(self.cfg.servers), "stream": self.cfg.stream, "host": self.host,
             "subject": self.subject, "connected": self.connected,
