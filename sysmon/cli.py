@@ -335,7 +335,7 @@ def run(cfg: RunConfig, out: TextIO) -> int:
     def stop(signum: int, _frame: object) -> None:
         """Stop between batches, so that every event shown is also written; a second Ctrl-C forces."""
         if signum == signal.SIGINT and session.stopping:
-            raise KeyboardInterrupt
+            session.force()
         session.stop()
 
     signal.signal(signal.SIGTERM, stop)

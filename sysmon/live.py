@@ -70,8 +70,10 @@ class LiveSession:
         sockets = pipe.config.runtime_sockets
         self.runtimes = Runtimes(containers, RuntimeSockets(*sockets) if sockets else RuntimeSockets())
         self._stop = False
+        self._forced = False  # a batch was cut short (force())
         self._looping = False
         self.source: LiveSource | None = None
+        self.feed: Feed | None = None
         self.writer: CaptureSink | None = None
 
     def stop(self) -> None:
@@ -84,7 +86,12 @@ class LiveSession:
 
     def _force_stop(self, _signum: int, _frame: object) -> None:
         if self._looping:
-            raise KeyboardInterrupt
+            self.force()
+
+    def force(self) -> None:
+        """Stop now, within the batch under way (whose rest is counted as lost): from a signal handler."""
+        self._forced = True
+        raise KeyboardInterrupt
 
     @property
     def stopping(self) -> bool:
@@ -118,7 +125,7 @@ class LiveSession:
         capture = self.pipe.config.capture
         if capture is not None:
             self.writer = self.pipe.open_writer(capture, decoder.wall_offset_ns)
-        feed = self.pipe.feed(decoder, self.writer)
+        feed = self.feed = self.pipe.feed(decoder, self.writer)
         if self.on_ready is not None:
             self.on_ready()
         max_ns = self.inspector.max_ns
@@ -150,14 +157,25 @@ class LiveSession:
         self.inspector.state.containers.stop()
         self.pipe.finish(self.out)
         verbose = self.pipe.config.verbose
+        lost, received = (self.source.lost, self.source.delivered) if self.source else (0, 0)
+        counters = probe.counters()
+        cut = received - self.feed.fed if self._forced and self.feed is not None else 0
         if verbose:
-            lost, received = (self.source.lost, self.source.delivered) if self.source else (0, 0)
-            sys.stderr.write(format_stats(self.inspector.stats, probe.counters(), lost, received))
+            sys.stderr.write(format_stats(self.inspector.stats, counters, lost, received))
+            if cut > 0:
+                sys.stderr.write(f"sysmon: the stop cut a batch short: up to {cut} events received were not "
+                                 "processed\n")
         if self.writer is not None:
             self.writer.close()
             if verbose:
                 sys.stderr.write(f"sysmon: wrote {self.writer.written} events to {', '.join(self.writer.files)}; "
                                  f"{self.writer.dropped} dropped (disk too slow)\n")
+        losses = [(counters["dropped"] + lost, "in the kernel (its buffer was full)"),
+                  (self.writer.dropped if self.writer is not None else 0, "by the writer (disk too slow)"),
+                  (max(cut, 0), "cut short by the stop")]
+        if not verbose and any(n for n, _ in losses):  # never silent, -v or not
+            parts = ", ".join(f"{n} {why}" for n, why in losses if n)
+            sys.stderr.write(f"sysmon: warning: events were lost: {parts}; -v shows the counts\n")
 
 
 def _drain(step: Callable[[], bool], caught_up: Callable[[], bool], limit_s: float) -> None:

@@ -38,6 +38,7 @@ class Feed:
         self.inspector = inspector
         self.writer = writer
         self.next_num = 1  # number of the next live record
+        self.fed = 0  # live records whose batch went through whole (a forced stop may cut one short)
         self.passthrough = writer is not None and inspector.passive
         self._state_nrs = {nr.to_bytes(2, "little") for nr in decoder.schema.state_nrs()}
         # `wanted` as the record's nr bytes: one slice and one set lookup per record
@@ -56,6 +57,7 @@ class Feed:
         batch = Batch(records, self.next_num)
         self.next_num += len(records)
         self.feed(batch)
+        self.fed += len(records)
 
     def feed_live_packed(self, data: bytes, starts: list[int], lengths: list[int]) -> None:
         """Records still in the ring's bytes (LiveSource.poll_packed): written in one piece when
@@ -66,10 +68,11 @@ class Feed:
         if (not self.passthrough or writer is None or writer.room() is not None or writer.rotation.active
                 or self.inspector.remaining() is not None):
             self.feed(packed.unpack())
-            return
-        if starts:
-            self._count_written(len(starts), data[starts[0] : starts[0] + 8], data[starts[-1] : starts[-1] + 8])
-        writer.add(packed)
+        else:
+            if starts:
+                self._count_written(len(starts), data[starts[0] : starts[0] + 8], data[starts[-1] : starts[-1] + 8])
+            writer.add(packed)
+        self.fed += len(starts)
 
     def _count_written(self, n: int, first_ts: bytes, last_ts: bytes) -> None:
         """n records written undecoded; the times (for -v) from the first and last one's ts_ns bytes."""

@@ -44,7 +44,6 @@ log = logging.getLogger("sysmon.daemon")
 POLL_S = 0.002
 # Work per loop turn, so that the control socket, signals and the watchdog get their turns between.
 DRAIN_BYTES = 4 << 20  # records only copied to the writer
-DRAIN_BYTES_DECODED = 256 << 10  # records decoded (a filter or tail clients): ~10x the cost per record
 # Tail clients wait while the ring holds more than this after a drain, and BEHIND_HOLD_S after the
 # last time it did: a storm is the writer's alone (their lines resume once it has passed).
 BEHIND_BYTES = 256 << 10
@@ -195,7 +194,7 @@ class Daemon:
     def _drain_once(self) -> bool:
         """Move what the ring holds into the pipeline; True when there may be more."""
         assert self.feed is not None and self.writer is not None
-        limit = DRAIN_BYTES if self.feed.passthrough else DRAIN_BYTES_DECODED
+        limit = DRAIN_BYTES if self.feed.passthrough else self.source.decoded_limit
         chunk, starts, lengths = self.source.poll_packed(limit, wait=False)
         records = [chunk[s : s + n] for s, n in zip(starts, lengths)]
         self.seen += len(records)

@@ -15,10 +15,14 @@ from sysmon.probe.perfbuf import PerfBuffers
 from sysmon.probe.ringbuf import RingReader
 
 _TS = struct.Struct("<Q")
-DRAIN_BYTES = 8 << 20  # ring bytes walked per poll
+DRAIN_BYTES = 8 << 20  # ring bytes walked per poll when the records go to a file undecoded
+# ... and when every record is decoded (~2k records, ~10 ms here): a stop, checked between batches,
+# then never waits long enough for its grace period to cut a batch short
+DRAIN_BYTES_DECODED = 256 << 10
 
 
 class LiveSource:
+    decoded_limit = DRAIN_BYTES_DECODED  # for callers that poll_packed() records they decode
     def __init__(self, probe: Probe, poll_ms: int = 2) -> None:
         self.probe = probe
         self.poll_ms = poll_ms
@@ -63,7 +67,7 @@ class LiveSource:
     def poll(self) -> list[bytes]:
         """Wait up to poll_ms, then return every record that arrived (possibly none)."""
         if self._perf is None:
-            chunk, starts, lengths = self.poll_packed()
+            chunk, starts, lengths = self.poll_packed(DRAIN_BYTES_DECODED)
             return [chunk[s : s + n] for s, n in zip(starts, lengths)]
         self._perf.poll(self.poll_ms)
         batch, self._batch = self._batch, []

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -80,8 +82,35 @@ def test_storm_drops_are_counted_and_reported(live):
     assert proc.returncode == 0, err
     m = [line for line in err.splitlines() if line.startswith("Kernel events:")]
     assert m, err
-    produced, delivered, dropped = (int(x) for x in __import__("re").findall(r"(\d+) (?:produced|delivered|dropped)", m[0]))
+    produced, delivered, dropped = (int(x) for x in re.findall(r"(\d+) (?:produced|delivered|dropped)", m[0]))
     assert dropped > 0 and produced == delivered + dropped
+
+
+def test_storm_drops_are_reported_without_v_too(live):
+    """Without -v, one warning line at the end still says that events were lost, and where."""
+    proc = subprocess.Popen(sysmon_cmd() + ["--buffer-size", "64k", "-M", "8", "-p", "%evt.type", "evt.type=getppid"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    ready = threading.Event()
+
+    def until_attached() -> None:  # no -v: the first getppid line says the probe is attached
+        while not ready.is_set() and proc.poll() is None:
+            os.getppid()
+            time.sleep(0.05)
+
+    threading.Thread(target=until_attached, daemon=True).start()
+    assert proc.stdout.readline().strip() == "getppid"
+    ready.set()
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        subprocess.run([sys.executable, "-c", "import os\nfor _ in range(30000): os.getppid()"], check=True)
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    _, err = proc.communicate(timeout=slow(30))
+    assert proc.returncode == 0, err
+    warning = re.fullmatch(r"sysmon: warning: events were lost: (\d+) in the kernel \(its buffer was "
+                                         r"full\); -v shows the counts", err.strip())
+    assert warning and int(warning[1]) > 0, err
 
 
 def test_identity_pushdown_keeps_matches_and_drops_the_rest_in_kernel(live):
@@ -94,7 +123,7 @@ def test_identity_pushdown_keeps_matches_and_drops_the_rest_in_kernel(live):
     subprocess.run(["cat", "/etc/hostname"], stdout=subprocess.DEVNULL, check=True)
     out, err = proc.communicate(timeout=slow(30))
     assert "cat read /etc/hostname" in out.splitlines(), err
-    m = __import__("re").search(r"Kernel events: (\d+) produced", err)
+    m = re.search(r"Kernel events: (\d+) produced", err)
     assert m, err
     assert int(m.group(1)) < 100_000, "the 800k events of dd's storm must be dropped in the kernel"
 
