@@ -74,8 +74,20 @@ class LiveCapture:
         self.last_pid = 0  # pid of the last argv workload: other tests may run programs of the same name
 
     def drain(self) -> None:
-        for _ in range(3):
-            self.source.poll()
+        """Read what the ring holds (what earlier tests left), up to now."""
+        self._read_up_to(time.monotonic_ns())
+
+    def _read_up_to(self, t_ns: int) -> list[bytes]:
+        """Poll until the ring is empty or a record from `t_ns` on (the probe's clock is CLOCK_MONOTONIC) was
+        read: on a busy or slow machine a fixed time may not reach the workload's last records."""
+        records: list[bytes] = []
+        deadline = time.monotonic() + slow(30)
+        while time.monotonic() < deadline:
+            got = self.source.poll()
+            records += got
+            if not got or int.from_bytes(got[-1][:8], "little") >= t_ns:
+                break
+        return records
 
     def run(
         self,
@@ -101,9 +113,8 @@ class LiveCapture:
             while proc.poll() is None and time.monotonic() < deadline:
                 records += self.source.poll()
             assert proc.wait(timeout=slow(5)) == 0
-        end = time.monotonic() + settle_s
-        while time.monotonic() < end:
-            records += self.source.poll()
+        time.sleep(settle_s)
+        records += self._read_up_to(time.monotonic_ns())
         for rec in records:
             inspector.process(decoder.decode(rec))
         return sink.rows
