@@ -180,13 +180,15 @@ def main() -> None:
                     "untraced always runs")
     ap.add_argument("--install", action="store_true", help="apt-get install strace linux-perf bpftrace")
     ap.add_argument("--timeout", type=float, default=180, help="per workload run (strace can be very slow)")
+    ap.add_argument("--capture-dir", help="where -w writes (default: a temporary directory under $TMPDIR; "
+                                          "/dev/shm takes the disk out of the measure)")
     opts = ap.parse_args()
     if opts.install:
         subprocess.run(["apt-get", "install", "-y", "-qq", "strace", "linux-perf", "bpftrace"], check=False,
                        stdout=subprocess.DEVNULL)
     helptext = subprocess.run(SYSMON + ["--help"], capture_output=True, text=True, cwd=ROOT).stdout
     available = {k for k, flag in (("write", "-w"), ("chisel", "-c ")) if f" {flag}" in helptext}
-    with tempfile.TemporaryDirectory() as capture_dir:
+    with tempfile.TemporaryDirectory(dir=opts.capture_dir) as capture_dir:
         ts = tracers(capture_dir, available)
         if opts.tracers:
             keep = opts.tracers.split(",")
