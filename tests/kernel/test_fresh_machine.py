@@ -33,12 +33,13 @@ SCRIPT = textwrap.dedent("""\
     mon = subprocess.Popen([sys.executable, "-m", "sysmon", "-v", "-n", "1", "-p", "%evt.type %evt.res",
                             f"evt.type=connect and evt.dir=< and fd.port={port}"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + slow(120)
+    slowdown = max(1.0, float(os.environ.get("SYSMON_TEST_SLOWDOWN", "1")))  # tests/kernel/pace.py
+    deadline = time.monotonic() + 120 * slowdown
     while mon.poll() is None and time.monotonic() < deadline:
         subprocess.run([sys.executable, "-c", f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=5)"])
         time.sleep(0.5)
     try:
-        out, err = mon.communicate(timeout=slow(30))
+        out, err = mon.communicate(timeout=30 * slowdown)
     finally:
         mon.kill()  # never left behind, whatever happened
     print(out, end=""); print(err, end="", file=sys.stderr)

@@ -30,12 +30,11 @@ from sysmon.fields.clock import Clock
 from sysmon.filter import compile_filter
 from sysmon.output.sinks import TextSink
 from sysmon.state import procfs
+from tests.kernel.pace import slow
 
 FMT = "%evt.type %evt.dir %proc.name %thread.tid %user.uid %fd.name %evt.rawres"
 WORKLOAD = r"""
 import ctypes, os, sys, threading
-
-from tests.kernel.pace import slow
 ctypes.CDLL(None).prctl(15, b"pdwork", 0, 0, 0)  # PR_SET_NAME
 def io_burst():
     for _ in range(3):
