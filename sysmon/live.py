@@ -172,7 +172,7 @@ class LiveSession:
                                  f"{self.writer.dropped} dropped (disk too slow)\n")
         losses = [(counters["dropped"] + lost, "in the kernel (its buffer was full)"),
                   (self.writer.dropped if self.writer is not None else 0, "by the writer (disk too slow)"),
-                  (max(cut, 0), "cut short by the stop")]
+                  (cut, "cut short by the stop")]
         if not verbose and any(n for n, _ in losses):  # never silent, -v or not
             parts = ", ".join(f"{n} {why}" for n, why in losses if n)
             sys.stderr.write(f"sysmon: warning: events were lost: {parts}; -v shows the counts\n")

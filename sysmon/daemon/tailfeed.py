@@ -7,10 +7,10 @@
 The loop only appends a reference to each drained batch (no decoding, never blocking): when the queue
 holds TAIL_QUEUE_BYTES, the batch is dropped and counted as every client's drop. The thread works in
 slices of SLICE_S and then sleeps (DUTY: its share of the interpreter), and not at all while the drain
-is behind the ring (`behind`, set by the loop after each drain): during a storm every moment of the interpreter lock the
-tail took would be a moment the writer lost, and so kernel drops (measured: 4-8% of a storm at a 10%
-duty). What the thread cannot get through is dropped, and those drops are the tail's, shown by
-`status` and in each client's log line.
+is behind the ring (`behind`, set by the loop after each drain): during a storm every moment of the
+interpreter lock the tail took would be a moment the writer lost, and so kernel drops (measured: 4-8%
+of a storm at a 10% duty). What the thread cannot get through is dropped, and those drops are the
+tail's, shown by `status` and in each client's log line.
 """
 from __future__ import annotations
 

@@ -33,13 +33,12 @@ SCRIPT = textwrap.dedent("""\
     mon = subprocess.Popen([sys.executable, "-m", "sysmon", "-v", "-n", "1", "-p", "%evt.type %evt.res",
                             f"evt.type=connect and evt.dir=< and fd.port={port}"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    slowdown = max(1.0, float(os.environ.get("SYSMON_TEST_SLOWDOWN", "1")))  # tests/kernel/pace.py
-    deadline = time.monotonic() + 120 * slowdown
+    deadline = time.monotonic() + WAIT_S
     while mon.poll() is None and time.monotonic() < deadline:
         subprocess.run([sys.executable, "-c", f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=5)"])
         time.sleep(0.5)
     try:
-        out, err = mon.communicate(timeout=30 * slowdown)
+        out, err = mon.communicate(timeout=STOP_S)
     finally:
         mon.kill()  # never left behind, whatever happened
     print(out, end=""); print(err, end="", file=sys.stderr)
@@ -48,7 +47,8 @@ SCRIPT = textwrap.dedent("""\
 
 def test_sysmon_mounts_tracefs_and_attaches_per_syscall_tracepoints():
     require_bpf()
-    proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", sys.executable, "-c", SCRIPT],
+    script = f"WAIT_S, STOP_S = {slow(120)}, {slow(30)}\n{SCRIPT}"  # the waits inside, stretched as ours
+    proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", sys.executable, "-c", script],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=slow(240))
