@@ -53,7 +53,7 @@ def open_probe(pipe: Pipeline, opts: ProbeOptions, *, pin: bool = True,
 
 
 STOP_GRACE_S = 0.4  # after SIGINT/SIGTERM, a batch still being worked on is cut short
-STOP_DRAIN_S = 5.0  # then, detached, the ring's backlog is read (at once when there is none)
+STOP_STALL_S = 1.0  # then, detached, the ring's backlog is read until no record has come for this long
 
 
 class LiveSession:
@@ -150,7 +150,7 @@ class LiveSession:
             signal.setitimer(signal.ITIMER_REAL, 0)
         probe.detach()  # what the kernel sent is all in the ring now, and -v can compare
         if not feed.done:
-            _drain(step, lambda: source.delivered + source.lost >= probe.counters()["sent"], STOP_DRAIN_S)
+            _drain(step, lambda: source.delivered + source.lost >= probe.counters()["sent"], STOP_STALL_S)
 
     def _finish(self, probe: Probe) -> None:
         self.runtimes.stop()
@@ -178,13 +178,19 @@ class LiveSession:
             sys.stderr.write(f"sysmon: warning: events were lost: {parts}; -v shows the counts\n")
 
 
-def _drain(step: Callable[[], bool], caught_up: Callable[[], bool], limit_s: float) -> None:
-    """Stopped (Ctrl-C, SIGTERM, -M) and detached: read what the ring still holds (a record may still
-    be being committed) until we have what the kernel sent, so -v's counts agree; at most `limit_s`."""
-    end = time.monotonic() + limit_s
+def _drain(step: Callable[[], bool], caught_up: Callable[[], bool], stall_s: float) -> None:
+    """Stopped (Ctrl-C, SIGTERM, -M) and detached: read what the ring still holds until we have what the
+    kernel sent, so -v's counts agree. Detached, the ring only empties, so this ends; it gives up when no
+    record has come for `stall_s` (one never committed), and a second Ctrl-C stops it at once."""
+    last = time.monotonic()
     try:
-        while (step() or not caught_up()) and time.monotonic() < end:
-            pass
+        while True:
+            if step():
+                last = time.monotonic()
+            elif caught_up() or time.monotonic() - last > stall_s:
+                return
+            else:
+                time.sleep(0.001)  # a record still being committed
     except KeyboardInterrupt:  # a second Ctrl-C: stop now, `-v` shows what was left unread
         pass
 
