@@ -6,9 +6,10 @@ when SYSMON_REQUIRE_BPF=1 (CI), where a missing prerequisite fails them instead.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,37 @@ def require_bpf() -> None:
         if os.environ.get("SYSMON_REQUIRE_BPF") == "1":
             pytest.fail(f"BPF tests required (SYSMON_REQUIRE_BPF=1) but {problem}")
         pytest.skip(f"BPF tests need root and bcc: {problem}")
+
+
+def sysmon_children() -> set[int]:
+    """The running `python -m sysmon` processes this pytest started."""
+    me, found = str(os.getpid()), set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{entry.name}/stat").read()
+            argv = open(f"/proc/{entry.name}/cmdline", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if ppid == me and state != "Z" and argv[1:3] == [b"-m", b"sysmon"]:
+            found.add(int(entry.name))
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_sysmon_left_running() -> Iterator[None]:
+    """A test that failed or timed out may leave its sysmon running, and on a slow machine (an emulated
+    guest) that sysmon's load fails the tests after it: it is killed when the test ends."""
+    before = sysmon_children()
+    yield
+    for pid in sysmon_children() - before:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
 
 
 @dataclass
