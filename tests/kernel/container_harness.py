@@ -1,7 +1,7 @@
 """Real container runtimes for the container tests, started and stopped by the tests themselves.
 
-Docker: Debian's dockerd (docker.io) under a temporary directory (its own data, exec root, socket and
-containerd namespace; no bridge, no iptables), an image made from Debian's busybox-static (a tarball of
+Docker: Debian's dockerd (docker.io) under a temporary directory (its own data, exec root, socket, and a
+containerd of its own; no bridge, no iptables), an image made from Debian's busybox-static (a tarball of
 busybox and its links, `docker import`: no registry). Podman: Debian's podman with the same image, its
 API served by `podman system service` on a socket of its own. A runtime that cannot start fails the test
 with its log (never a skip). Everything started is stopped by pid, and its directory removed.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tarfile
 import tempfile
@@ -125,9 +126,9 @@ def _cleanup_dir(root: Path) -> None:
 
 
 @contextmanager
-def _serving(cls: type[Docker], root: Path, argv: list[str], what: str) -> Iterator[Docker]:
+def _serving(cls: type[Docker], root: Path, argv: list[str], what: str, cleanup: bool = True) -> Iterator[Docker]:
     """Start a runtime's API server (argv), import the image, and at the end remove its containers,
-    stop it by pid and remove its directory."""
+    stop it by pid and (with `cleanup`) remove its directory."""
     log = root / f"{cls.runtime}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -142,21 +143,65 @@ def _serving(cls: type[Docker], root: Path, argv: list[str], what: str) -> Itera
             if ids:
                 rt.cli("rm", "-f", *ids, check=False)
         _stop(proc)
-        _cleanup_dir(root)
+        if cleanup:
+            _cleanup_dir(root)
+
+
+CONTAINERD_CONFIG = """version = 2
+root = "{root}/root"
+state = "{root}/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "{root}/containerd.sock"
+"""
+
+
+@contextmanager
+def containerd(root: Path) -> Iterator[Path]:
+    """containerd of its own for dockerd, its socket waited for as long as this machine needs (dockerd's
+    own containerd has a fixed start timeout, too short in an emulated guest)."""
+    root.mkdir()
+    config = root / "config.toml"
+    config.write_text(CONTAINERD_CONFIG.format(root=root))
+    sock, log = root / "containerd.sock", root / "containerd.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(["/usr/bin/containerd", "--config", str(config)], stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + slow(60)
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                with socket.socket(socket.AF_UNIX) as conn:
+                    conn.connect(str(sock))
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            _stop(proc)
+            pytest.fail(f"containerd did not start (exit {proc.poll()}); its log ends with:\n"
+                        f"{log.read_text(errors='replace')[-3000:]}")
+        yield sock
+    finally:
+        _stop(proc)
 
 
 @contextmanager
 def dockerd() -> Iterator[Docker]:
-    for tool in ("/usr/sbin/dockerd", DOCKER_CLI):
+    for tool in ("/usr/sbin/dockerd", "/usr/bin/containerd", DOCKER_CLI):
         if not os.path.exists(tool):
             pytest.fail(f"{tool} is missing: apt-get install docker.io (scripts/setup.sh installs it)")
     root = Path(tempfile.mkdtemp(prefix="sysmon-dk-", dir="/tmp"))
-    argv = ["/usr/sbin/dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
-            "-H", f"unix://{root / 'docker.sock'}", "--pidfile", str(root / "docker.pid"),
-            "--containerd-namespace", f"sysmon-{root.name}", "--containerd-plugins-namespace", f"sysmon-p-{root.name}",
-            "--bridge", "none", "--iptables=false", "--ip6tables=false", "--ip-masq=false", "--storage-driver", "vfs"]
-    with _serving(Docker, root, argv, "dockerd") as docker:
-        yield docker
+    try:
+        with containerd(root / "containerd") as containerd_sock:
+            argv = ["/usr/sbin/dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
+                    "-H", f"unix://{root / 'docker.sock'}", "--pidfile", str(root / "docker.pid"),
+                    "--containerd", str(containerd_sock), "--containerd-namespace", f"sysmon-{root.name}",
+                    "--containerd-plugins-namespace", f"sysmon-p-{root.name}", "--bridge", "none",
+                    "--iptables=false", "--ip6tables=false", "--ip-masq=false", "--storage-driver", "vfs"]
+            with _serving(Docker, root, argv, "dockerd", cleanup=False) as docker:
+                yield docker
+    finally:
+        _cleanup_dir(root)
 
 
 @contextmanager
