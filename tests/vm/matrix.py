@@ -165,7 +165,7 @@ def main() -> int:
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--smoke", action="store_true", help="only the tests marked smoke (CI)")
     mode.add_argument("--probe-only", action="store_true", help="boot and start sysmon once, no tests")
-    ap.add_argument("--timeout", type=float, default=0, help="seconds per guest (default 1800 smoke, 5400 full)")
+    ap.add_argument("--timeout", type=float, default=0, help="seconds per guest (default 1800 smoke, 10800 full: the emulated tier takes 1-2.5 h)")
     ap.add_argument("--no-kvm", action="store_true", help="plain emulation without trying KVM")
     ap.add_argument("-k", metavar="EXPR", help="only the kernel tests pytest -k EXPR selects (a rerun of some)")
     args = ap.parse_args()
@@ -176,7 +176,7 @@ def main() -> int:
         ap.error(f"unknown kernel {', '.join(sorted(unknown))}")
     if os.geteuid() != 0:
         ap.error("run as root (the kernel tests load the BPF probe)")
-    timeout_s = args.timeout or (1800 if args.smoke else 5400)
+    timeout_s = args.timeout or (1800 if args.smoke else 10800)
     setup()
     start = time.monotonic()
     rows = []
