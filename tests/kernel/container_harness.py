@@ -192,12 +192,13 @@ def dockerd() -> Iterator[Docker]:
         if not os.path.exists(tool):
             pytest.fail(f"{tool} is missing: apt-get install docker.io (scripts/setup.sh installs it)")
     root = Path(tempfile.mkdtemp(prefix="sysmon-dk-", dir="/tmp"))
+    tag = "".join(c for c in root.name if c.isalnum())  # containerd refuses "dk-_x" ([._-] only between words)
     try:
         with containerd(root / "containerd") as containerd_sock:
             argv = ["/usr/sbin/dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
                     "-H", f"unix://{root / 'docker.sock'}", "--pidfile", str(root / "docker.pid"),
-                    "--containerd", str(containerd_sock), "--containerd-namespace", f"sysmon-{root.name}",
-                    "--containerd-plugins-namespace", f"sysmon-p-{root.name}", "--bridge", "none",
+                    "--containerd", str(containerd_sock), "--containerd-namespace", f"sysmon-{tag}",
+                    "--containerd-plugins-namespace", f"sysmon-p-{tag}", "--bridge", "none",
                     "--iptables=false", "--ip6tables=false", "--ip-masq=false", "--storage-driver", "vfs"]
             with _serving(Docker, root, argv, "dockerd", cleanup=False) as docker:
                 yield docker
