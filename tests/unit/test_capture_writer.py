@@ -73,10 +73,10 @@ def test_time_rotation_with_strftime_and_file_limit(tmp_path):
 
 
 def test_time_rotation_names_with_counter(tmp_path):
-    rotation = Rotation(seconds=0.1)
+    rotation = Rotation(seconds=1.0)  # 0.1 s was due before the first add on a loaded machine (3 files)
     writer = CaptureWriter(str(tmp_path / "g.smc"), _header, start_state, rotation=rotation)
     writer.add(Batch(records()[:2], 1))
-    time.sleep(0.15)
+    time.sleep(1.05)
     writer.tick()
     writer.add(Batch(records()[2:4], 3))
     writer.close()
