@@ -157,7 +157,7 @@ def test_written_capture_replays_the_same_container_lines(docker: Docker, tmp_pa
 
     def workload() -> None:
         docker.run("web-w", "cat", "/etc/hostname")
-        ids["long"] = docker.run("web-long", "sleep", "60", detach=True)
+        ids["long"] = docker.run("web-long", "sleep", str(int(slow(60))), detach=True)  # alive until its cgroup is read
         docker.cli("exec", "web-long", "cat", "/etc/hostname")
         ids["pod"] = docker.run("pod-w", "cat", "/etc/hostname", labels=labels)
         host_cat()
