@@ -16,7 +16,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -61,14 +61,26 @@ def _stop(proc: subprocess.Popen[bytes], timeout_s: float = slow(20)) -> None:
             proc.wait(slow(10))
 
 
-def _wait_for_socket(sock: Path, proc: subprocess.Popen[bytes], log: Path, what: str, timeout_s: float = slow(60)) -> None:
+def _lists_containers(sock: Path) -> None:
+    # not /version: Podman answers it after asking apparmor_parser, 3 min in an emulated 5.10 guest
+    get_json(str(sock), "/containers/json", timeout=slow(2))
+
+
+def _accepts(sock: Path) -> None:
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.connect(str(sock))
+
+
+def _wait_for_socket(sock: Path, proc: subprocess.Popen[bytes], log: Path, what: str,
+                     ready: Callable[[Path], None] = _lists_containers, timeout_s: float = slow(60)) -> None:
+    """Until `ready(sock)` stops raising OSError/ValueError; a server that exits or never gets there
+    fails the test with its log."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             break
         try:
-            # not /version: Podman answers it after asking apparmor_parser, 3 min in an emulated 5.10 guest
-            get_json(str(sock), "/containers/json", timeout=slow(2))
+            ready(sock)
             return
         except (OSError, ValueError):
             time.sleep(0.2)
@@ -169,18 +181,7 @@ def containerd(root: Path) -> Iterator[Path]:
         proc = subprocess.Popen(["/usr/bin/containerd", "--config", str(config)], stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + slow(60)
-        while proc.poll() is None and time.monotonic() < deadline:
-            try:
-                with socket.socket(socket.AF_UNIX) as conn:
-                    conn.connect(str(sock))
-                break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            _stop(proc)
-            pytest.fail(f"containerd did not start (exit {proc.poll()}); its log ends with:\n"
-                        f"{log.read_text(errors='replace')[-3000:]}")
+        _wait_for_socket(sock, proc, log, "containerd", ready=_accepts)
         yield sock
     finally:
         _stop(proc)
